@@ -1,0 +1,8 @@
+"""Autograder for the lecture "Loss Functions and Optimization".
+
+The command line is ``python -m grader`` (see ``grader.cli``). This package is imported by the
+sandboxed worker too, so it imports nothing at load time.
+"""
+
+__all__ = ["__version__"]
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""The command line: a thin argparse front over typed functions (STYLE.md, 11).
+
+    python -m grader grade SUBMISSION --out results.json
+    python -m grader demo
+    python -m grader assign
+
+Each subcommand is a function ``(args) -> ExitCode``; the work lives in the modules they call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from grader import layout
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILED = 1  # `check`: some public test failed; `assign --check`: files out of date
+    GRADER_ERROR = 2  # the grader itself failed (results.json still written)
+    USAGE = 3
+
+
+Command = Callable[[argparse.Namespace], ExitCode]
+
+
+def _grade(args: argparse.Namespace) -> ExitCode:
+    from grader import engine
+
+    submission = Path(args.submission)
+    if not submission.exists():
+        print(f"grader: no such submission: {submission}", file=sys.stderr)
+        return ExitCode.USAGE
+    options = engine.Options(
+        suites=tuple(args.suite or engine.SUITES), only=args.only, verbose=args.verbose
+    )
+    result = engine.grade_to_file(submission, Path(args.out), options)
+    print(f"{submission}: {result.score:g} / {result.max_score:g} -> {args.out}")
+    if result.grader_error is not None:
+        print(result.grader_error, file=sys.stderr)
+        return ExitCode.GRADER_ERROR
+    return ExitCode.OK
+
+
+def _assign(args: argparse.Namespace) -> ExitCode:
+    from grader import assign
+
+    dest = Path(args.dest)
+    if args.check:
+        stale = assign.stale(layout.SOLUTIONS, dest)
+        for path in stale:
+            print(f"out of date: {dest / path}  (run: python -m grader assign)")
+        return ExitCode.FAILED if stale else ExitCode.OK
+    for path in assign.write(layout.SOLUTIONS, dest):
+        print(f"wrote {path}")
+    return ExitCode.OK
+
+
+def _demo(args: argparse.Namespace) -> ExitCode:
+    from grader import demo
+
+    return ExitCode.OK if demo.run() else ExitCode.GRADER_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grader", description="Autograder for 'Loss Functions and Optimization'."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("grade", help="grade one submission into Gradescope's results.json")
+    p.add_argument("submission", help="a folder of the student's files, a .zip, or a notebook")
+    p.add_argument("--out", default="results.json", help="where to write results.json")
+    p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
+    p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
+    p.add_argument("--verbose", action="store_true", help="full inputs and differences")
+    p.set_defaults(run=_grade)
+
+    p = sub.add_parser("assign", help="generate assignment/ (stubs + notebook) from solutions/")
+    p.add_argument("--dest", default=str(layout.ASSIGNMENT))
+    p.add_argument("--check", action="store_true", help="only report files that are out of date")
+    p.set_defaults(run=_assign)
+
+    p = sub.add_parser("demo", help="grade the reference, the stubs and examples/; print a table")
+    p.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Command = args.run
+    return int(run(args))

@@ -1,0 +1,160 @@
+"""Grade one submission: intake -> sandbox -> the pytest suites -> a ``GradingResult``.
+
+Runs in the trusted process. The suites are collected and run by pytest in-process with the
+grading plugin; every student call crosses into the sandbox. A fault of the grader itself (not of
+the student's code) still yields a result: score 0, "the autograder failed", traceback for staff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import gradescope, layout
+from grader.plugin import EngineHook, GradingSession
+from grader.results import GradingResult
+from grader.sandbox import DEFAULT_LIMITS, Limits, Sandbox, running_as_root
+
+SUITES = ("public", "hidden")
+
+
+@dataclass(frozen=True)
+class Options:
+    suites: tuple[str, ...] = SUITES
+    only: str | None = None  # grade the tests tagged with one function only
+    verbose: bool = False
+    limits: Limits = DEFAULT_LIMITS
+    gpu_counts: bool = True
+
+
+def grade(submission: Path, options: Options = Options()) -> GradingResult:
+    """Grade ``submission`` (folder, zip, notebook or .py file); never raises for its content."""
+    start = time.monotonic()
+    try:
+        return _grade(submission, options, start)
+    except Exception:
+        return GradingResult(
+            tests=(),
+            grader_error=traceback.format_exc(),
+            execution_time=time.monotonic() - start,
+        )
+
+
+def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> GradingResult:
+    result = grade(submission, options)
+    gradescope.write(result, out)
+    return result
+
+
+def _grade(submission: Path, options: Options, start: float) -> GradingResult:
+    from grader.submission import SubmissionError, load_submission
+
+    notes: list[str] = []
+    sources: dict[str, str] = {}
+    digest = ""
+    try:
+        sub = load_submission(submission)
+    except SubmissionError as exc:
+        notes.append(str(exc))
+    else:
+        digest = sub.digest
+        notes.extend(p.message for p in sub.problems)
+        if not any(p.fatal for p in sub.problems):
+            sources = dict(sub.sources)
+    protect_trusted_files()
+    with Sandbox(sources, limits=options.limits, torch=_uses_torch(sources)) as box:
+        session = GradingSession(
+            sandbox=box,
+            submitted=frozenset(sources),
+            hidden_root=layout.HIDDEN_SUITE,
+            verbose=options.verbose,
+            gpu_counts=options.gpu_counts,
+            only=options.only,
+        )
+        log, code = run_suites(session, options.suites)
+        layers = dict(box.layers)
+    if code not in (0, 1) or session.collection_errors or not session.outcomes:
+        detail = "\n".join(session.collection_errors) or log[-6000:]
+        raise RuntimeError(f"the grading suites did not run (pytest exit {code}):\n{detail}")
+    return GradingResult(
+        tests=tuple(session.outcomes),
+        output="\n".join(notes),
+        execution_time=time.monotonic() - start,
+        extra_data={"submission_digest": digest, "sandbox": layers, "files": sorted(sources)},
+    )
+
+
+def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int]:
+    """Run the suites with pytest in this process; returns pytest's log and exit code."""
+    import pytest
+
+    paths = [str(layout.SUITES / s) for s in suites]
+    args = [
+        *paths,
+        "-c",
+        str(layout.SUITES / "pytest.ini"),
+        "--rootdir",
+        str(layout.SUITES),
+        "--import-mode=importlib",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-q",
+        "--no-header",
+    ]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        code = pytest.main(args, plugins=[EngineHook(session)])
+    return buf.getvalue(), int(code)
+
+
+def _uses_torch(sources: dict[str, str]) -> bool:
+    return "torch_losses.py" in sources or any("torch" in s for s in sources.values())
+
+
+def protect_trusted_files() -> None:
+    """As root, make the reference and the suites unreadable to the sandbox users.
+
+    A fresh clone is world-readable (umask 022); Gradescope's setup.sh does the same with
+    ``chmod o=``. A student on their own laptop runs unprivileged and owns these files anyway.
+    """
+    if not running_as_root():
+        return
+    for path in layout.TRUSTED_DIRS:
+        with contextlib.suppress(FileNotFoundError):
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXO | stat.S_IRWXG):
+                os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_IRWXO | stat.S_IRWXG))
+
+
+def open_session(submission: Path, verbose: bool = False) -> GradingSession:
+    """A grading session for plain ``pytest --grader-submission PATH`` (the caller closes it)."""
+    from grader.submission import load_submission
+
+    sub = load_submission(submission)
+    sources = {} if any(p.fatal for p in sub.problems) else dict(sub.sources)
+    box = Sandbox(sources, torch=_uses_torch(sources)).start()
+    return GradingSession(
+        sandbox=box,
+        submitted=frozenset(sources),
+        hidden_root=layout.HIDDEN_SUITE,
+        verbose=verbose,
+    )
+
+
+def summary(result: GradingResult) -> dict[str, Any]:
+    return {
+        "score": result.score,
+        "max_score": result.max_score,
+        "tests": len(result.tests),
+        "failed": sum(t.status == "failed" for t in result.tests),
+    }

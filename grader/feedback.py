@@ -1,0 +1,182 @@
+"""Turning a failed test into feedback: the student's message, the hidden-test message, hints.
+
+Hints come from *bug fingerprints*: a library of known-buggy variants of the reference, each one
+wrong line (``tests/grading/bugs.py``, trusted: it quotes reference lines). When a check fails,
+``diagnose`` runs every variant of the failing function on the same input, here on the trusted
+side, and if one of them produces exactly what the student returned, its hint is the diagnosis.
+The same table makes the single-bug corpus of the test suite, so every hint is proven to fire.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import layout, messages
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One wrong line in the reference: what a student might write, and what to tell them."""
+
+    id: str
+    function: str
+    file: str  # e.g. "losses.py"
+    old: str  # a substring of exactly one line of the reference file
+    new: str  # what that substring becomes
+    hint: str  # addressed to the student
+    fingerprint: bool = True  # False: too generic to name as a diagnosis (still in the corpus)
+
+    def patch(self, source: str) -> str:
+        lines = source.splitlines(keepends=True)
+        hits = [i for i, line in enumerate(lines) if self.old in line]
+        if len(hits) != 1:
+            raise ValueError(f"bug {self.id}: {self.old!r} is on {len(hits)} lines of {self.file}")
+        lines[hits[0]] = lines[hits[0]].replace(self.old, self.new, 1)
+        return "".join(lines)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    public: str
+    hidden: str
+    staff: dict[str, Any] = field(default_factory=dict)
+
+
+HIDDEN_ADVICE = (
+    "The input is not shown for hidden tests; check your function against the spec "
+    "in the assignment README and the messages of the public tests."
+)
+
+
+def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedback:
+    """What went wrong in a failed test, for the student (public/hidden) and for staff."""
+    from grader.checks import StudentFailure
+    from grader.sandbox import WorkerGone
+
+    name = tags[0] if tags else "your code"
+    exc = None if excinfo is None else excinfo.value
+    staff: dict[str, Any] = {}
+    notes = "\n".join(str(n) for n in getattr(exc, "__notes__", ()))
+    if isinstance(exc, StudentFailure):
+        public = exc.message
+        if verbose and exc.detail:
+            public += "\n" + exc.detail
+        category = exc.category
+        if exc.hint:
+            staff["fingerprint"] = exc.hint
+        if exc.staff:
+            staff["traceback"] = exc.staff
+        if notes:
+            public += "\n" + _clean_notes(notes)
+    elif isinstance(exc, WorkerGone):
+        public, category = f"`{name}`: {exc.reason}", "crashed or timed out"
+    elif exc is not None and type(exc).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):
+        public = messages.NONDETERMINISTIC.format(name=name)
+        category = "nondeterministic"
+    elif isinstance(exc, AssertionError):
+        public, category = str(exc) or f"a check of `{name}` failed", "wrong result"
+        if notes:
+            public += "\n" + _clean_notes(notes)
+    else:
+        # An error in the suite's own code while checking: still a fail, but flag it for staff.
+        public = f"the grader could not check `{name}`: its result led to an error ({type(exc).__name__})"
+        category = "unexpected result"
+        staff["suspect_grader"] = True
+    if excinfo is not None:
+        staff.setdefault(
+            "traceback", "".join(traceback.format_exception(excinfo.type, excinfo.value, excinfo.tb))[-6000:]
+        )
+    staff["message"] = public
+    hint = getattr(exc, "hint", None)
+    hidden = messages.HIDDEN.format(name=name, category=category, advice=HIDDEN_ADVICE)
+    if hint:
+        hidden += "\n" + messages.HINT.format(hint=hint).rstrip()
+    if isinstance(exc, WorkerGone):
+        hidden = f"`{name}`: {exc.reason}"
+    return Feedback(public=messages.sanitize(public, 8000), hidden=hidden, staff=staff)
+
+
+def _clean_notes(notes: str) -> str:
+    lines = [ln for ln in notes.splitlines() if "Falsifying" in ln or ln.startswith("    ") or "=" in ln]
+    text = "\n".join(lines)
+    return "  " + text.replace("\n", "\n  ")
+
+
+# -- fingerprints -----------------------------------------------------------------------------------
+
+
+@cache
+def bugs(suites: Path = layout.SUITES) -> tuple[Bug, ...]:
+    """The bug library of the grading suites (empty if there is none)."""
+    path = suites / "bugs.py"
+    if not path.exists():
+        return ()
+    spec = importlib.util.spec_from_file_location("grader_suite_bugs", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return tuple(module.BUGS)
+
+
+@cache
+def _variant(bug_id: str) -> types.ModuleType | None:
+    """The reference module of the bug's function with the bug's line patched in."""
+    from grader.reference import load_modules
+
+    bug = next(b for b in bugs() if b.id == bug_id)
+    source = (layout.SOLUTIONS / bug.file).read_text(encoding="utf-8")
+    modules = load_modules(layout.SOLUTIONS, {bug.file: bug.patch(source)}, only=[bug.file[:-3]])
+    return modules.get(bug.file[:-3])
+
+
+def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> str | None:
+    """The hint of the first known bug whose variant returns ``got`` on this input."""
+    for bug in bugs():
+        if bug.function != name or not bug.fingerprint:
+            continue
+        try:
+            module = _variant(bug.id)
+            fn = getattr(module, name)
+            with np.errstate(all="ignore"):
+                theirs = fn(*_copies(args), **_copies(dict(kwargs)))
+        except Exception:
+            continue
+        if _same(theirs, got):
+            return bug.hint
+    return None
+
+
+def _copies(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, tuple):
+        return tuple(_copies(v) for v in x)
+    if isinstance(x, list):
+        return [_copies(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _copies(v) for k, v in x.items()}
+    return x
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        x = np.asarray(a, dtype=np.float64)
+        y = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if x.shape != y.shape:
+        return False
+    return bool(np.allclose(x, y, rtol=1e-5, atol=1e-7, equal_nan=True))

@@ -1,0 +1,21 @@
+"""Where the grader finds its trusted material: the reference, the suites, the assignment.
+
+Defaults are the repository's own folders; a packaged autograder (grader package) or an
+instructor's fork can point elsewhere with environment variables. Each path is resolved once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(os.environ.get("GRADER_ROOT", Path(__file__).resolve().parent.parent))
+SOLUTIONS = Path(os.environ.get("GRADER_SOLUTIONS", ROOT / "solutions"))
+SUITES = Path(os.environ.get("GRADER_SUITES", ROOT / "tests" / "grading"))
+PUBLIC_SUITE = SUITES / "public"
+HIDDEN_SUITE = SUITES / "hidden"
+ASSIGNMENT = ROOT / "assignment"
+EXAMPLES = ROOT / "examples"
+
+#: What the sandbox user must never read (closed off when the grader runs as root).
+TRUSTED_DIRS = (SOLUTIONS, SUITES)

@@ -1,0 +1,321 @@
+"""The pytest plugin: grading markers, the ``student`` fixture, and outcomes as typed results.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest run; it stays inert
+(markers only) unless a grading session is active: either ``grader.engine`` passes one in, or
+``--grader-submission PATH`` is given (plain ``pytest`` inside ``assignment/``). Plugin state
+lives in ``config.stash`` (STYLE.md, 3). Cheap to import: pytest and the stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from grader.results import TestOutcome, Visibility
+    from grader.sandbox import Sandbox
+
+MARKERS = {
+    "points": "points(n): the test is worth n points (required on every grading test)",
+    "tags": "tags(*names): the assignment functions/classes the test grades (required)",
+    "visibility": "visibility(v): hidden | after_due_date | after_published | visible",
+    "gpu": "gpu: needs CUDA; skipped (and worth no points) where there is none",
+    "category": "category(text): what a hidden test checks, shown instead of its input",
+}
+DEFAULT_VISIBILITY: dict[str, Visibility] = {"public": "visible", "hidden": "after_due_date"}
+
+
+@dataclass
+class GradingSession:
+    """One grading: the sandbox, what was submitted, and the outcomes collected so far."""
+
+    sandbox: Sandbox
+    submitted: frozenset[str]
+    hidden_root: Path | None = None
+    verbose: bool = False
+    gpu_counts: bool = True
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    collection_errors: list[str] = field(default_factory=list)
+    only: str | None = None
+
+
+SESSION = pytest.StashKey[GradingSession]()
+_CALL = pytest.StashKey[dict[str, Any]]()
+_START = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "grading a submission")
+    group.addoption(
+        "--grader-submission",
+        metavar="PATH",
+        default=None,
+        help="grade this submission (folder, zip or notebook) with the grading suites",
+    )
+    group.addoption(
+        "--grader-verbose",
+        action="store_true",
+        default=False,
+        help="show full inputs and differences in failure messages",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    path = config.getoption("grader_submission", None)
+    if path and SESSION not in config.stash:
+        from grader import engine
+
+        config.stash[SESSION] = engine.open_session(Path(path), verbose=config.option.grader_verbose)
+        config.add_cleanup(lambda: config.stash[SESSION].sandbox.close())
+    if SESSION in config.stash:
+        _hypothesis_profile()
+        config.pluginmanager.register(Grading(config.stash[SESSION]), "grader-grading")
+
+
+class EngineHook:
+    """Passed to ``pytest.main`` by the engine to hand over its session."""
+
+    def __init__(self, session: GradingSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[SESSION] = self.session
+
+
+def _hypothesis_profile() -> None:
+    from hypothesis import HealthCheck, Phase, settings
+
+    # research/security.md d.9: no deadline (a jittery but correct solution must pass),
+    # derandomized (regrades agree), no database (nothing written, nothing replayed).
+    settings.register_profile(
+        "grading",
+        deadline=None,
+        derandomize=True,
+        database=None,
+        max_examples=40,
+        print_blob=False,
+        report_multiple_bugs=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
+    settings.load_profile("grading")
+
+
+class MarkerError(pytest.UsageError):
+    pass
+
+
+def _marker_arg(item: pytest.Item, name: str) -> Any:
+    mark = item.get_closest_marker(name)
+    if mark is None:
+        return None
+    return mark.args
+
+
+def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | None]:
+    """Points, tags and visibility of a grading test; a mistake is an error naming the test."""
+    from grader import spec
+    from grader.results import VISIBILITIES
+
+    where = item.nodeid
+    points = _marker_arg(item, "points")
+    if not points or len(points) != 1 or not isinstance(points[0], (int, float)) or points[0] < 0:
+        raise MarkerError(f"{where}: needs @pytest.mark.points(n) with one number n >= 0")
+    tags: tuple[str, ...] = tuple(
+        t for mark in item.iter_markers("tags") for t in mark.args
+    )
+    if not tags:
+        raise MarkerError(f"{where}: needs @pytest.mark.tags('function_name', ...)")
+    for tag in tags:
+        if tag not in spec.MODULE_OF:
+            raise MarkerError(
+                f"{where}: tag {tag!r} is not a function or class of the assignment"
+                f"{spec.did_you_mean(tag)}"
+            )
+    vis = _marker_arg(item, "visibility")
+    visibility = None
+    if vis is not None:
+        if len(vis) != 1 or vis[0] not in VISIBILITIES:
+            raise MarkerError(f"{where}: visibility must be one of {', '.join(VISIBILITIES)}")
+        visibility = vis[0]
+    return float(points[0]), tags, visibility
+
+
+class Grading:
+    """The active half of the plugin, registered only while grading."""
+
+    def __init__(self, session: GradingSession) -> None:
+        self.session = session
+        self._numbers: dict[str, str] = {}
+
+    # fixtures
+
+    @pytest.fixture
+    def student(self, request: pytest.FixtureRequest) -> Iterator[Any]:
+        from grader.reference import reference
+        from grader.student import Student
+
+        proxy = Student(self.session.sandbox, reference().functions(), self.session.submitted)
+        try:
+            yield proxy
+        finally:
+            proxy.close()
+            request.node.stash[_CALL] = {**request.node.stash.get(_CALL, {}), "printed": proxy.output}
+
+    @pytest.fixture(scope="session")
+    def reference(self) -> Any:
+        from grader.reference import reference
+
+        return reference()
+
+    @pytest.fixture(scope="session")
+    def diagnose(self) -> Callable[..., str | None]:
+        from grader import feedback
+
+        return feedback.diagnose
+
+    # collection
+
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        files: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        keep = []
+        for item in items:
+            _, tags, _ = validate(item)
+            if self.session.only is not None and self.session.only not in tags:
+                continue
+            keep.append(item)
+            f = str(item.path)
+            files.setdefault(f, len(files) + 1)
+            counts[f] = counts.get(f, 0) + 1
+            self._numbers[item.nodeid] = f"{files[f]}.{counts[f]}"
+        items[:] = keep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.session.collection_errors.append(f"{report.nodeid}: {report.longrepr}")
+
+    # running
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        item.stash[_START] = time.perf_counter()
+        if item.get_closest_marker("gpu") is not None and not _cuda():
+            from grader import messages
+
+            pytest.skip(messages.GPU_SKIPPED)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Iterator[None]:
+        report: pytest.TestReport = yield  # type: ignore[misc]
+        info = item.stash.get(_CALL, {})
+        if report.when == "setup" and (report.failed or report.skipped):
+            info["report"] = (report.outcome, call.excinfo)
+        elif report.when == "call":
+            info["report"] = (report.outcome, call.excinfo)
+        item.stash[_CALL] = info
+        if report.when == "teardown":
+            self.session.outcomes.append(self._outcome(item, info))
+        return report  # type: ignore[return-value]
+
+    def _outcome(self, item: pytest.Item, info: dict[str, Any]) -> TestOutcome:
+        from grader import feedback
+        from grader.results import TestOutcome
+
+        points, tags, visibility = validate(item)
+        suite = self._suite(item)
+        outcome, excinfo = info.get("report", ("failed", None))
+        name = _title(item)
+        extra: dict[str, Any] = {"nodeid": item.nodeid}
+        duration = time.perf_counter() - item.stash.get(_START, time.perf_counter())
+        status: str
+        if outcome == "passed":
+            status, score, output = "passed", points, ""
+        elif outcome == "skipped":
+            # A GPU test where there is none: informational, worth nothing here (contract 3).
+            status, score, output = "skipped", 0.0, _skip_reason(excinfo)
+            extra["points_with_gpu"] = points
+            points = 0.0
+        else:
+            status, score = "failed", 0.0
+            fb = feedback.explain(excinfo, tags, verbose=self.session.verbose)
+            output = fb.public if suite == "public" else fb.hidden
+            extra.update(fb.staff)
+            printed = info.get("printed", "")
+            if printed and suite == "public":
+                output += "\n\nYour code printed:\n" + printed
+        if item.get_closest_marker("gpu") is not None and status != "skipped":
+            if not self.session.gpu_counts:
+                extra["points_with_gpu"] = points
+                points, score = 0.0, 0.0
+        return TestOutcome(
+            name=name,
+            number=self._numbers.get(item.nodeid, "0"),
+            max_score=points,
+            score=score,
+            status=status,  # type: ignore[arg-type]
+            output=output,
+            tags=tags,
+            visibility=visibility or DEFAULT_VISIBILITY[suite],
+            suite=suite,
+            nodeid=item.nodeid,
+            duration=duration,
+            extra=extra,
+        )
+
+    def _suite(self, item: pytest.Item) -> str:
+        root = self.session.hidden_root
+        if root is not None and Path(item.path).is_relative_to(root):
+            return "hidden"
+        return "public"
+
+
+def _title(item: pytest.Item) -> str:
+    fn = getattr(item, "function", None)
+    doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
+    base = doc[0].rstrip(".") if doc else item.name.removeprefix("test_").replace("_", " ")
+    params = getattr(item, "callspec", None)
+    if params is not None:
+        base += f" [{params.id}]"
+    return base
+
+
+def _skip_reason(excinfo: Any) -> str:
+    if excinfo is None:
+        return "skipped"
+    return str(getattr(excinfo.value, "msg", excinfo.value))
+
+
+def _cuda() -> bool:
+    if os.environ.get("GRADER_NO_GPU"):
+        return False
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def format_exception(excinfo: Any) -> str:
+    if excinfo is None:
+        return ""
+    return "".join(traceback.format_exception(excinfo.type, excinfo.value, excinfo.tb))

@@ -1,0 +1,183 @@
+"""What a grading test holds: ``student``, a proxy to the submission running in the sandbox.
+
+``student.svm_loss(scores, y)`` sends copies of the arguments to a fresh worker, runs the
+student's function there with every *other* assignment function replaced by a handle to the
+reference (DESIGN.md contract 6: one bug costs points once), and returns the decoded value.
+Student exceptions become ``StudentFailure`` with a teacher's message; a dead worker raises
+``WorkerGone`` (a BaseException, see ``grader.sandbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from grader import messages, spec
+from grader.checks import StudentFailure
+from grader.sandbox import Sandbox, StudentError, Worker
+
+
+class Student:
+    """Attribute access to the student's functions and classes, one worker per test."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        standins: Mapping[str, Callable[..., Any]],
+        submitted: frozenset[str],
+    ) -> None:
+        self._sandbox = sandbox
+        self._standins = dict(standins)
+        self._submitted = submitted
+        self._worker: Worker | None = None
+        #: array arguments (by position "0", "1", ... or keyword) the last call modified
+        self.mutated: tuple[str, ...] = ()
+
+    @property
+    def worker(self) -> Worker:
+        if self._worker is None:
+            self._worker = self._sandbox.worker()
+        return self._worker
+
+    @property
+    def output(self) -> str:
+        """What the student's code printed during this test (sanitized, capped)."""
+        return "" if self._worker is None else self._worker.output.text()
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in spec.MODULE_OF:
+            raise AttributeError(f"{name!r} is not part of the assignment{spec.did_you_mean(name)}")
+        if name in spec.CLASSES:
+            return TorchClass(self, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.call(name, *args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        module = spec.module_of(name)
+        self._require(module, name)
+        standins = {k: v for k, v in self._standins.items() if k != name}
+        try:
+            reply = self.worker.call(module, name, args, kwargs, standins)
+        except StudentError as exc:
+            raise failure_from(exc, name, module) from None
+        if not isinstance(reply, dict) or "value" not in reply:
+            raise StudentFailure(messages.BAD_RETURN.format(name=name, message="bad reply"))
+        self.mutated = tuple(reply.get("mutated", ()))
+        return reply["value"]
+
+    def _require(self, module: str, name: str) -> None:
+        if f"{module}.py" not in self._submitted:
+            raise StudentFailure(
+                messages.MISSING_FILE.format(module=module, name=name), category="missing file"
+            )
+
+
+class TorchClass:
+    """A student's ``torch.autograd.Function``, run in the worker on a chosen device."""
+
+    def __init__(self, student: Student, name: str) -> None:
+        self.student = student
+        self.name = name
+
+    def run(
+        self,
+        scores: np.ndarray,
+        y: np.ndarray,
+        *extra: Any,
+        grad_output: float | None = None,
+        device: str = "cpu",
+    ) -> dict[str, Any]:
+        """Forward, and backward for ``grad_output`` if given; values come back as arrays."""
+        self.student._require("torch_losses", self.name)
+        value = {
+            "scores": np.asarray(scores),
+            "y": np.asarray(y),
+            "extra": list(extra),
+            "grad_output": None if grad_output is None else float(grad_output),
+            "device": device,
+        }
+        try:
+            return self.student.worker.torch_op(self.name, value)
+        except StudentError as exc:
+            raise failure_from(exc, self.name, "torch_losses") from None
+
+    def function(self, y: np.ndarray, *extra: Any) -> Callable[[Any], Any]:
+        """A trusted-side torch function of ``scores`` whose forward and backward run remotely.
+
+        ``torch.autograd.gradcheck`` can then check the student's hand-written backward against
+        finite differences of the student's own forward, with every number computed remotely.
+        """
+        import torch
+
+        run = self.run
+
+        class Remote(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, scores: Any) -> Any:
+                ctx.save_for_backward(scores)
+                out = run(scores.detach().cpu().numpy(), y, *extra)
+                return torch.as_tensor(np.asarray(out["loss"]), dtype=scores.dtype)
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                (scores,) = ctx.saved_tensors
+                out = run(scores.detach().cpu().numpy(), y, *extra, grad_output=float(grad))
+                if out.get("grad") is None:
+                    raise StudentFailure(f"`{spec_name(run)}` backward returned no gradient")
+                return torch.as_tensor(np.asarray(out["grad"]), dtype=scores.dtype)
+
+        return Remote.apply
+
+
+def spec_name(run: Any) -> str:
+    owner = getattr(run, "__self__", None)
+    return getattr(owner, "name", "the class")
+
+
+def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
+    """A student exception as a test failure a student can act on."""
+    if exc.type == "NotImplementedError":
+        return StudentFailure(messages.NOT_IMPLEMENTED.format(name=name), category="not implemented")
+    if exc.type == "MissingName":
+        hint = spec.did_you_mean(name, exc.available)
+        return StudentFailure(
+            messages.MISSING_NAME.format(module=module, name=name, hint=hint),
+            category="missing function",
+        )
+    if exc.type in ("SystemExit", "KeyboardInterrupt", "GeneratorExit"):
+        return StudentFailure(messages.SYSTEM_EXIT.format(name=name), category="crash")
+    if exc.type == "MemoryError":
+        return StudentFailure(messages.MEMORY.format(limit="2 GiB"), category="crash")
+    if exc.type == "BadReturn":
+        return StudentFailure(
+            messages.BAD_RETURN.format(name=name, message=exc.message), category="wrong type"
+        )
+    if _is_import_failure(exc, module):
+        return StudentFailure(
+            messages.IMPORT_FAILED.format(module=module, type=exc.type, message=exc.message),
+            category="import error",
+            staff=exc.traceback,
+        )
+    return StudentFailure(
+        messages.RAISED.format(name=name, type=exc.type, message=messages.sanitize(exc.message, 500)),
+        category="exception",
+        staff=exc.traceback,
+        detail=messages.sanitize(exc.traceback, 3000),
+    )
+
+
+def _is_import_failure(exc: StudentError, module: str) -> bool:
+    # The worker imports the module on the first call; an error then carries the import frames.
+    return exc.type in ("SyntaxError", "IndentationError", "ModuleNotFoundError", "ImportError") or (
+        "importlib._bootstrap" in exc.traceback and f"{module}.py" in exc.traceback
+    )

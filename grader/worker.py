@@ -1,0 +1,480 @@
+"""The untrusted side: a zygote that forks one sandboxed worker per test.
+
+Run as ``python -I -m grader.worker CTRL_FD`` by ``grader.sandbox``; never imported by the trusted
+side. The zygote pre-imports numpy (and torch when the submission uses it) so a fresh worker costs
+a fork, not an interpreter start (security.md, c.13: ~3 ms instead of ~1.5 s with torch). Student
+code runs only in the forked children, after they have locked themselves down:
+
+    setsid -> rlimits -> drop to the sandbox uid (when root) -> no_new_privs + seccomp -> serve
+
+The zygote itself never imports or runs student code, so a child can only harm itself.
+Children answer calls over their own socket with ``grader.protocol`` frames; callables they receive
+are handles that call back to the trusted side (so the grader counts ``f`` evaluations, and
+reference stand-ins for other assignment functions never enter this process).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from grader import protocol
+
+#: Names of the student modules; found only in the scratch directory, never elsewhere.
+STUDENT_MODULES = ("losses", "gradients", "optim", "schedules", "search", "torch_losses")
+CLONE_NEWNET = 0x40000000
+CLONE_THREAD = 0x00010000
+
+
+# -- zygote --------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str]) -> int:
+    ctrl = socket.socket(fileno=int(argv[0]))
+    cfg = json.loads(ctrl.recv(1 << 16))
+    layers: dict[str, str] = {}
+    if cfg.get("netns"):
+        layers["netns"] = _unshare_net()
+    os.chdir(cfg["scratch"])
+    import numpy  # noqa: F401  (pre-import: every worker needs it)
+
+    if cfg.get("torch"):
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+            layers["torch"] = "loaded"
+        except Exception as exc:  # the child will report the import error to the test
+            layers["torch"] = f"unavailable: {exc}"
+    seccomp = _load_seccomp_module()
+    layers["seccomp"] = "available" if seccomp is not None else "unavailable"
+    ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())
+    while True:
+        try:
+            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1 << 16, 4)
+        except OSError:
+            return 0
+        if not msg:
+            return 0
+        req = json.loads(msg)
+        if req["op"] == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                ctrl.close()
+                _child(cfg, seccomp, fds[0], fds[1])  # never returns
+            for fd in fds:
+                os.close(fd)
+            ctrl.send(json.dumps({"op": "spawned", "pid": pid}).encode())
+        elif req["op"] == "reap":
+            ctrl.send(json.dumps({"op": "reaped", "status": _reap(req["pid"])}).encode())
+        elif req["op"] == "exit":
+            return 0
+
+
+def _reap(pid: int) -> int | None:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return None
+    return status
+
+
+def _unshare_net() -> str:
+    """A private network namespace with no interfaces up: connections fail at once."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        return f"failed: {os.strerror(ctypes.get_errno())}"
+    return "on"
+
+
+def _load_seccomp_module() -> Any:
+    try:
+        import pyseccomp
+
+        pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)  # finds libseccomp or raises
+        return pyseccomp
+    except Exception:
+        return None
+
+
+# -- child: lock down ----------------------------------------------------------------------------
+
+
+def _child(cfg: dict[str, Any], seccomp: Any, rpc_fd: int, out_fd: int) -> None:
+    code = 70
+    try:
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        os.close(devnull)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        _limits(cfg["limits"])
+        if os.getuid() == 0 and cfg.get("uid") is not None:
+            os.setgroups([])
+            os.setgid(cfg["gid"])
+            os.setuid(cfg["uid"])
+        if seccomp is not None and cfg.get("seccomp", True):
+            _seccomp(seccomp)
+        sys.path.append(cfg["scratch"])
+        sys.meta_path.insert(0, _StudentFinder(cfg["scratch"]))
+        sys.dont_write_bytecode = True
+        Worker(socket.socket(fileno=rpc_fd)).serve()
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _limits(limits: dict[str, int]) -> None:
+    names = {
+        "as": resource.RLIMIT_AS,
+        "data": resource.RLIMIT_DATA,
+        "cpu": resource.RLIMIT_CPU,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nofile": resource.RLIMIT_NOFILE,
+        "nproc": resource.RLIMIT_NPROC,
+        "core": resource.RLIMIT_CORE,
+    }
+    for key, value in limits.items():
+        # CPU: soft limit sends SIGXCPU (catchable), hard limit one second later kills.
+        hard = value + 1 if key == "cpu" else value
+        resource.setrlimit(names[key], (value, hard))
+
+
+def _seccomp(sc: Any) -> None:
+    """No network, no new processes or programs, no signals to anyone but ourselves."""
+    me = os.getpid()
+    f = sc.SyscallFilter(defaction=sc.ALLOW)
+    for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET):
+        f.add_rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.EQ, family))
+    for call in ("fork", "vfork", "execve", "execveat", "ptrace", "inotify_add_watch"):
+        f.add_rule(sc.ERRNO(errno.EPERM), call)
+    for call in ("unshare", "setns", "mount", "tkill", "process_vm_writev"):
+        f.add_rule(sc.ERRNO(errno.EPERM), call)
+    # Threads are clone(CLONE_THREAD); processes are clone without it.
+    f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+    # glibc falls back from clone3 to clone only on ENOSYS (research: EPERM breaks threading).
+    f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.NE, me))
+    f.add_rule(sc.ERRNO(errno.EPERM), "tgkill", sc.Arg(0, sc.NE, me))
+    f.load()
+
+
+class _StudentFinder(importlib.abc.MetaPathFinder):
+    """The six student module names resolve to the scratch directory and nowhere else."""
+
+    def __init__(self, scratch: str) -> None:
+        self._path = [scratch]
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in STUDENT_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, self._path)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return spec
+
+
+# -- child: serve calls --------------------------------------------------------------------------
+
+
+class CallbackFailed(Exception):
+    """A callable from the grader raised; its message is the grader's, not ours."""
+
+
+class Worker:
+    """Answers calls; while waiting on a callback it answers nested calls (reentrant RPC)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fns: dict[int, Callable[..., Any]] = {}
+        self.next_call = 0
+
+    # values
+
+    def _register(self, fn: Callable[..., Any]) -> int:
+        fid = len(self.fns) + 1
+        self.fns[fid] = fn
+        return fid
+
+    def _remote(self, fid: int) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.callback(fid, args, kwargs)
+
+        call.__name__ = call.__qualname__ = f"grader_callable_{fid}"
+        return call
+
+    def _send(self, header: dict[str, Any], values: dict[str, Any]) -> None:
+        protocol.send(self.sock, protocol.encode(header, values, self._register))
+
+    def _recv(self) -> tuple[dict[str, Any], Any]:
+        header, body = protocol.recv(self.sock)
+        return header, protocol.Decoder(body, self._remote)
+
+    # loop
+
+    def serve(self) -> None:
+        while True:
+            header, dec = self._recv()
+            if header.get("op") == "exit":
+                return
+            self.handle(header, dec)
+
+    def callback(self, fid: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.next_call += 1
+        cid = -self.next_call
+        _flush()
+        self._send({"op": "callback", "id": cid, "fn": fid}, {"args": args, "kwargs": kwargs})
+        while True:
+            header, dec = self._recv()
+            op = header.get("op")
+            if op == "return" and header.get("id") == cid:
+                return dec.value(header.get("value"))
+            if op == "raise" and header.get("id") == cid:
+                raise CallbackFailed(str(header.get("message", "")))
+            self.handle(header, dec)
+
+    def handle(self, header: dict[str, Any], dec: Any) -> None:
+        op, cid = header.get("op"), header.get("id")
+        try:
+            if op == "call":
+                result = self.call(header, dec)
+            elif op == "torch":
+                result = self.torch_op(header, dec)
+            elif op == "call_fn":
+                fn = self.fns[int(header["fn"])]
+                result = fn(*dec.value(header["args"]), **dec.value(header["kwargs"]))
+            elif op == "probe":
+                result = probe(dec.value(header["value"]))
+            else:
+                raise protocol.ProtocolError(f"unknown op {op!r}")
+        except BaseException as exc:  # student code may raise anything, SystemExit included
+            _flush()
+            self._send({"op": "error", "id": cid, **describe(exc)}, {})
+            return
+        _flush()
+        try:
+            frame = protocol.encode({"op": "return", "id": cid}, {"value": result}, self._register)
+        except (protocol.Unencodable, ValueError, TypeError) as exc:
+            err = {"type": "BadReturn", "message": str(exc), "traceback": ""}
+            self._send({"op": "error", "id": cid, **err}, {})
+            return
+        protocol.send(self.sock, frame)
+
+    def call(self, header: dict[str, Any], dec: Any) -> Any:
+        module = load(str(header["module"]))
+        name = str(header["name"])
+        if not hasattr(module, name):
+            raise MissingName(name, sorted(n for n in vars(module) if not n.startswith("_")))
+        fn = getattr(module, name)
+        args = dec.value(header["args"])
+        kwargs = dec.value(header["kwargs"])
+        standins = dec.value(header.get("standins", {"$": "dict", "v": []}))
+        before = _snapshot(args, kwargs)
+        with _StandIns(standins, exclude=name):
+            value = fn(*args, **kwargs)
+        return {"value": value, "mutated": _changed(before, args, kwargs)}
+
+    def torch_op(self, header: dict[str, Any], dec: Any) -> Any:
+        """Forward (and backward for a given upstream gradient) of a student autograd class."""
+        import torch
+
+        module = load("torch_losses")
+        name = str(header["name"])
+        if not hasattr(module, name):
+            raise MissingName(name, sorted(n for n in vars(module) if not n.startswith("_")))
+        cls = getattr(module, name)
+        v = dec.value(header["value"])
+        device = torch.device(str(v["device"]))
+        scores = torch.tensor(v["scores"], device=device, requires_grad=True)
+        y = torch.tensor(v["y"], device=device, dtype=torch.long)
+        out = cls.apply(scores, y, *v.get("extra", ()))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"{name}.apply returned {type(out).__name__}, not a tensor")
+        result: dict[str, Any] = {
+            "loss": out.detach().cpu().numpy(),
+            "loss_device": str(out.device),
+            "loss_dtype": str(out.dtype).replace("torch.", ""),
+        }
+        if v.get("grad_output") is not None:
+            g = torch.tensor(v["grad_output"], dtype=out.dtype, device=out.device)
+            out.backward(g)
+            grad = scores.grad
+            result["grad"] = None if grad is None else grad.detach().cpu().numpy()
+            result["grad_device"] = None if grad is None else str(grad.device)
+        return result
+
+
+def _snapshot(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    named = {**{str(i): a for i, a in enumerate(args)}, **kwargs}
+    return {k: np.array(v, copy=True) for k, v in named.items() if isinstance(v, np.ndarray)}
+
+
+def _changed(before: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+    """Which array arguments the call modified in place (by position or keyword)."""
+    import numpy as np
+
+    named = {**{str(i): a for i, a in enumerate(args)}, **kwargs}
+    return [
+        k
+        for k, old in before.items()
+        if not (
+            isinstance(named[k], np.ndarray)
+            and named[k].shape == old.shape
+            and np.array_equal(named[k], old, equal_nan=old.dtype.kind in "fc")
+        )
+    ]
+
+
+class MissingName(AttributeError):
+    def __init__(self, name: str, available: list[str]) -> None:
+        super().__init__(name)
+        self.missing = name
+        self.available = available
+
+
+def load(name: str) -> types.ModuleType:
+    if name not in STUDENT_MODULES:
+        raise protocol.ProtocolError(f"{name!r} is not a student module")
+    return importlib.import_module(name)
+
+
+class _StandIns:
+    """Point other assignment functions at the grader's stand-ins for the length of one call.
+
+    Only bindings that *are* the student's own definition are replaced (the defining module's
+    global, and ``from losses import x`` copies of it), so a private helper that merely shares a
+    name is left alone. Assignment contract 6: one bug costs points once.
+    """
+
+    def __init__(self, standins: dict[str, Any], exclude: str) -> None:
+        self.standins = {k: v for k, v in standins.items() if k != exclude}
+        self.saved: list[tuple[dict[str, Any], str, Any]] = []
+
+    def __enter__(self) -> None:
+        if not self.standins:
+            return
+        mods = [sys.modules[m] for m in STUDENT_MODULES if m in sys.modules]
+        for name, standin in self.standins.items():
+            originals = [vars(m)[name] for m in mods if name in vars(m)]
+            if not originals:
+                continue
+            owner = next((m for m in mods if _defined_in(vars(m).get(name), m)), None)
+            original = vars(owner)[name] if owner is not None else None
+            for m in mods:
+                ns = vars(m)
+                if name in ns and (ns[name] is original or m is owner):
+                    self.saved.append((ns, name, ns[name]))
+                    ns[name] = standin
+
+    def __exit__(self, *exc: object) -> None:
+        for ns, name, value in reversed(self.saved):
+            ns[name] = value
+        self.saved.clear()
+
+
+def _defined_in(obj: Any, module: types.ModuleType) -> bool:
+    return getattr(obj, "__module__", None) == module.__name__
+
+
+def describe(exc: BaseException) -> dict[str, str]:
+    """An exception as strings: the only form in which it crosses the boundary."""
+    if isinstance(exc, MissingName):
+        return {
+            "type": "MissingName",
+            "message": exc.missing,
+            "available": json.dumps(exc.available[:200]),
+            "traceback": "",
+        }
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Drop the worker's own frames: the student needs their code's lines, not ours.
+    text = "".join(line for line in tb if "grader/worker.py" not in line)
+    try:
+        message = str(exc)
+    except BaseException:
+        message = f"<{type(exc).__name__} whose message cannot be shown>"
+    return {"type": type(exc).__name__, "message": message[:4000], "traceback": text[-8000:]}
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+# -- probe: what a student could do here (the start-up canary) -----------------------------------
+
+
+def probe(request: dict[str, Any]) -> dict[str, str]:
+    """Try what a student must not be able to do; report each attempt as 'blocked: ...' or not."""
+    report: dict[str, str] = {}
+    for path in request.get("read", []):
+        report[f"read {path}"] = _attempt(lambda p=path: open(p, "rb").close())
+    for path in request.get("write", []):
+        target = os.path.join(path, ".grader-canary")
+        report[f"write {path}"] = _attempt(lambda t=target: _write_and_remove(t))
+
+    def connect() -> None:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(1.0)
+            s.connect(("127.0.0.1", int(request.get("port", 9))))
+        finally:
+            s.close()
+
+    report["network"] = _attempt(connect, allowed=(ConnectionRefusedError,))
+    report["fork"] = _attempt(_fork_and_wait)
+    report["uid"] = f"uid={os.getuid()}"
+    return report
+
+
+def _attempt(action: Callable[[], Any], allowed: tuple[type[BaseException], ...] = ()) -> str:
+    try:
+        action()
+    except allowed:
+        return "ALLOWED (reached the network stack)"
+    except OSError as exc:
+        return f"blocked: {exc.strerror or exc}"
+    return "ALLOWED"
+
+
+def _write_and_remove(target: str) -> None:
+    with open(target, "w") as fh:
+        fh.write("canary")
+    os.remove(target)
+
+
+def _fork_and_wait() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
