@@ -21,7 +21,7 @@ from typing import Any
 from grader import gradescope, layout
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult
-from grader.sandbox import DEFAULT_LIMITS, Limits, Sandbox, running_as_root
+from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root
 
 SUITES = ("public", "hidden")
 
@@ -35,11 +35,16 @@ class Options:
     gpu_counts: bool = True
 
 
-def grade(submission: Path, options: Options = Options()) -> GradingResult:
-    """Grade ``submission`` (folder, zip, notebook or .py file); never raises for its content."""
+def grade(
+    submission: Path, options: Options = Options(), mother: Mother | None = None
+) -> GradingResult:
+    """Grade ``submission`` (folder, zip, notebook or .py file); never raises for its content.
+
+    ``mother``: a warm ``grader.sandbox.Mother`` to fork the sandbox from (batch grading).
+    """
     start = time.monotonic()
     try:
-        return _grade(submission, options, start)
+        return _grade(submission, options, start, mother)
     except Exception:
         return GradingResult(
             tests=(),
@@ -54,7 +59,9 @@ def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> 
     return result
 
 
-def _grade(submission: Path, options: Options, start: float) -> GradingResult:
+def _grade(
+    submission: Path, options: Options, start: float, mother: Mother | None
+) -> GradingResult:
     from grader.submission import SubmissionError, load_submission
 
     notes: list[str] = []
@@ -70,7 +77,8 @@ def _grade(submission: Path, options: Options, start: float) -> GradingResult:
         if not any(p.fatal for p in sub.problems):
             sources = dict(sub.sources)
     protect_trusted_files()
-    with Sandbox(sources, limits=options.limits, torch=_uses_torch(sources)) as box:
+    box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
+    with box:
         session = GradingSession(
             sandbox=box,
             submitted=frozenset(sources),

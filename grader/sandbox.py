@@ -99,12 +99,14 @@ class Sandbox:
     sources: dict[str, str]
     limits: Limits = DEFAULT_LIMITS
     torch: bool = False
+    mother: Mother | None = None  # a warm process that forks zygotes (batch grading)
     layers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-sub-"))
         self._slot: _Slot | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
         self._ctrl: socket.socket | None = None
         self._lock = threading.Lock()
         self._workers: list[Worker] = []
@@ -131,21 +133,13 @@ class Sandbox:
         else:
             self.layers["user"] = "unavailable (not root)"
         self.scratch.chmod(0o700)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "grader.worker", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            cwd=self.scratch,
-            env=worker_env(self.scratch),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        theirs.close()
-        self._ctrl = ours
-        ours.settimeout(self.limits.start_timeout)
-        ours.send(json.dumps(cfg).encode())
         try:
-            hello = json.loads(ours.recv(1 << 16) or b"{}")
+            if self.mother is not None:
+                self._ctrl, self._pid = self.mother.fork_zygote(cfg)
+            else:
+                self._ctrl, self._proc = _spawn(cfg, self.scratch, self.limits.start_timeout)
+                self._pid = self._proc.pid
+            hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
         except (TimeoutError, OSError, ValueError) as exc:
             self.close()
             raise SandboxError(f"the worker did not start: {exc}") from exc
@@ -183,6 +177,10 @@ class Sandbox:
                 _killpg(self._proc.pid)
                 self._proc.wait()
             self._proc = None
+        elif self._pid is not None and self.mother is not None:
+            _killpg(self._pid)
+            self.mother.reap(self._pid)
+        self._pid = None
         if self._slot is not None:
             self._slot.reap()
             self._slot.release()
@@ -199,7 +197,7 @@ class Sandbox:
 
     def worker(self) -> Worker:
         """A fresh worker forked from the zygote."""
-        if self._ctrl is None or self._proc is None or self._proc.poll() is not None:
+        if self._ctrl is None or (self._proc is not None and self._proc.poll() is not None):
             raise SandboxError("the sandbox is not running")
         rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
@@ -236,6 +234,73 @@ class Sandbox:
             return dict(w.request({"op": "probe"}, {"value": request}))
         finally:
             w.close()
+
+
+def _spawn(
+    cfg: dict[str, Any], cwd: Path, timeout: float
+) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """Start ``python -I -m grader.worker`` with a control socket; send it ``cfg``."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-m", "grader.worker", str(theirs.fileno())],
+        pass_fds=[theirs.fileno()],
+        cwd=cwd,
+        env=worker_env(cwd),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    theirs.close()
+    ours.settimeout(timeout)
+    ours.send(json.dumps(cfg).encode())
+    return ours, proc
+
+
+class Mother:
+    """A warm worker process (numpy and torch imported) that forks one zygote per sandbox.
+
+    Batch grading starts one per job slot, so a submission costs a fork instead of an
+    interpreter start and a torch import. It never runs student code itself.
+    """
+
+    def __init__(self, torch: bool = True, timeout: float = DEFAULT_LIMITS.start_timeout) -> None:
+        self._lock = threading.Lock()
+        self._home = Path(tempfile.mkdtemp(prefix="grader-mother-"))
+        self._ctrl, self._proc = _spawn({"mother": True, "torch": torch}, self._home, timeout)
+        hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
+        if hello.get("op") != "hello":
+            raise SandboxError("the warm worker did not start")
+        self.layers: dict[str, str] = hello.get("layers", {})
+
+    def fork_zygote(self, cfg: dict[str, Any]) -> tuple[socket.socket, int]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with self._lock:
+            try:
+                msg = json.dumps({"op": "zygote", "cfg": cfg}).encode()
+                socket.send_fds(self._ctrl, [msg], [theirs.fileno()])
+                reply = json.loads(self._ctrl.recv(1 << 16))
+            finally:
+                theirs.close()
+        ours.settimeout(self._ctrl.gettimeout())
+        return ours, int(reply["pid"])
+
+    def reap(self, pid: int) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._ctrl.send(json.dumps({"op": "reap", "pid": pid}).encode())
+            self._ctrl.recv(1 << 16)
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._ctrl.send(b'{"op": "exit"}')
+        self._ctrl.close()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _killpg(self._proc.pid)
+            self._proc.wait()
+        shutil.rmtree(self._home, ignore_errors=True)
 
 
 def worker_env(scratch: Path) -> dict[str, str]:
