@@ -151,17 +151,16 @@ def choose_ridge_lambda(X: np.ndarray, y: np.ndarray, lams: Sequence[float], k: 
     (use your ``cross_validate``). Returns the ``lam`` with the least mean validation error;
     ties go to the smallest ``lam``.
     """
-
     # BEGIN SOLUTION
-    def mean_squared_error(w, X_val, y_val):
-        return float(np.mean((X_val @ w - y_val) ** 2))
-
     best_lam, best_error = None, math.inf
     # Smallest first, so that on a tie the smallest lam wins (strict < below).
     for lam in sorted(lams):
-
+        # cross_validate's two callables: ridge with this lam, and the validation MSE.
         def fit(X_train, y_train, lam=lam):
             return ridge_fit(X_train, y_train, lam)
+
+        def mean_squared_error(w, X_val, y_val):
+            return float(np.mean((X_val @ w - y_val) ** 2))
 
         error = cross_validate(fit, mean_squared_error, X, y, k)
         if best_lam is None or error < best_error:
