@@ -202,17 +202,30 @@ def _pyc_module(name: str) -> str | None:
     return name.split(".", 1)[0] if name.lower().endswith(".pyc") else None
 
 
+def _expected_in(e: _Entry) -> tuple[str, ...] | None:
+    """The folder for which ``e`` is an expected file (any case, or its .pyc), else None."""
+    name, parent = e.parts[-1], e.parts[:-1]
+    module = _pyc_module(name)
+    if module is not None and parent[-1:] == ("__pycache__",):
+        name, parent = f"{module}.py", parent[:-1]
+    return parent if name.lower() in _EXPECTED_LOWER and not _is_junk(e.parts) else None
+
+
+def _lone_notebook(entries: list[_Entry]) -> _Entry | None:
+    """The one top-level notebook of a folder or zip without any expected file (Gradescope puts
+    an uploaded notebook in a folder), else None."""
+    if any(_expected_in(e) is not None for e in entries):
+        return None
+    notebooks = [e for e in entries if len(e.parts) == 1 and e.parts[0].endswith(".ipynb")]
+    return notebooks[0] if len(notebooks) == 1 else None
+
+
 def _choose_root(entries: list[_Entry]) -> tuple[str, ...]:
     """The folder holding the expected files: the top, else the one nested folder holding most."""
     counts: dict[tuple[str, ...], int] = {}
     for e in entries:
-        name, parent = e.parts[-1], e.parts[:-1]
-        if _is_junk(e.parts):
-            continue
-        module = _pyc_module(name)
-        if module is not None and parent[-1:] == ("__pycache__",):
-            name, parent = f"{module}.py", parent[:-1]
-        if name.lower() in _EXPECTED_LOWER:
+        parent = _expected_in(e)
+        if parent is not None:
             counts[parent] = counts.get(parent, 0) + 1
     if not counts or () in counts:
         return ()
@@ -514,6 +527,11 @@ def _load_zip(path: Path, limits: IntakeLimits) -> Submission:
         if links:
             problems.append(_problem("symlink", names=_names(links)))
         try:
+            notebook = _lone_notebook(entries)
+            if notebook is not None:
+                return _from_notebook(
+                    notebook.read(limits.max_notebook_bytes + 1), limits, problems
+                )
             sources = _assemble(entries, limits, problems)
         except _Corrupt as exc:
             return _submission("zip", {}, [_fatal("bad-zip", error=str(exc))])
@@ -661,6 +679,9 @@ def load_submission(path: Path, limits: IntakeLimits = DEFAULT_LIMITS) -> Submis
     suffix = path.suffix.lower()
     if stat.S_ISDIR(mode):
         entries = _walk_folder(path, limits, problems)
+        notebook = None if entries is None else _lone_notebook(entries)
+        if notebook is not None:
+            return _from_notebook(notebook.read(limits.max_notebook_bytes + 1), limits, problems)
         sources = {} if entries is None else _assemble(entries, limits, problems)
         return _submission("folder", sources, problems)
     if not stat.S_ISREG(mode):
@@ -668,13 +689,7 @@ def load_submission(path: Path, limits: IntakeLimits = DEFAULT_LIMITS) -> Submis
     if suffix == ".zip":
         return _load_zip(path, limits)
     if suffix == ".ipynb":
-        data = _read_top(path, limits.max_notebook_bytes + 1)
-        files, problems = load_notebook_sources(data, limits)
-        entries = [_encoded(name, text) for name, text in files.items()]
-        if not any(p.fatal for p in problems):
-            sources = _assemble(entries, limits, problems)
-            return _submission("notebook", sources, problems)
-        return _submission("notebook", {}, problems)
+        return _from_notebook(_read_top(path, limits.max_notebook_bytes + 1), limits, problems)
     if suffix == ".py":
         data = _read_top(path, limits.max_file_bytes + 1)
         entry = _Entry((path.name,), len(data), lambda limit: data[:limit])
@@ -689,6 +704,15 @@ def _encoded(name: str, text: str) -> _Entry:
     # a lone surrogate (legal in notebook JSON) then fails UTF-8 decoding, like a bad byte
     data = text.encode("utf-8", "surrogatepass")
     return _Entry((name,), len(data), lambda limit: data[:limit])
+
+
+def _from_notebook(data: bytes, limits: IntakeLimits, problems: list[Problem]) -> Submission:
+    files, found = load_notebook_sources(data, limits)
+    problems.extend(found)
+    if any(p.fatal for p in problems):
+        return _submission("notebook", {}, problems)
+    entries = [_encoded(name, text) for name, text in files.items()]
+    return _submission("notebook", _assemble(entries, limits, problems), problems)
 
 
 def write_sources(sub: Submission, dest: Path) -> None:

@@ -397,6 +397,22 @@ def test_notebook_writefile_cells(tmp_path: Path) -> None:
     assert sub.digest == load_submission(make_folder(tmp_path / "f", GOOD)).digest
 
 
+@pytest.mark.parametrize("container", ["folder", "zip"])
+def test_lone_notebook_in_folder_or_zip(tmp_path: Path, container: str) -> None:
+    """Gradescope puts an uploaded notebook inside the submission folder."""
+    nb = notebook(*[f"%%writefile {n}\n{s}" for n, s in GOOD.items()])
+    files: dict[str, str | bytes] = {"hw.ipynb": nb, ".ipynb_checkpoints/hw-checkpoint.ipynb": nb}
+    if container == "folder":
+        path = make_folder(tmp_path / "f", files)
+    else:
+        path = make_zip(tmp_path / "s.zip", {"hw.ipynb": nb})
+    sub = load_submission(path)
+    assert (sub.kind, dict(sub.sources), sub.problems) == ("notebook", GOOD, ())
+    # with the .py files present, they win and the notebook is only listed as ignored
+    both = load_submission(make_folder(tmp_path / "b", {**GOOD, "hw.ipynb": nb}))
+    assert both.kind == "folder" and codes(both) == ["ignored-file"]
+
+
 def test_notebook_append_overwrite_and_newline() -> None:
     files, problems = load_notebook_sources(
         notebook(

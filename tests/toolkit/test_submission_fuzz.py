@@ -100,7 +100,9 @@ segment = st.one_of(
     st.text(alphabet="ab/", min_size=200, max_size=300),
 )
 plain = st.sampled_from(["hw", "sub", "__pycache__", "__MACOSX"])
-expected = st.sampled_from([*FILES, "Losses.py", "helper.py", "x.cpython-311.pyc", "n.txt"])
+expected = st.sampled_from(
+    [*FILES, "Losses.py", "helper.py", "x.cpython-311.pyc", "n.txt", "a.ipynb"]
+)
 member_name = st.one_of(
     expected,  # mostly names that reach the folder rules, sometimes hostile ones
     st.builds("{}/{}".format, plain, expected),
