@@ -60,6 +60,22 @@ def _assign(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _check(args: argparse.Namespace) -> ExitCode:
+    from grader import check, spec
+
+    path = Path(args.path) if args.path else check.default_path()
+    if not path.exists():
+        print(f"grader: nothing to check at {path}", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.only and args.only not in spec.MODULE_OF:
+        print(f"grader: {args.only!r} is not part of the assignment{spec.did_you_mean(args.only)}")
+        return ExitCode.USAGE
+    result, _ = check.run_check(path, only=args.only, verbose=args.verbose)
+    if result.grader_error is not None:
+        return ExitCode.GRADER_ERROR
+    return ExitCode.OK if check.passed(result) else ExitCode.FAILED
+
+
 def _demo(args: argparse.Namespace) -> ExitCode:
     from grader import demo
 
@@ -79,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_grade)
+
+    p = sub.add_parser("check", help="run the public tests on your files; readable report")
+    p.add_argument("path", nargs="?", help="folder or notebook (default: assignment/)")
+    p.add_argument("--only", metavar="NAME", help="check one function, e.g. svm_loss")
+    p.add_argument("--verbose", action="store_true", help="full inputs and differences")
+    p.set_defaults(run=_check)
 
     p = sub.add_parser("assign", help="generate assignment/ (stubs + notebook) from solutions/")
     p.add_argument("--dest", default=str(layout.ASSIGNMENT))

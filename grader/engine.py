@@ -13,14 +13,14 @@ import os
 import stat
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grader import gradescope, layout
 from grader.plugin import EngineHook, GradingSession
-from grader.results import GradingResult
+from grader.results import GradingResult, TestOutcome
 from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root
 
 SUITES = ("public", "hidden")
@@ -33,6 +33,8 @@ class Options:
     verbose: bool = False
     limits: Limits = DEFAULT_LIMITS
     gpu_counts: bool = True
+    #: called with each test outcome as it is decided, and the number of tests
+    progress: Callable[[TestOutcome, int], None] | None = None
 
 
 def grade(
@@ -86,6 +88,7 @@ def _grade(
             verbose=options.verbose,
             gpu_counts=options.gpu_counts,
             only=options.only,
+            progress=options.progress,
         )
         log, code = run_suites(session, options.suites)
         layers = dict(box.layers)

@@ -44,6 +44,9 @@ class GradingSession:
     outcomes: list[TestOutcome] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
     only: str | None = None
+    #: called with each outcome as it is decided (``grader check``'s progress line)
+    progress: Callable[[TestOutcome, int], None] | None = None
+    total: int = 0
 
 
 SESSION = pytest.StashKey[GradingSession]()
@@ -207,6 +210,7 @@ class Grading:
             counts[f] = counts.get(f, 0) + 1
             self._numbers[item.nodeid] = f"{files[f]}.{counts[f]}"
         items[:] = keep
+        self.session.total = len(keep)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -233,7 +237,16 @@ class Grading:
             info["report"] = (report.outcome, call.excinfo)
         item.stash[_CALL] = info
         if report.when == "teardown":
-            self.session.outcomes.append(self._outcome(item, info))
+            outcome = self._outcome(item, info)
+            self.session.outcomes.append(outcome)
+            if self.session.progress is not None:
+                self.session.progress(outcome, self.session.total)
+        elif report.failed and report.when == "call":
+            # Plain pytest shows the same message a student gets in results.json.
+            from grader import feedback
+
+            _, tags, _ = validate(item)
+            report.longrepr = feedback.explain(call.excinfo, tags, self.session.verbose).public
         return report  # type: ignore[return-value]
 
     def _outcome(self, item: pytest.Item, info: dict[str, Any]) -> TestOutcome:
@@ -259,7 +272,8 @@ class Grading:
             fb = feedback.explain(excinfo, tags, verbose=self.session.verbose)
             output = fb.public if suite == "public" else fb.hidden
             extra.update(fb.staff)
-            printed = info.get("printed", "")
+            # Paths in tracebacks name the student's file, not our scratch directory.
+            printed = info.get("printed", "").replace(f"{self.session.sandbox.scratch}/", "")
             if printed and suite == "public":
                 output += "\n\nYour code printed:\n" + printed
         if item.get_closest_marker("gpu") is not None and status != "skipped":
