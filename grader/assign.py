@@ -186,8 +186,8 @@ def _regions(lines: list[str], path: Path) -> Iterator[_Region]:
             )
         elif opened is not None and stripped and not line.startswith(opened[1]):
             raise MarkerError(
-                f"{where}: this line is indented less than the {BEGIN!r} at line "
-                f"{opened[0] + 1}; a region must lie inside one function body"
+                f"{where}: this line leaves the function body while the {BEGIN!r} at line "
+                f"{opened[0] + 1} is still open; close the region with {END!r} inside the body"
             )
     if opened is not None:
         raise MarkerError(f"{path}:{opened[0] + 1}: {BEGIN!r} is never closed with {END!r}")
