@@ -119,6 +119,49 @@ def _hypothesis_profile() -> None:
     settings.load_profile("grading")
 
 
+# -- fixtures (module level: the entry-point module is itself a plugin) -------------------------
+
+
+@pytest.fixture
+def student(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The submission, through a fresh sandboxed worker for this test."""
+    from grader.reference import reference
+    from grader.student import Student
+
+    session = _session(request.config)
+    proxy = Student(session.sandbox, reference().functions(), session.submitted)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+        request.node.stash[_CALL] = {**request.node.stash.get(_CALL, {}), "printed": proxy.output}
+
+
+@pytest.fixture(scope="session")
+def reference() -> Any:
+    """The reference solutions (trusted side)."""
+    from grader.reference import reference
+
+    return reference()
+
+
+@pytest.fixture(scope="session")
+def diagnose() -> Callable[..., str | None]:
+    """Bug fingerprints: ``diagnose(name, args, kwargs, got) -> hint or None``."""
+    from grader import feedback
+
+    return feedback.diagnose
+
+
+def _session(config: pytest.Config) -> GradingSession:
+    if SESSION not in config.stash:
+        raise pytest.UsageError(
+            "the `student` fixture needs a grading session: run `python -m grader check`, "
+            "`grader grade`, or pytest with --grader-submission PATH"
+        )
+    return config.stash[SESSION]
+
+
 class MarkerError(pytest.UsageError):
     pass
 
@@ -165,32 +208,6 @@ class Grading:
     def __init__(self, session: GradingSession) -> None:
         self.session = session
         self._numbers: dict[str, str] = {}
-
-    # fixtures
-
-    @pytest.fixture
-    def student(self, request: pytest.FixtureRequest) -> Iterator[Any]:
-        from grader.reference import reference
-        from grader.student import Student
-
-        proxy = Student(self.session.sandbox, reference().functions(), self.session.submitted)
-        try:
-            yield proxy
-        finally:
-            proxy.close()
-            request.node.stash[_CALL] = {**request.node.stash.get(_CALL, {}), "printed": proxy.output}
-
-    @pytest.fixture(scope="session")
-    def reference(self) -> Any:
-        from grader.reference import reference
-
-        return reference()
-
-    @pytest.fixture(scope="session")
-    def diagnose(self) -> Callable[..., str | None]:
-        from grader import feedback
-
-        return feedback.diagnose
 
     # collection
 
