@@ -309,6 +309,16 @@ def unless_missing():
     except NotImplementedError as error:
         # The stubs raise NotImplementedError("<name> is not implemented yet").
         print("not implemented yet:", str(error).removesuffix(" is not implemented yet"))
+
+
+try:
+    # The same report as `python -m grader check`, for one file or one function.
+    from grader.check import check
+except ImportError:
+
+    def check(name=None, path=".", verbose=False):
+        print("The checker is not installed in this kernel: run `python -m grader check`.")
+        return False
 '''
 
 _LOSSES_MD = """\
@@ -598,6 +608,11 @@ with unless_missing():
     print("MulticlassHinge passes gradcheck:", ok)
 """
 
+#: After each %%writefile cell: the public tests of that file, as `grader check` reports them.
+_CHECK = """\
+# Check {module}.py against the public tests (or one function: check("svm_loss")).
+check("{module}")"""
+
 #: Per file: the section's explanation and the cell that uses its functions.
 _SECTIONS: dict[str, tuple[str, str]] = {
     "losses.py": (_LOSSES_MD, _LOSSES_USE),
@@ -630,6 +645,7 @@ def _build_notebook(sources: dict[str, str]) -> NotebookNode:
         explanation, usage = _SECTIONS[name]
         cells.append(_new_markdown_cell(explanation.rstrip("\n")))
         cells.append(_new_code_cell(f"%%writefile {name}\n{sources[name]}".rstrip("\n")))
+        cells.append(_new_code_cell(_CHECK.format(module=name.removesuffix(".py"))))
         cells.append(_new_code_cell(usage.rstrip("\n")))
     for number, cell in enumerate(cells, start=1):
         cell["id"] = f"cell-{number:02d}"

@@ -123,7 +123,10 @@ def report(
         + style.bold(f"Total: {total:g}/{avail:g} public points")
         + f" ({passed} of {len(result.tests)} tests passed)\n"
     )
-    modules = [spec.module_of(only)] if only else list(spec.MODULES)
+    if only in spec.MODULES:
+        modules = [only]
+    else:
+        modules = [spec.module_of(only)] if only else list(spec.MODULES)
     lines.append("\nThe hidden tests will also examine:\n")
     for module in modules:
         lines.append(f"  {module}.py: {HIDDEN_EXAMINES[module]}\n")
@@ -147,8 +150,8 @@ def passed(result: GradingResult) -> bool:
 
 
 def check(name: str | None = None, path: str | Path = ".", verbose: bool = False) -> bool:
-    """From a notebook cell: check one function (or all) of the files in ``path``."""
-    if name is not None and name not in spec.MODULE_OF:
+    """From a notebook cell: check one function or module (or all) of the files in ``path``."""
+    if name is not None and name not in spec.MODULE_OF and name not in spec.MODULES:
         raise ValueError(f"{name!r} is not part of the assignment{spec.did_you_mean(name)}")
     result, _ = run_check(Path(path), only=name, verbose=verbose)
     return passed(result)

@@ -58,7 +58,7 @@ def as_scalar(name: str, got: Any) -> float:
             category="wrong type",
         )
     if isinstance(got, (int, float, np.generic)):
-        value = float(got)  # type: ignore[arg-type]
+        value = float(got)
     elif isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "biuf":
         value = float(got.reshape(()))
     else:
@@ -192,7 +192,7 @@ def expect_unchanged(name: str, mutated: tuple[str, ...], arg_names: tuple[str, 
         raise StudentFailure(messages.MUTATED.format(name=name, arg=arg), category="input modified")
 
 
-# -- showing numbers --------------------------------------------------------------------------------
+# -- showing numbers ----------------------------------------------------------------------
 
 
 def _num(x: Any) -> str:
@@ -257,7 +257,13 @@ def compare(
             kind = kinds[i] if kinds else "value"
             try:
                 expect_close(
-                    name, got[i], expected[i], inputs=inputs, kind=kind, rtol=rtol, atol=atol,
+                    name,
+                    got[i],
+                    expected[i],
+                    inputs=inputs,
+                    kind=kind,
+                    rtol=rtol,
+                    atol=atol,
                     what=part,
                 )
             except StudentFailure as fail:
@@ -265,8 +271,15 @@ def compare(
                 raise
         return got
     expect_close(
-        name, got, expected, inputs=inputs, kind=kinds[0] if kinds else "value",
-        rtol=rtol, atol=atol, diagnose=diagnose, call=call,
+        name,
+        got,
+        expected,
+        inputs=inputs,
+        kind=kinds[0] if kinds else "value",
+        rtol=rtol,
+        atol=atol,
+        diagnose=diagnose,
+        call=call,
     )
     return got
 

@@ -55,8 +55,8 @@ def _assign(args: argparse.Namespace) -> ExitCode:
         for path in stale:
             print(f"out of date: {dest / path}  (run: python -m grader assign)")
         return ExitCode.FAILED if stale else ExitCode.OK
-    for path in assign.write(layout.SOLUTIONS, dest):
-        print(f"wrote {path}")
+    for written in assign.write(layout.SOLUTIONS, dest):
+        print(f"wrote {written}")
     return ExitCode.OK
 
 
@@ -67,7 +67,7 @@ def _check(args: argparse.Namespace) -> ExitCode:
     if not path.exists():
         print(f"grader: nothing to check at {path}", file=sys.stderr)
         return ExitCode.USAGE
-    if args.only and args.only not in spec.MODULE_OF:
+    if args.only and args.only not in spec.MODULE_OF and args.only not in spec.MODULES:
         print(f"grader: {args.only!r} is not part of the assignment{spec.did_you_mean(args.only)}")
         return ExitCode.USAGE
     result, _ = check.run_check(path, only=args.only, verbose=args.verbose)
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="run the public tests on your files; readable report")
     p.add_argument("path", nargs="?", help="folder or notebook (default: assignment/)")
-    p.add_argument("--only", metavar="NAME", help="check one function, e.g. svm_loss")
+    p.add_argument("--only", metavar="NAME", help="one function or file, e.g. svm_loss, losses")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_check)
 

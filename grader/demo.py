@@ -13,7 +13,10 @@ from grader.sandbox import Mother
 
 def submissions() -> list[tuple[str, Path]]:
     """(label, path) of what the demo grades, in a fixed order."""
-    found = [("reference (solutions/)", layout.SOLUTIONS), ("stubs (assignment/)", layout.ASSIGNMENT)]
+    found = [
+        ("reference (solutions/)", layout.SOLUTIONS),
+        ("stubs (assignment/)", layout.ASSIGNMENT),
+    ]
     if layout.EXAMPLES.is_dir():
         for path in sorted(layout.EXAMPLES.iterdir()):
             if path.is_dir():

@@ -89,12 +89,14 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
             public += "\n" + _clean_notes(notes)
     else:
         # An error in the suite's own code while checking: still a fail, but flag it for staff.
-        public = f"the grader could not check `{name}`: its result led to an error ({type(exc).__name__})"
+        kind = type(exc).__name__
+        public = f"the grader could not check `{name}`: its result led to an error ({kind})"
         category = "unexpected result"
         staff["suspect_grader"] = True
     if excinfo is not None:
         staff.setdefault(
-            "traceback", "".join(traceback.format_exception(excinfo.type, excinfo.value, excinfo.tb))[-6000:]
+            "traceback",
+            "".join(traceback.format_exception(excinfo.type, excinfo.value, excinfo.tb))[-6000:],
         )
     staff["message"] = public
     hint = getattr(exc, "hint", None)
@@ -107,12 +109,14 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
 
 
 def _clean_notes(notes: str) -> str:
-    lines = [ln for ln in notes.splitlines() if "Falsifying" in ln or ln.startswith("    ") or "=" in ln]
+    lines = [
+        ln for ln in notes.splitlines() if "Falsifying" in ln or ln.startswith("    ") or "=" in ln
+    ]
     text = "\n".join(lines)
     return "  " + text.replace("\n", "\n  ")
 
 
-# -- fingerprints -----------------------------------------------------------------------------------
+# -- fingerprints -------------------------------------------------------------------------
 
 
 @cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,8 +77,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if path and SESSION not in config.stash:
         from grader import engine
 
-        config.stash[SESSION] = engine.open_session(Path(path), verbose=config.option.grader_verbose)
-        config.add_cleanup(lambda: config.stash[SESSION].sandbox.close())
+        config.stash[SESSION] = engine.open_session(
+            Path(path), verbose=config.option.grader_verbose
+        )
+        config.add_cleanup(config.stash[SESSION].sandbox.close)
     if SESSION in config.stash:
         _hypothesis_profile()
         config.pluginmanager.register(Grading(config.stash[SESSION]), "grader-grading")
@@ -162,10 +164,6 @@ def _session(config: pytest.Config) -> GradingSession:
     return config.stash[SESSION]
 
 
-class MarkerError(pytest.UsageError):
-    pass
-
-
 def _marker_arg(item: pytest.Item, name: str) -> Any:
     mark = item.get_closest_marker(name)
     if mark is None:
@@ -181,15 +179,13 @@ def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | No
     where = item.nodeid
     points = _marker_arg(item, "points")
     if not points or len(points) != 1 or not isinstance(points[0], (int, float)) or points[0] < 0:
-        raise MarkerError(f"{where}: needs @pytest.mark.points(n) with one number n >= 0")
-    tags: tuple[str, ...] = tuple(
-        t for mark in item.iter_markers("tags") for t in mark.args
-    )
+        raise pytest.UsageError(f"{where}: needs @pytest.mark.points(n) with one number n >= 0")
+    tags: tuple[str, ...] = tuple(t for mark in item.iter_markers("tags") for t in mark.args)
     if not tags:
-        raise MarkerError(f"{where}: needs @pytest.mark.tags('function_name', ...)")
+        raise pytest.UsageError(f"{where}: needs @pytest.mark.tags('function_name', ...)")
     for tag in tags:
         if tag not in spec.MODULE_OF:
-            raise MarkerError(
+            raise pytest.UsageError(
                 f"{where}: tag {tag!r} is not a function or class of the assignment"
                 f"{spec.did_you_mean(tag)}"
             )
@@ -197,7 +193,7 @@ def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | No
     visibility = None
     if vis is not None:
         if len(vis) != 1 or vis[0] not in VISIBILITIES:
-            raise MarkerError(f"{where}: visibility must be one of {', '.join(VISIBILITIES)}")
+            raise pytest.UsageError(f"{where}: visibility must be one of {', '.join(VISIBILITIES)}")
         visibility = vis[0]
     return float(points[0]), tags, visibility
 
@@ -219,7 +215,7 @@ class Grading:
         keep = []
         for item in items:
             _, tags, _ = validate(item)
-            if self.session.only is not None and self.session.only not in tags:
+            if self.session.only is not None and not _selected(self.session.only, tags):
                 continue
             keep.append(item)
             f = str(item.path)
@@ -245,12 +241,10 @@ class Grading:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Iterator[None]:
-        report: pytest.TestReport = yield  # type: ignore[misc]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         info = item.stash.get(_CALL, {})
-        if report.when == "setup" and (report.failed or report.skipped):
-            info["report"] = (report.outcome, call.excinfo)
-        elif report.when == "call":
+        if (report.when == "setup" and (report.failed or report.skipped)) or report.when == "call":
             info["report"] = (report.outcome, call.excinfo)
         item.stash[_CALL] = info
         if report.when == "teardown":
@@ -264,7 +258,7 @@ class Grading:
 
             _, tags, _ = validate(item)
             report.longrepr = feedback.explain(call.excinfo, tags, self.session.verbose).public
-        return report  # type: ignore[return-value]
+        return report
 
     def _outcome(self, item: pytest.Item, info: dict[str, Any]) -> TestOutcome:
         from grader import feedback
@@ -293,10 +287,10 @@ class Grading:
             printed = info.get("printed", "").replace(f"{self.session.sandbox.scratch}/", "")
             if printed and suite == "public":
                 output += "\n\nYour code printed:\n" + printed
-        if item.get_closest_marker("gpu") is not None and status != "skipped":
-            if not self.session.gpu_counts:
-                extra["points_with_gpu"] = points
-                points, score = 0.0, 0.0
+        gpu = item.get_closest_marker("gpu") is not None
+        if gpu and status != "skipped" and not self.session.gpu_counts:
+            extra["points_with_gpu"] = points
+            points, score = 0.0, 0.0
         return TestOutcome(
             name=name,
             number=self._numbers.get(item.nodeid, "0"),
@@ -317,6 +311,13 @@ class Grading:
         if root is not None and Path(item.path).is_relative_to(root):
             return "hidden"
         return "public"
+
+
+def _selected(only: str, tags: tuple[str, ...]) -> bool:
+    """``--only`` names a function/class, or a whole module."""
+    from grader import spec
+
+    return any(tag == only or spec.MODULE_OF[tag] == only for tag in tags)
 
 
 def _title(item: pytest.Item) -> str:

@@ -147,7 +147,9 @@ def spec_name(run: Any) -> str:
 def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
     """A student exception as a test failure a student can act on."""
     if exc.type == "NotImplementedError":
-        return StudentFailure(messages.NOT_IMPLEMENTED.format(name=name), category="not implemented")
+        return StudentFailure(
+            messages.NOT_IMPLEMENTED.format(name=name), category="not implemented"
+        )
     if exc.type == "MissingName":
         hint = spec.did_you_mean(name, exc.available)
         return StudentFailure(
@@ -169,7 +171,9 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
             staff=exc.traceback,
         )
     return StudentFailure(
-        messages.RAISED.format(name=name, type=exc.type, message=messages.sanitize(exc.message, 500)),
+        messages.RAISED.format(
+            name=name, type=exc.type, message=messages.sanitize(exc.message, 500)
+        ),
         category="exception",
         staff=exc.traceback,
         detail=messages.sanitize(exc.traceback, 3000),
@@ -178,6 +182,9 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
 
 def _is_import_failure(exc: StudentError, module: str) -> bool:
     # The worker imports the module on the first call; an error then carries the import frames.
-    return exc.type in ("SyntaxError", "IndentationError", "ModuleNotFoundError", "ImportError") or (
-        "importlib._bootstrap" in exc.traceback and f"{module}.py" in exc.traceback
-    )
+    return exc.type in (
+        "SyntaxError",
+        "IndentationError",
+        "ModuleNotFoundError",
+        "ImportError",
+    ) or ("importlib._bootstrap" in exc.traceback and f"{module}.py" in exc.traceback)

@@ -66,6 +66,9 @@ def test_reference_notebook_runs_and_reproduces_the_lecture(tmp_path: Path) -> N
         assert expected in printed
     assert printed.count("passed: True") == 2
     assert "not implemented yet" not in printed
+    # Each file's check cell ran the public tests on what the notebook wrote: all pass.
+    assert printed.count("Public tests for .") == len(FILES)
+    assert "FAIL" not in printed
     # The %%writefile cells wrote exactly the completed files.
     for name in FILES:
         expected_text = assign.completed_source((SOLUTIONS / name).read_text(), SOLUTIONS / name)
@@ -84,5 +87,8 @@ def test_stub_notebook_runs_and_says_what_is_missing(tmp_path: Path) -> None:
         assert name.split(".")[0] in graded, line
     assert "not implemented yet: svm_loss" in missing
     assert "not implemented yet: SoftmaxCrossEntropy.forward" in missing
+    # The check cells report the stubs as not implemented instead of crashing.
+    assert printed.count("Public tests for .") == len(FILES)
+    assert "`svm_loss` is not implemented yet (it raises NotImplementedError)" in printed
     for name in FILES:
         assert (tmp_path / name).read_text() == assign.render(SOLUTIONS)[name]

@@ -15,7 +15,9 @@ def test_cross_entropy_of_the_cat_image(student):
     """cross-entropy of scores [3.2, 5.1, -1.7] with label 0 is 2.04"""
     scores = CAT_CAR_FROG[:1]
     got = as_scalar("cross_entropy_loss", student.cross_entropy_loss(scores, LABELS[:1]))
-    expect_close("cross_entropy_loss", got, 2.0404, inputs={"scores": scores, "y": LABELS[:1]}, atol=5e-3)
+    expect_close(
+        "cross_entropy_loss", got, 2.0404, inputs={"scores": scores, "y": LABELS[:1]}, atol=5e-3
+    )
 
 
 @pytest.mark.points(1)

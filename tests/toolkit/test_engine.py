@@ -1,0 +1,141 @@
+"""The engine end to end: reference, stubs, grader faults, determinism, the CLI contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import cli, engine, gradescope, messages
+from grader.results import GradingResult
+from grader.sandbox import Mother
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _strip_timings(doc: dict) -> dict:
+    doc = json.loads(json.dumps(doc))
+    doc.pop("execution_time", None)
+    for t in doc["tests"]:
+        t["extra_data"].pop("duration", None)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def reference_result(mother: Mother) -> GradingResult:
+    return engine.grade(ROOT / "solutions", mother=mother)
+
+
+def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
+    assert reference_result.grader_error is None
+    failed = [(t.nodeid, t.output) for t in reference_result.tests if t.status == "failed"]
+    assert failed == []
+    assert reference_result.score == reference_result.max_score > 0
+
+
+def test_every_function_and_class_is_graded(reference_result: GradingResult) -> None:
+    from grader import spec
+
+    tagged = {tag for t in reference_result.tests for tag in t.tags}
+    assert set(spec.MODULE_OF) <= tagged
+
+
+def test_public_and_hidden_suites_both_run(reference_result: GradingResult) -> None:
+    suites = {t.suite for t in reference_result.tests}
+    assert suites == {"public", "hidden"}
+    hidden_vis = {t.visibility for t in reference_result.tests if t.suite == "hidden"}
+    assert "visible" not in hidden_vis or len(hidden_vis) > 1
+
+
+def test_stubs_get_zero_without_a_grader_error(stubs: Path, mother: Mother) -> None:
+    result = engine.grade(stubs, mother=mother)
+    assert result.grader_error is None
+    assert result.score == 0
+    not_impl = [t for t in result.tests if "not implemented yet" in t.output]
+    assert len(not_impl) >= len([t for t in result.tests if t.suite == "public"])
+
+
+def test_regrading_gives_identical_results(mother: Mother) -> None:
+    first = gradescope.to_json(engine.grade(ROOT / "examples" / "buggy", mother=mother))
+    second = gradescope.to_json(engine.grade(ROOT / "examples" / "buggy", mother=mother))
+    assert _strip_timings(first) == _strip_timings(second)
+
+
+def test_missing_submission_still_grades_every_test_at_zero(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = engine.grade(empty, engine.Options(suites=("public",)))
+    assert result.grader_error is None and result.score == 0 and result.tests
+    assert all("was not submitted" in t.output for t in result.tests)
+
+
+def test_grader_fault_scores_zero_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated fault in the grader")
+
+    monkeypatch.setattr(engine, "run_suites", broken)
+    out = tmp_path / "results.json"
+    code = cli.main(["grade", str(ROOT / "solutions"), "--out", str(out)])
+    assert code == cli.ExitCode.GRADER_ERROR
+    doc = json.loads(out.read_text())
+    assert doc["score"] == 0
+    assert doc["output"] == messages.GRADER_FAILED
+    staff = [t for t in doc["tests"] if t["visibility"] == "hidden"]
+    assert staff and "simulated fault in the grader" in staff[0]["output"]
+
+
+def test_cli_grade_writes_results_and_exits_zero(tmp_path: Path) -> None:
+    """The contract: `python -m grader grade SUB --out R` exits 0 whatever the score."""
+    out = tmp_path / "out" / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "grade",
+            str(ROOT / "examples" / "buggy"),
+            "--out",
+            str(out),
+            "--suite",
+            "public",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert 0 < doc["score"] < sum(t["max_score"] for t in doc["tests"])
+    for t in doc["tests"]:
+        assert t["tags"] and t["status"] in ("passed", "failed")
+        assert set(t) >= {"name", "number", "score", "max_score", "output", "visibility", "tags"}
+
+
+def test_cli_rejects_a_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["grade", str(tmp_path / "nope"), "--out", str(tmp_path / "r.json")])
+    assert code == cli.ExitCode.USAGE
+    assert "no such submission" in capsys.readouterr().err
+
+
+def test_notebook_and_zip_submissions_grade_like_the_folder(tmp_path: Path, mother: Mother) -> None:
+    import zipfile
+
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted((ROOT / "solutions").glob("*.py")):
+            zf.write(f, f.name)
+    nb = ROOT / "examples" / "notebook" / "assignment.ipynb"
+    folder = engine.grade(ROOT / "solutions", engine.Options(suites=("public",)), mother=mother)
+    for sub in (archive, nb):
+        result = engine.grade(sub, engine.Options(suites=("public",)), mother=mother)
+        assert result.score == folder.score == folder.max_score
+    # The same files in a zip are the same submission (the gradebook keys on this digest).
+    zipped = engine.grade(archive, engine.Options(suites=("public",)), mother=mother)
+    assert zipped.extra_data["submission_digest"] == folder.extra_data["submission_digest"]
