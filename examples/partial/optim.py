@@ -41,7 +41,7 @@ def sgd_momentum_step(
     # ==== END OF YOUR CODE ====
 
 
-def adam_step(  # noqa: PLR0917 -- the signature is fixed by ASSIGNMENT.md
+def adam_step(
     w: np.ndarray,
     dw: np.ndarray,
     m: np.ndarray,
@@ -83,7 +83,7 @@ def gradient_descent(
     # ==== END OF YOUR CODE ====
 
 
-def minibatch_sgd(  # noqa: PLR0917 -- the signature is fixed by ASSIGNMENT.md
+def minibatch_sgd(
     loss_and_grad: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, np.ndarray]],
     W0: np.ndarray,
     X: np.ndarray,
