@@ -139,3 +139,31 @@ def test_notebook_and_zip_submissions_grade_like_the_folder(tmp_path: Path, moth
     # The same files in a zip are the same submission (the gradebook keys on this digest).
     zipped = engine.grade(archive, engine.Options(suites=("public",)), mother=mother)
     assert zipped.extra_data["submission_digest"] == folder.extra_data["submission_digest"]
+
+
+def test_a_misspelled_function_says_did_you_mean(tmp_path: Path, mother: Mother) -> None:
+    sub = tmp_path / "typo"
+    sub.mkdir()
+    source = (ROOT / "solutions" / "losses.py").read_text()
+    (sub / "losses.py").write_text(source.replace("def svm_loss(", "def svm_los("))
+    result = engine.grade(sub, engine.Options(suites=("public",), only="losses"), mother=mother)
+    svm = [t for t in result.tests if t.tags == ("svm_loss",)]
+    assert svm and all(t.status == "failed" for t in svm)
+    assert "`losses.py` does not define `svm_loss`; did you mean `svm_los`?" in svm[0].output
+    others = [t for t in result.tests if "svm_loss" not in t.tags]
+    assert others and all(t.status == "passed" for t in others)
+
+
+def test_a_syntax_error_fails_only_its_module(tmp_path: Path, mother: Mother) -> None:
+    sub = tmp_path / "syntax"
+    sub.mkdir()
+    for f in (ROOT / "solutions").glob("*.py"):
+        (sub / f.name).write_text(f.read_text())
+    (sub / "schedules.py").write_text("def step_decay(lr0, t, step_size, gamma=0.1):\n  return (\n")
+    result = engine.grade(sub, engine.Options(suites=("public",)), mother=mother)
+    assert "schedules.py" in result.output  # intake names the file and the line
+    for t in result.tests:
+        broken = any(tag in ("step_decay", "cosine_decay") for tag in t.tags)
+        assert (t.status == "failed") == broken, (t.name, t.output)
+    failed = [t for t in result.tests if t.status == "failed"]
+    assert failed and "could not be imported" in failed[0].output
