@@ -10,6 +10,7 @@ The same table makes the single-bug corpus of the test suite, so every hint is p
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import traceback
 import types
@@ -108,11 +109,15 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
     return Feedback(public=messages.sanitize(public, 8000), hidden=hidden, staff=staff)
 
 
+_FIXTURE_ARG = re.compile(r"\s*(student|reference|diagnose)=")
+
+
 def _clean_notes(notes: str) -> str:
-    lines = [
-        ln for ln in notes.splitlines() if "Falsifying" in ln or ln.startswith("    ") or "=" in ln
-    ]
+    """Hypothesis's shrunk input, without the fixtures (whose reprs carry memory addresses)."""
+    lines = [ln for ln in notes.splitlines() if not _FIXTURE_ARG.match(ln)]
     text = "\n".join(lines)
+    for prefix in ("Falsifying example:", "Failing test case:"):
+        text = text.replace(prefix, "smallest failing input found:")
     return "  " + text.replace("\n", "\n  ")
 
 
