@@ -36,7 +36,10 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         print(f"grader: no such submission: {submission}", file=sys.stderr)
         return ExitCode.USAGE
     options = engine.Options(
-        suites=tuple(args.suite or engine.SUITES), only=args.only, verbose=args.verbose
+        suites=tuple(args.suite or engine.SUITES),
+        only=args.only,
+        verbose=args.verbose,
+        gpu_counts=not args.gpu_informational,
     )
     result = engine.grade_to_file(submission, Path(args.out), options)
     print(f"{submission}: {result.score:g} / {result.max_score:g} -> {args.out}")
@@ -94,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
     p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
+    p.add_argument(
+        "--gpu-informational",
+        action="store_true",
+        help="GPU tests are worth no points even where CUDA is present (default: they count "
+        "where CUDA is present; without CUDA they are always skipped and worth nothing)",
+    )
     p.set_defaults(run=_grade)
 
     p = sub.add_parser("check", help="run the public tests on your files; readable report")
