@@ -1,0 +1,67 @@
+"""torch_losses.py, public cases: forward and backward on one small input per class."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader.checks import as_scalar, expect_close
+
+SCORES = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1]])
+LABELS = np.array([2, 0])
+
+
+def torch_reference(name, scores, y, grad_output=1.0, margin=1.0):
+    """Loss and d loss / d scores (times grad_output) by torch autograd (trusted side)."""
+    s = torch.tensor(np.asarray(scores, dtype=np.float64), requires_grad=True)
+    yt = torch.tensor(np.asarray(y), dtype=torch.long)
+    if name == "SoftmaxCrossEntropy":
+        loss = F.cross_entropy(s, yt)
+    else:
+        loss = s.shape[1] * F.multi_margin_loss(s, yt, margin=margin)
+    loss.backward(torch.tensor(float(grad_output), dtype=torch.float64))
+    return float(loss.item()), s.grad.numpy()
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("SoftmaxCrossEntropy")
+def test_softmax_cross_entropy_forward(student):
+    """SoftmaxCrossEntropy forward equals F.cross_entropy on two rows"""
+    out = student.SoftmaxCrossEntropy.run(SCORES, LABELS)
+    expected, _ = torch_reference("SoftmaxCrossEntropy", SCORES, LABELS)
+    got = as_scalar("SoftmaxCrossEntropy", out["loss"])
+    expect_close("SoftmaxCrossEntropy", got, expected, inputs={"scores": SCORES, "y": LABELS})
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("SoftmaxCrossEntropy")
+def test_softmax_cross_entropy_backward(student):
+    """SoftmaxCrossEntropy backward equals torch autograd of F.cross_entropy on two rows"""
+    out = student.SoftmaxCrossEntropy.run(SCORES, LABELS, grad_output=1.0)
+    _, expected = torch_reference("SoftmaxCrossEntropy", SCORES, LABELS)
+    expect_close(
+        "SoftmaxCrossEntropy",
+        out.get("grad"),
+        expected,
+        inputs={"scores": SCORES, "y": LABELS, "grad_output": 1.0},
+        kind="grad",
+        what="gradient for scores",
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("MulticlassHinge")
+def test_multiclass_hinge_forward_backward(student):
+    """MulticlassHinge forward and backward equal C * F.multi_margin_loss on two rows"""
+    out = student.MulticlassHinge.run(SCORES, LABELS, grad_output=1.0)
+    loss, grad = torch_reference("MulticlassHinge", SCORES, LABELS)
+    inputs = {"scores": SCORES, "y": LABELS, "grad_output": 1.0}
+    expect_close("MulticlassHinge", as_scalar("MulticlassHinge", out["loss"]), loss, inputs=inputs)
+    expect_close(
+        "MulticlassHinge",
+        out.get("grad"),
+        grad,
+        inputs=inputs,
+        kind="grad",
+        what="gradient for scores",
+    )
