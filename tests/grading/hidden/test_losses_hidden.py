@@ -358,7 +358,7 @@ def test_cross_entropy_row_shift(student, case, shift):
     a = _loss(student, "cross_entropy_loss", s, y)
     b = _loss(student, "cross_entropy_loss", shifted, y)
     _fail_unless(
-        math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-7),
+        math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-5),
         "cross_entropy_loss",
         f"adding a constant to each row (here {summarize(shift[: s.shape[0]])}) leaves the "
         "loss unchanged",
