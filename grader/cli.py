@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,6 +86,59 @@ def _demo(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if demo.run() else ExitCode.GRADER_ERROR
 
 
+def _batch(args: argparse.Namespace) -> ExitCode:
+    from grader import batch
+
+    options = batch.BatchOptions(
+        jobs=args.jobs,
+        suites=tuple(args.suite or ("public", "hidden")),
+        only=args.only,
+        gpu_counts=not args.gpu_informational,
+        timeout=args.timeout,
+        regrade=args.regrade,
+        retry_errors=args.retry_errors,
+    )
+    try:
+        summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
+    except batch.BatchError as exc:
+        print(f"grader batch: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    return ExitCode.GRADER_ERROR if summary.counts.get("grader error") else ExitCode.OK
+
+
+def _export(args: argparse.Namespace) -> ExitCode:
+    from grader import gradebook
+
+    path = Path(args.dir) / "gradebook.sqlite"
+    if not path.is_file():
+        print(f"grader export: no gradebook at {path} (run `grader batch` first)", file=sys.stderr)
+        return ExitCode.USAGE
+    if not (args.csv or args.gradescope):
+        print("grader export: say what to write: --csv FILE and/or --gradescope FILE")
+        return ExitCode.USAGE
+    with gradebook.Gradebook(path) as book:
+        records = book.records()
+    if args.csv:
+        n = gradebook.export_csv(records, Path(args.csv))
+        print(f"wrote {args.csv} ({n} students)")
+    if args.gradescope:
+        n = gradebook.export_gradescope_csv(records, Path(args.gradescope))
+        print(f"wrote {args.gradescope} ({n} students with an email or SID)")
+    return ExitCode.OK
+
+
+def _report(args: argparse.Namespace) -> ExitCode:
+    from grader import report
+
+    try:
+        written = report.write_report(Path(args.dir), Path(args.out))
+    except FileNotFoundError as exc:
+        print(f"grader report: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"wrote {written[0]} and {len(written) - 1} pictures")
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader", description="Autograder for 'Loss Functions and Optimization'."
@@ -118,6 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="grade the reference, the stubs and examples/; print a table")
     p.set_defaults(run=_demo)
+
+    p = sub.add_parser("batch", help="grade many submissions into a resumable gradebook")
+    p.add_argument("input", help="a folder of submissions, or a Gradescope export (folder/zip)")
+    p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")
+    p.add_argument("--timeout", type=float, default=600.0, help="wall seconds per submission")
+    p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
+    p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
+    p.add_argument("--gpu-informational", action="store_true", help="as for `grade`")
+    p.add_argument("--regrade", action="store_true", help="grade everything again")
+    p.add_argument("--retry-errors", action="store_true", help="grade time-outs, errors again")
+    p.set_defaults(run=_batch)
+
+    p = sub.add_parser("export", help="a batch's gradebook as CSV (class, Gradescope upload)")
+    p.add_argument("dir", help="the --out folder of `grader batch`")
+    p.add_argument("--csv", metavar="FILE", help="one row per student, per-test scores")
+    p.add_argument("--gradescope", metavar="FILE", help="Gradescope score upload CSV")
+    p.set_defaults(run=_export)
+
+    p = sub.add_parser("report", help="an HTML class report with pictures from a batch")
+    p.add_argument("dir", help="the --out folder of `grader batch`")
+    p.add_argument("--out", default="report.html", help="the HTML file (PNGs go next to it)")
+    p.set_defaults(run=_report)
     return parser
 
 
