@@ -1,0 +1,77 @@
+"""grader batch --dask: the same gradebook from a Dask cluster, even when a worker is killed.
+
+A ``LocalCluster`` over loopback with two worker processes (one thread each, as the docs ask);
+one worker is SIGKILLed after the first result comes back, Dask reschedules its tasks on the
+other (or on the worker the nanny restarts), and the gradebook must equal a local run's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader import batch
+
+distributed = pytest.importorskip("distributed")
+
+from test_batch import FAST, comparable, make_class, read_book  # noqa: E402
+
+pytestmark = [
+    pytest.mark.slow,
+    # distributed's own shutdown chatter is not ours to fix
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=40,
+    ) as c:
+        yield c
+
+
+class KillOnFirstResult(io.StringIO):
+    """The batch's progress stream: SIGKILLs one Dask worker when the first result is in."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.killed = False
+
+    def write(self, s: str) -> int:
+        if not self.killed and s.startswith("[1/"):
+            os.kill(self.pid, signal.SIGKILL)
+            self.killed = True
+        return super().write(s)
+
+
+def test_dask_batch_equals_local_batch_despite_a_killed_worker(
+    tmp_path: Path, cluster: object
+) -> None:
+    src = make_class(tmp_path / "class", 6)
+    local_out, dask_out = tmp_path / "local", tmp_path / "dask"
+    batch.run_batch(src, local_out, FAST, stream=io.StringIO())
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    with distributed.Client(address) as client:
+        pids = client.run(os.getpid)
+    stream = KillOnFirstResult(next(iter(pids.values())))
+    summary = batch.run_batch(src, dask_out, FAST, dask=address, stream=stream)
+    assert stream.killed
+    assert summary.done == 6 and summary.counts == {"graded": 6}, stream.getvalue()
+    assert comparable(read_book(dask_out)) == comparable(read_book(local_out))
+    # and a rerun on the cluster grades nothing
+    again = batch.run_batch(src, dask_out, FAST, dask=address, stream=io.StringIO())
+    assert again.skipped == 6 and again.done == 0
