@@ -1,0 +1,147 @@
+"""Benchmark: `grader batch` against one `grader grade` per submission, and its scaling.
+
+    .venv/bin/python bench/bench_batch.py [--quick] [--n 50] [--scale 10] [--jobs 2]
+
+Generates N submissions (correct = copies of solutions/, buggy = one-line edits of solutions/,
+broken = a syntax error, the stubs of assignment/, an infinite loop) and prints, for this machine:
+
+1. N sequential ``python -m grader grade`` calls vs one ``grader batch --jobs J`` (goal >= 4x);
+2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak resident
+   memory of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
+3. the per-submission cost of the batch (wall * jobs / N) vs the single-grading floor (one cold
+   ``grader grade`` of the reference).
+
+``--quick`` uses N = 10 and scale 5. No assertion: figures only (docs/BATCH.md records them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_grade import tree_rss  # noqa: E402
+
+#: One-line bugs: (file, the reference's text, the buggy text).
+BUGS = [
+    ("schedules.py", "gamma ** (t // step_size)", "gamma ** ((t + 1) // step_size)"),
+    ("losses.py", "return float(np.sum(margins) / N)", "return float(np.sum(margins))"),
+    ("losses.py", "return float(np.sum(np.abs(W)))", "return float(np.sum(W))"),
+    ("losses.py", "return float(np.sum(W * W))", "return float(np.sum(W * W) / 2)"),
+    (
+        "losses.py",
+        "return float(-np.mean(log_probs[rows, y]))",
+        "return float(-np.sum(log_probs[rows, y]))",
+    ),
+]
+
+
+def generate(n: int, dest: Path) -> Path:
+    """``n`` submissions: 4 correct, 3 buggy, 1 syntax error, 1 stub, 1 loop in each 10."""
+    dest.mkdir(parents=True)
+    solutions = {p.name: p.read_text() for p in (ROOT / "solutions").glob("*.py")}
+    stubs = {p.name: p.read_text() for p in (ROOT / "assignment").glob("*.py")}
+    for i in range(n):
+        kind = i % 10
+        files = dict(solutions)
+        if kind in (4, 5, 6):
+            name, good, bad = BUGS[(i // 10 + kind) % len(BUGS)]
+            assert good in files[name], f"{name} no longer has {good!r}"
+            files[name] = files[name].replace(good, bad, 1)
+        elif kind == 7:
+            files["optim.py"] = files["optim.py"].replace("def sgd_step(", "def sgd_step((", 1)
+        elif kind == 8:
+            files = dict(stubs)
+        elif kind == 9:  # a hang in one function with few tests (each hung call costs 10 s)
+            files["schedules.py"] = files["schedules.py"].replace(
+                "    return lr0 * gamma",
+                "    while t >= 0:\n        pass\n    return lr0 * gamma",
+                1,
+            )
+        sub = dest / f"sub{i:04d}"
+        sub.mkdir()
+        for name, text in files.items():
+            (sub / name).write_text(text)
+    return dest
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS of the whole process tree of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    proc.wait()
+    done.set()
+    sampler.join()
+    return time.perf_counter() - start, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 10, scale 5")
+    parser.add_argument("--n", type=int, default=50)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--skip-sequential", action="store_true")
+    args = parser.parse_args()
+    n, scale = (10, 5) if args.quick else (args.n, args.scale)
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        small = generate(n, work / "small")
+        large = generate(n * scale, work / "large")
+        out = work / "out.json"
+        floor, _ = measure(
+            [PY, "-m", "grader", "grade", str(ROOT / "solutions"), "--out", str(out)]
+        )
+        print(f"single grading floor (cold `grader grade` of the reference): {floor:7.2f} s")
+        batch_cmd = [PY, "-m", "grader", "batch", "--jobs", str(args.jobs), "--out"]
+        t_small, m_small = measure([*batch_cmd, str(work / "o1"), str(small)])
+        print(
+            f"batch of {n:4d}, {args.jobs} jobs: {t_small:8.2f} s  peak {m_small / 2**20:6.0f} MB"
+        )
+        per = t_small * args.jobs / n
+        print(f"per submission (wall x jobs / N): {per:6.2f} s = {per / floor:4.2f}x the floor")
+        if not args.skip_sequential:
+            start = time.perf_counter()
+            for sub in sorted(small.iterdir()):
+                subprocess.run(
+                    [PY, "-m", "grader", "grade", str(sub), "--out", str(out)],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                )
+            t_seq = time.perf_counter() - start
+            print(f"{n} sequential `grader grade`: {t_seq:8.2f} s")
+            print(f"speed-up batch vs sequential: {t_seq / t_small:5.2f}x   (goal >= 4x)")
+        t_large, m_large = measure([*batch_cmd, str(work / "o2"), str(large)])
+        mb = m_large / 2**20
+        print(f"batch of {n * scale:4d}, {args.jobs} jobs: {t_large:8.2f} s  peak {mb:6.0f} MB")
+        print(
+            f"scaling {n * scale} vs {n}: {t_large / t_small:5.2f}x the time "
+            f"(goal <= {1.05 * scale:.1f}x), {m_large / m_small:4.2f}x the peak memory (goal ~1x)"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
