@@ -1,0 +1,1071 @@
+"""The library of known bugs: one wrong line of the reference each, with what to tell the student.
+
+Trusted (it quotes reference lines): never shipped to students. Two uses:
+
+* ``grader.feedback.diagnose`` runs every variant of a failing function on the failing input; if
+  one reproduces the student's answer, its ``hint`` goes into the feedback (``fingerprint=True``);
+* ``tests/toolkit/test_bug_corpus.py`` grades every variant as a submission: each must lose
+  points on a test of its own function and nowhere else.
+
+``old`` is a substring of exactly one line of ``solutions/<file>``; ``new`` replaces it. Where the
+line a student would get wrong is shared word for word by two functions of the same file (the
+final ``dW = X.T @ dscores + 2 * reg * W`` of both gradients, the ``if ... < best_value`` of both
+searches), the bug is written on a neighbouring comment line of the right function as a
+statement with exactly the same effect (``reg = reg / 2`` before the shared line gives a gradient
+with ``reg * W``); those are marked "same effect as" below.
+
+Hints speak to the student: the symptom, and where to look, without the fix's code.
+``fingerprint=False`` where the variant's output says nothing specific (it crashes, or it
+coincides with another bug's output on typical inputs).
+"""
+
+from __future__ import annotations
+
+from grader.feedback import Bug
+
+L, G, OPT, S, H, T = (
+    "losses.py",
+    "gradients.py",
+    "optim.py",
+    "schedules.py",
+    "search.py",
+    "torch_losses.py",
+)
+
+BUGS: list[Bug] = [
+    # -- softmax -------------------------------------------------------------------------------
+    Bug(
+        "softmax-no-shift",
+        "softmax",
+        L,
+        "shifted = scores - np.max(scores, axis=1, keepdims=True)",
+        "shifted = scores",
+        "large scores overflow `np.exp` (exp(710) is already inf): make every row's largest "
+        "score 0 before exponentiating; softmax does not change when a row is shifted.",
+    ),
+    Bug(
+        "softmax-global-max",
+        "softmax",
+        L,
+        "shifted = scores - np.max(scores, axis=1, keepdims=True)",
+        "shifted = scores - np.max(scores)",
+        "rows whose scores are far below the other rows' come out as nan: you shift every row by "
+        "the same number (the largest score of the whole array); each row needs its own maximum.",
+    ),
+    Bug(
+        "softmax-normalize-columns",
+        "softmax",
+        L,
+        "exp_scores / np.sum(exp_scores, axis=1, keepdims=True)",
+        "exp_scores / np.sum(exp_scores, axis=0, keepdims=True)",
+        "your columns sum to 1, not your rows: each example is a row, so normalize along the "
+        "class axis (axis=1).",
+    ),
+    Bug(
+        "softmax-no-keepdims",
+        "softmax",
+        L,
+        "exp_scores / np.sum(exp_scores, axis=1, keepdims=True)",
+        "exp_scores / np.sum(exp_scores, axis=1)",
+        "the row sums broadcast along the wrong axis (a shape (N,) array divides the columns): "
+        "keep the summed axis so that each row is divided by its own sum.",
+    ),
+    # -- cross_entropy_loss --------------------------------------------------------------------
+    Bug(
+        "ce-log-of-probability",
+        "cross_entropy_loss",
+        L,
+        "log_probs = scores - log_sum_exp",
+        "log_probs = np.log(np.exp(scores - row_max) / np.exp(scores - row_max).sum(axis=1, "
+        "keepdims=True))",
+        "your loss is infinite when the correct class scores far below the best one: its "
+        "probability underflows to 0 and log(0) = -inf. Compute log-softmax directly as "
+        "`s - logsumexp(s)` instead of taking the log of a probability.",
+    ),
+    Bug(
+        "ce-no-shift",
+        "cross_entropy_loss",
+        L,
+        "log_sum_exp = row_max + np.log(np.sum(np.exp(scores - row_max), axis=1, keepdims=True))",
+        "log_sum_exp = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))",
+        "large scores overflow `np.exp` and the loss becomes inf or nan: use the log-sum-exp "
+        "trick (shift each row by its maximum, then add the maximum back).",
+    ),
+    Bug(
+        "ce-shift-not-added-back",
+        "cross_entropy_loss",
+        L,
+        "log_sum_exp = row_max + np.log(",
+        "log_sum_exp = np.log(",
+        "your log-sum-exp is off by each row's largest score: after shifting the scores by the "
+        "row maximum, add that maximum back (log sum exp(s) = m + log sum exp(s - m)).",
+    ),
+    Bug(
+        "ce-sum-not-mean",
+        "cross_entropy_loss",
+        L,
+        "return float(-np.mean(log_probs[rows, y]))",
+        "return float(-np.sum(log_probs[rows, y]))",
+        "your loss is N times too large (N = number of examples): the loss is the mean over "
+        "examples, not the sum.",
+    ),
+    Bug(
+        "ce-every-label-column",
+        "cross_entropy_loss",
+        L,
+        "return float(-np.mean(log_probs[rows, y]))",
+        "return float(-np.mean(log_probs[:, y]))",
+        "your loss averages more than one entry per example: for row i take only the "
+        "log-probability of its own label y[i] (index rows and labels together).",
+    ),
+    Bug(
+        "ce-sign",
+        "cross_entropy_loss",
+        L,
+        "return float(-np.mean(log_probs[rows, y]))",
+        "return float(np.mean(log_probs[rows, y]))",
+        "your loss is negative: cross-entropy is minus the log-probability of the correct "
+        "class, and it is never below 0.",
+    ),
+    # -- svm_loss --------------------------------------------------------------------------------
+    Bug(
+        "svm-includes-correct-class",
+        "svm_loss",
+        L,
+        "return float(np.sum(margins) / N)",
+        "return float(np.sum(np.maximum(0, scores - correct + margin)) / N)",
+        "your loss is exactly `margin` too high per example: the sum must skip j = y_i.",
+    ),
+    Bug(
+        "svm-sum-not-mean",
+        "svm_loss",
+        L,
+        "return float(np.sum(margins) / N)",
+        "return float(np.sum(margins))",
+        "your loss is N times too large (N = number of examples): average the per-example "
+        "losses over the examples.",
+    ),
+    Bug(
+        "svm-mean-over-all-entries",
+        "svm_loss",
+        L,
+        "return float(np.sum(margins) / N)",
+        "return float(np.mean(margins))",
+        "your loss is C times too small (C = number of classes): sum the terms over the classes, "
+        "then average over the examples only.",
+    ),
+    Bug(
+        "svm-max-not-sum",
+        "svm_loss",
+        L,
+        "return float(np.sum(margins) / N)",
+        "return float(np.sum(np.max(margins, axis=1)) / N)",
+        "your loss counts only the worst wrong class of each example: the multiclass SVM loss "
+        "adds up the terms of every wrong class.",
+    ),
+    Bug(
+        # same effect as writing `+ 1` for `+ margin` in svm_loss's margins line
+        "svm-margin-hardcoded",
+        "svm_loss",
+        L,
+        "# How far each wrong class comes within",
+        "margin = 1.0  #",
+        "your loss is right for margin=1 but ignores other values of `margin`: use the "
+        "argument, not the constant 1.",
+    ),
+    # -- squared_svm_loss ------------------------------------------------------------------------
+    Bug(
+        "sqsvm-not-squared",
+        "squared_svm_loss",
+        L,
+        "return float(np.sum(margins**2) / N)",
+        "return float(np.sum(margins) / N)",
+        "your result equals the plain hinge loss: square each term max(0, ...) before adding "
+        "the terms up.",
+    ),
+    Bug(
+        "sqsvm-square-of-sum",
+        "squared_svm_loss",
+        L,
+        "return float(np.sum(margins**2) / N)",
+        "return float(np.sum(margins) ** 2 / N)",
+        "you square the total instead of each term: the squared hinge loss is a sum of squares, "
+        "not the square of a sum.",
+    ),
+    Bug(
+        "sqsvm-includes-correct-class",
+        "squared_svm_loss",
+        L,
+        "return float(np.sum(margins**2) / N)",
+        "return float(np.sum(np.maximum(0, scores - correct + margin) ** 2) / N)",
+        "your loss is exactly `margin**2` too high per example: the sum must skip j = y_i.",
+    ),
+    Bug(
+        "sqsvm-sum-not-mean",
+        "squared_svm_loss",
+        L,
+        "return float(np.sum(margins**2) / N)",
+        "return float(np.sum(margins**2))",
+        "your loss is N times too large (N = number of examples): average over the examples.",
+    ),
+    # -- penalties -------------------------------------------------------------------------------
+    Bug(
+        "l2-norm-not-squared",
+        "l2_penalty",
+        L,
+        "return float(np.sum(W * W))",
+        "return float(np.sqrt(np.sum(W * W)))",
+        "you return the Euclidean norm of W; the L2 penalty is the sum of the squares (no "
+        "square root).",
+    ),
+    Bug(
+        "l2-half",
+        "l2_penalty",
+        L,
+        "return float(np.sum(W * W))",
+        "return float(0.5 * np.sum(W * W))",
+        "your penalty is exactly half the expected one: this assignment's R(W) has no factor 1/2.",
+    ),
+    Bug(
+        "l1-no-abs",
+        "l1_penalty",
+        L,
+        "return float(np.sum(np.abs(W)))",
+        "return float(np.sum(W))",
+        "negative weights reduce your penalty: L1 adds up the absolute values of the weights.",
+    ),
+    Bug(
+        "l1-abs-of-sum",
+        "l1_penalty",
+        L,
+        "return float(np.sum(np.abs(W)))",
+        "return float(np.abs(np.sum(W)))",
+        "positive and negative weights cancel in your penalty: take the absolute value of each "
+        "weight before adding them up.",
+    ),
+    Bug(
+        "elastic-beta-on-l1",
+        "elastic_net_penalty",
+        L,
+        "return float(np.sum(beta * W * W + np.abs(W)))",
+        "return float(np.sum(W * W + beta * np.abs(W)))",
+        "`beta` weighs the wrong term: in this assignment's (the slide's) form it multiplies "
+        "the squared weights, and the absolute values have weight 1.",
+    ),
+    Bug(
+        "elastic-beta-on-both",
+        "elastic_net_penalty",
+        L,
+        "return float(np.sum(beta * W * W + np.abs(W)))",
+        "return float(np.sum(beta * (W * W + np.abs(W))))",
+        "`beta` multiplies both terms: only the squared term is weighted by beta.",
+    ),
+    Bug(
+        "elastic-no-abs",
+        "elastic_net_penalty",
+        L,
+        "return float(np.sum(beta * W * W + np.abs(W)))",
+        "return float(np.sum(beta * W * W + W))",
+        "negative weights reduce your penalty: the L1 part adds up absolute values.",
+    ),
+    # -- ridge_fit -------------------------------------------------------------------------------
+    Bug(
+        "ridge-ignores-lam",
+        "ridge_fit",
+        L,
+        "return np.linalg.solve(A, b)",
+        "return np.linalg.solve(X.T @ X, b)",
+        "your weights do not change with `lam`: the penalty adds lam to the diagonal of the "
+        "matrix of the normal equations.",
+    ),
+    Bug(
+        "ridge-lam-everywhere",
+        "ridge_fit",
+        L,
+        "A = X.T @ X + lam * np.eye(D)",
+        "A = X.T @ X + lam",
+        "you add lam to every entry of X^T X; the penalty belongs on the diagonal only "
+        "(lam times the identity).",
+    ),
+    Bug(
+        "ridge-lam-times-2n",
+        "ridge_fit",
+        L,
+        "A = X.T @ X + lam * np.eye(D)",
+        "A = X.T @ X + 2 * X.shape[0] * lam * np.eye(D)",
+        "your penalty is scaled by 2N: this assignment's objective is ||y - Xw||^2 + lam ||w||^2 "
+        "(a sum, not a mean, of squared errors), so the diagonal gets lam itself.",
+    ),
+    # -- softmax_loss_and_grad -------------------------------------------------------------------
+    Bug(
+        "smgrad-no-shift",
+        "softmax_loss_and_grad",
+        G,
+        "shifted = scores - np.max(scores, axis=1, keepdims=True)",
+        "shifted = scores",
+        "large scores overflow `np.exp` and give nan: shift each row of scores by its maximum "
+        "before exponentiating.",
+    ),
+    Bug(
+        "smgrad-missing-one-hot",
+        "softmax_loss_and_grad",
+        G,
+        "dscores[rows, y] -= 1",
+        "pass",
+        "the gradient of the scores is the probabilities minus the one-hot labels: the correct "
+        "class's column of your dW misses its minus-one part, so the data part of dW does not "
+        "add up to zero across classes.",
+    ),
+    Bug(
+        # same effect as forgetting `dscores /= N`
+        "smgrad-grad-not-averaged",
+        "softmax_loss_and_grad",
+        G,
+        "# d loss / d scores = (probabilities - one_hot(y)) / N.",
+        "N = 1",
+        "your dW (data part) is N times too large: the loss is a mean over the examples, so "
+        "its gradient is one too.",
+    ),
+    Bug(
+        "smgrad-loss-sum",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.sum(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "your loss (data part) is N times too large: average over the examples.",
+    ),
+    Bug(
+        "smgrad-loss-half-reg",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + 0.5 * reg * np.sum(W * W)",
+        "your loss's regularization term is half the expected one: it is reg * sum(W**2), "
+        "without a factor 1/2.",
+    ),
+    Bug(
+        # same effect as `dW = X.T @ dscores + reg * W`
+        "smgrad-reg-grad-1x",
+        "softmax_loss_and_grad",
+        G,
+        "# Backprop through scores = X @ W, then add the penalty's gradient.",
+        "reg = reg / 2",
+        "the regularization part of your dW is half what it should be: the derivative of "
+        "reg * sum(W**2) is 2 * reg * W.",
+    ),
+    # -- svm_loss_and_grad -----------------------------------------------------------------------
+    Bug(
+        "svmgrad-missing-correct-column",
+        "svm_loss_and_grad",
+        G,
+        "dscores[rows, y] = -np.sum(active, axis=1)",
+        "pass",
+        "your dW misses the correct class's part: every violated margin also pushes the score "
+        "of the correct class y_i down, so its column gets -x_i once per violation.",
+    ),
+    Bug(
+        "svmgrad-correct-column-sign",
+        "svm_loss_and_grad",
+        G,
+        "dscores[rows, y] = -np.sum(active, axis=1)",
+        "dscores[rows, y] = np.sum(active, axis=1)",
+        "the correct class's column of your dW has the wrong sign: raising s_{y_i} lowers the "
+        "loss.",
+    ),
+    Bug(
+        "svmgrad-kink-active",
+        "svm_loss_and_grad",
+        G,
+        "active = (margins > 0).astype(scores.dtype)",
+        "active = (margins >= 0).astype(scores.dtype)",
+        "you count terms with margin exactly 0 as active (including the correct class's own "
+        "zeroed term): only terms strictly greater than 0 contribute to the gradient.",
+    ),
+    Bug(
+        "svmgrad-includes-correct-class",
+        "svm_loss_and_grad",
+        G,
+        "margins[rows, y] = 0",
+        "pass",
+        "your loss is `margin` too high per example and your gradient counts the correct class "
+        "as a violation of itself: the sum must skip j = y_i.",
+    ),
+    Bug(
+        "svmgrad-margin-hardcoded",
+        "svm_loss_and_grad",
+        G,
+        "margins = np.maximum(0, scores - correct + margin)",
+        "margins = np.maximum(0, scores - correct + 1)",
+        "your loss and gradient are right for margin=1 but ignore other values of `margin`.",
+    ),
+    Bug(
+        # same effect as `dW = X.T @ dscores + reg * W`
+        "svmgrad-reg-grad-1x",
+        "svm_loss_and_grad",
+        G,
+        "# Each violated margin (strictly > 0) pushes",
+        "reg = reg / 2  #",
+        "the regularization part of your dW is half what it should be: the derivative of "
+        "reg * sum(W**2) is 2 * reg * W.",
+    ),
+    Bug(
+        # same effect as forgetting `dscores /= N`
+        "svmgrad-grad-not-averaged",
+        "svm_loss_and_grad",
+        G,
+        "# ... and the correct class's score down by 1",
+        "N = 1  #",
+        "your dW (data part) is N times too large: the loss is a mean over the examples, so "
+        "its gradient is one too.",
+    ),
+    # -- numeric_gradient ------------------------------------------------------------------------
+    Bug(
+        "numgrad-not-restored",
+        "numeric_gradient",
+        G,
+        "x[ix] = old_value\n",
+        "pass\n",
+        "`x` does not hold its original values afterwards (and later entries are estimated at a "
+        "shifted point): put each perturbed entry back before moving on.",
+        fingerprint=False,
+    ),
+    Bug(
+        "numgrad-minus-from-plus",
+        "numeric_gradient",
+        G,
+        "x[ix] = old_value - h",
+        "x[ix] -= h",
+        "your estimate is about half the true derivative: the second evaluation must be at "
+        "x - h, but subtracting h from x + h lands back on x.",
+    ),
+    Bug(
+        "numgrad-forward-difference",
+        "numeric_gradient",
+        G,
+        "grad[ix] = (f_plus - f_minus) / (2 * h)",
+        "grad[ix] = (f_plus - f(x)) / h",
+        "your estimate is one-sided (error of order h) and calls f three times per entry: use "
+        "the centered difference with exactly two calls per entry.",
+    ),
+    Bug(
+        "numgrad-no-two",
+        "numeric_gradient",
+        G,
+        "grad[ix] = (f_plus - f_minus) / (2 * h)",
+        "grad[ix] = (f_plus - f_minus) / h",
+        "your estimate is exactly twice the derivative: the two evaluation points are 2h apart.",
+    ),
+    Bug(
+        "numgrad-rows-only",
+        "numeric_gradient",
+        G,
+        "for ix in np.ndindex(x.shape):",
+        "for ix in np.ndindex(x.shape[0]):",
+        "for arrays of two or more dimensions you perturb a whole row at once: visit every "
+        "single entry of x (any shape).",
+    ),
+    # -- relative_error --------------------------------------------------------------------------
+    Bug(
+        "relerr-signed-difference",
+        "relative_error",
+        G,
+        "np.max(np.abs(a - b) / np.maximum(1e-8",
+        "np.max((a - b) / np.maximum(1e-8",
+        "your error can be negative or miss entries where b > a: take the absolute difference.",
+    ),
+    Bug(
+        "relerr-mean",
+        "relative_error",
+        G,
+        "return float(np.max(",
+        "return float(np.mean(",
+        "a single bad entry among many barely moves your error: report the largest elementwise "
+        "relative error, not the average.",
+    ),
+    Bug(
+        "relerr-abs-of-sum",
+        "relative_error",
+        G,
+        "np.abs(a) + np.abs(b)))",
+        "np.abs(a + b)))",
+        "entries of opposite sign blow up your error: the denominator adds the absolute values.",
+    ),
+    Bug(
+        "relerr-no-floor",
+        "relative_error",
+        G,
+        "np.maximum(1e-8, np.abs(a) + np.abs(b))",
+        "(np.abs(a) + np.abs(b))",
+        "two zero entries give nan (0 / 0): the denominator has a floor of 1e-8.",
+    ),
+    # -- gradient_check --------------------------------------------------------------------------
+    Bug(
+        "gradcheck-passed-inverted",
+        "gradient_check",
+        G,
+        "return bool(error < tol), error",
+        "return bool(error > tol), error",
+        "your `passed` is the opposite of what it should be: the check passes when the error "
+        "is below tol.",
+        fingerprint=False,
+    ),
+    Bug(
+        "gradcheck-ignores-h",
+        "gradient_check",
+        G,
+        "numeric = numeric_gradient(f, x, h)",
+        "numeric = numeric_gradient(f, x)",
+        "your error does not change with `h`: pass the step on to the numeric gradient.",
+    ),
+    Bug(
+        "gradcheck-absolute-error",
+        "gradient_check",
+        G,
+        "error = relative_error(analytic, numeric)",
+        "error = float(np.max(np.abs(analytic - numeric)))",
+        "your error is an absolute difference: it must be the relative error (it does not "
+        "depend on the scale of the gradient).",
+    ),
+    # -- sgd_step --------------------------------------------------------------------------------
+    Bug(
+        "sgd-ascent",
+        "sgd_step",
+        OPT,
+        "return w - lr * dw",
+        "return w + lr * dw",
+        "your step goes uphill: move against the gradient.",
+    ),
+    Bug(
+        "sgd-ignores-lr",
+        "sgd_step",
+        OPT,
+        "return w - lr * dw",
+        "return w - dw",
+        "your step does not depend on `lr`: scale the gradient by the learning rate.",
+    ),
+    # -- sgd_momentum_step -----------------------------------------------------------------------
+    Bug(
+        "momentum-dampening",
+        "sgd_momentum_step",
+        OPT,
+        "v_new = rho * v + dw\n",
+        "v_new = rho * v + (1 - rho) * dw\n",
+        "your first steps are (1 - rho) times too short: PyTorch's momentum (this assignment's) "
+        "adds the full gradient to the velocity, without dampening.",
+    ),
+    Bug(
+        "momentum-ignored",
+        "sgd_momentum_step",
+        OPT,
+        "w_new = w - lr * v_new\n",
+        "w_new = w - lr * dw\n",
+        "your weights follow plain SGD: the step must follow the velocity, not the raw gradient.",
+    ),
+    Bug(
+        "momentum-old-velocity",
+        "sgd_momentum_step",
+        OPT,
+        "w_new = w - lr * v_new\n",
+        "w_new = w - lr * v\n",
+        "your weights move with the previous step's velocity (the first step does not move at "
+        "all): update the velocity first, then step along the new one.",
+    ),
+    Bug(
+        "momentum-sign",
+        "sgd_momentum_step",
+        OPT,
+        "v_new = rho * v + dw\n",
+        "v_new = rho * v - dw\n",
+        "your weights move uphill: check the sign with which the gradient enters the velocity "
+        "and the step.",
+    ),
+    # -- adam_step -------------------------------------------------------------------------------
+    Bug(
+        "adam-no-bias-correction-m",
+        "adam_step",
+        OPT,
+        "m_hat = m_new / (1 - beta1**t)\n",
+        "m_hat = m_new\n",
+        "your first steps are too short: the first moment starts at 0 and must be bias-corrected "
+        "by 1 - beta1**t.",
+    ),
+    Bug(
+        "adam-no-bias-correction-v",
+        "adam_step",
+        OPT,
+        "    v_hat = v_new / (1 - beta2**t)",
+        "    v_hat = v_new",
+        "your first steps are too long: the second moment starts at 0 and must be bias-corrected "
+        "by 1 - beta2**t.",
+    ),
+    Bug(
+        "adam-t-off-by-one",
+        "adam_step",
+        OPT,
+        "m_hat = m_new / (1 - beta1**t)\n",
+        "m_hat = m_new / (1 - beta1 ** (t + 1))\n",
+        "your bias correction uses the next step's number: `t` already counts from 1.",
+    ),
+    Bug(
+        "adam-eps-inside-sqrt",
+        "adam_step",
+        OPT,
+        "np.sqrt(v_hat) + eps",
+        "np.sqrt(v_hat + eps)",
+        "eps goes outside the square root, as in torch.optim.Adam: your steps differ for "
+        "small gradients.",
+    ),
+    Bug(
+        "adam-v-not-squared",
+        "adam_step",
+        OPT,
+        "v_new = beta2 * v + (1 - beta2) * dw * dw",
+        "v_new = beta2 * v + (1 - beta2) * dw",
+        "your second moment tracks the gradient, not its square (so its square root can be nan): "
+        "v averages dw**2.",
+    ),
+    Bug(
+        "adam-no-sqrt",
+        "adam_step",
+        OPT,
+        "np.sqrt(v_hat) + eps",
+        "v_hat + eps",
+        "your steps are far from lr in size: divide by the square root of the second moment "
+        "(the gradient's typical magnitude), not by the moment itself.",
+    ),
+    # -- gradient_descent ------------------------------------------------------------------------
+    Bug(
+        "gd-in-place",
+        "gradient_descent",
+        OPT,
+        "w = w - lr * grad_fn(w)",
+        "w -= lr * grad_fn(w)",
+        "all your iterates are the same array (and `w0` may change): updating `w` in place "
+        "overwrites the earlier iterates you stored; build a new array at each step.",
+        fingerprint=False,
+    ),
+    Bug(
+        "gd-ascent",
+        "gradient_descent",
+        OPT,
+        "w = w - lr * grad_fn(w)",
+        "w = w + lr * grad_fn(w)",
+        "your iterates climb: step against the gradient.",
+    ),
+    Bug(
+        "gd-missing-w0",
+        "gradient_descent",
+        OPT,
+        "iterates = [w]",
+        "iterates = []",
+        "your array of iterates misses the starting point w_0: it has num_steps + 1 rows.",
+        fingerprint=False,
+    ),
+    # -- minibatch_sgd ---------------------------------------------------------------------------
+    Bug(
+        "minibatch-with-replacement",
+        "minibatch_sgd",
+        OPT,
+        "idx = rng.choice(N, size=batch_size, replace=False)\n",
+        "idx = rng.choice(N, size=batch_size, replace=True)\n",
+        "your minibatches repeat examples: draw distinct indices (without replacement).",
+    ),
+    Bug(
+        "minibatch-default-rho",
+        "minibatch_sgd",
+        OPT,
+        "W, velocity = sgd_momentum_step(W, dW, velocity, step_lr, rho)",
+        "W, velocity = sgd_momentum_step(W, dW, velocity, step_lr)",
+        "your run uses momentum 0.9 whatever `rho` says: pass `rho` on to the step.",
+    ),
+    Bug(
+        "minibatch-velocity-dropped",
+        "minibatch_sgd",
+        OPT,
+        "W, velocity = sgd_momentum_step(W, dW, velocity, step_lr, rho)",
+        "W, _ = sgd_momentum_step(W, dW, velocity, step_lr, rho)",
+        "your run has no momentum: feed the returned velocity back into the next step.",
+    ),
+    Bug(
+        "minibatch-schedule-off-by-one",
+        "minibatch_sgd",
+        OPT,
+        "step_lr = lr if lr_schedule is None else lr_schedule(t)",
+        "step_lr = lr if lr_schedule is None else lr_schedule(t + 1)",
+        "your schedule is one step ahead: the first step uses lr_schedule(0).",
+    ),
+    Bug(
+        "minibatch-full-batch",
+        "minibatch_sgd",
+        OPT,
+        "loss, dW = loss_and_grad(W, X[idx], y[idx])\n",
+        "loss, dW = loss_and_grad(W, X, y)\n",
+        "you compute the loss on all the data at every step: each step uses only its minibatch.",
+    ),
+    Bug(
+        "minibatch-same-batch",
+        "minibatch_sgd",
+        OPT,
+        "idx = rng.choice(N, size=batch_size, replace=False)\n",
+        "idx = np.random.default_rng(seed).choice(N, size=batch_size, replace=False)\n",
+        "every step sees the same minibatch: create the random generator once, before the "
+        "loop, and keep drawing from it.",
+    ),
+    # -- step_decay ------------------------------------------------------------------------------
+    Bug(
+        "step-decay-early",
+        "step_decay",
+        S,
+        "return lr0 * gamma ** (t // step_size)",
+        "return lr0 * gamma ** ((t + 1) // step_size)",
+        "your rate drops one step early: steps 0 .. step_size - 1 use lr0, the first decay "
+        "happens at t = step_size (as StepLR).",
+    ),
+    Bug(
+        "step-decay-smooth",
+        "step_decay",
+        S,
+        "return lr0 * gamma ** (t // step_size)",
+        "return lr0 * gamma ** (t / step_size)",
+        "your rate decays smoothly at every step: step decay is piecewise constant (count whole "
+        "periods only).",
+    ),
+    Bug(
+        "step-decay-ceil",
+        "step_decay",
+        S,
+        "return lr0 * gamma ** (t // step_size)",
+        "return lr0 * gamma ** math.ceil(t / step_size)",
+        "your rate drops already at t = 1: the number of decays by step t rounds down.",
+    ),
+    # -- cosine_decay ----------------------------------------------------------------------------
+    Bug(
+        "cosine-not-clamped",
+        "cosine_decay",
+        S,
+        "if t > T:",
+        "if False:",
+        "past t = T your rate rises again: it stays at lr_min after T.",
+    ),
+    Bug(
+        "cosine-ignores-lr-min",
+        "cosine_decay",
+        S,
+        "return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * t / T)) / 2",
+        "return lr0 * (1 + math.cos(math.pi * t / T)) / 2",
+        "your rate decays to 0 instead of `lr_min`.",
+    ),
+    Bug(
+        "cosine-no-half",
+        "cosine_decay",
+        S,
+        "(1 + math.cos(math.pi * t / T)) / 2",
+        "(1 + math.cos(math.pi * t / T))",
+        "your rate starts above lr0: (1 + cos) goes from 2 to 0, so halve it.",
+    ),
+    Bug(
+        "cosine-half-period",
+        "cosine_decay",
+        S,
+        "math.cos(math.pi * t / T)",
+        "math.cos(math.pi * t / (2 * T))",
+        "your rate is still halfway at t = T: the cosine covers half a period (angle 0 to pi) "
+        "between t = 0 and t = T.",
+    ),
+    # -- train_val_test_split --------------------------------------------------------------------
+    Bug(
+        "split-floor",
+        "train_val_test_split",
+        H,
+        "num_test = round(N * test_frac)",
+        "num_test = int(N * test_frac)",
+        "your test set is one index short for some N: its size is N * test_frac rounded to the "
+        "nearest integer, not rounded down.",
+        fingerprint=False,
+    ),
+    Bug(
+        "split-not-shuffled",
+        "train_val_test_split",
+        H,
+        "order = rng.permutation(N)",
+        "order = np.arange(N)",
+        "your split is not random: shuffle the indices with the seeded generator first.",
+        fingerprint=False,
+    ),
+    Bug(
+        "split-overlap",
+        "train_val_test_split",
+        H,
+        "val_idx = order[num_test : num_test + num_val]",
+        "val_idx = order[:num_val]",
+        "your validation and test sets share indices: the three sets must be disjoint.",
+        fingerprint=False,
+    ),
+    Bug(
+        "split-val-size-from-test-frac",
+        "train_val_test_split",
+        H,
+        "num_val = round(N * val_frac)",
+        "num_val = round(N * test_frac)",
+        "your validation set's size ignores `val_frac`.",
+        fingerprint=False,
+    ),
+    # -- k_fold_indices --------------------------------------------------------------------------
+    Bug(
+        "kfold-remainder-dropped",
+        "k_fold_indices",
+        H,
+        "for val_idx in np.array_split(np.arange(N), k):",
+        "for val_idx in np.split(np.arange(N - N % k), k):",
+        "when k does not divide N, the last N % k examples are never validated on: the folds "
+        "must cover every index (np.array_split's sizes).",
+        fingerprint=False,
+    ),
+    Bug(
+        "kfold-remainder-to-last",
+        "k_fold_indices",
+        H,
+        "for val_idx in np.array_split(np.arange(N), k):",
+        "for val_idx in [np.arange(N)[i * (N // k) : N if i == k - 1 else (i + 1) * (N // k)] "
+        "for i in range(k)]:",
+        "your folds put the whole remainder into the last one: the folds are "
+        "np.array_split(np.arange(N), k) (the first N % k folds get one extra index).",
+        fingerprint=False,
+    ),
+    Bug(
+        "kfold-val-in-train",
+        "k_fold_indices",
+        H,
+        "is_train[val_idx] = False",
+        "pass",
+        "your training indices include the validation fold: train on everything else only.",
+        fingerprint=False,
+    ),
+    Bug(
+        "kfold-pair-swapped",
+        "k_fold_indices",
+        H,
+        "folds.append((np.flatnonzero(is_train), val_idx))",
+        "folds.append((val_idx, np.flatnonzero(is_train)))",
+        "your pairs are in the wrong order: each is (train_idx, val_idx).",
+        fingerprint=False,
+    ),
+    # -- cross_validate --------------------------------------------------------------------------
+    Bug(
+        "cv-sum-not-mean",
+        "cross_validate",
+        H,
+        "return float(np.mean(errors))",
+        "return float(np.sum(errors))",
+        "your result is k times too large: return the mean of the k fold errors.",
+    ),
+    Bug(
+        "cv-fit-on-validation",
+        "cross_validate",
+        H,
+        "model = fit(X[train_idx], y[train_idx])\n",
+        "model = fit(X[val_idx], y[val_idx])\n",
+        "you fit the model on the validation fold: fit on the other k - 1 folds.",
+    ),
+    Bug(
+        "cv-error-on-train",
+        "cross_validate",
+        H,
+        "errors.append(error(model, X[val_idx], y[val_idx]))",
+        "errors.append(error(model, X[train_idx], y[train_idx]))",
+        "you measure the error on the data the model was fitted on: measure it on the held-out "
+        "fold.",
+    ),
+    # -- grid_search -----------------------------------------------------------------------------
+    Bug(
+        "grid-zip-not-product",
+        "grid_search",
+        H,
+        "itertools.product(*(grid[name] for name in names))",
+        "zip(*(grid[name] for name in names))",
+        "you try only some of the combinations (the first value of each list together, then "
+        "the second, ...): try every combination.",
+        fingerprint=False,
+    ),
+    Bug(
+        # same effect as `value > best_value`, with the value's sign flipped
+        "grid-maximizes",
+        "grid_search",
+        H,
+        "# Strictly better only: on a tie the earlier combination stays.",
+        "value = -value",
+        "you keep the worst combination: lower objective values are better.",
+        fingerprint=False,
+    ),
+    Bug(
+        "grid-names-sorted",
+        "grid_search",
+        H,
+        "names = list(grid)",
+        "names = sorted(grid)",
+        "on a tie you keep the wrong combination: ties go to the first in itertools.product "
+        "order over the grid's names as given.",
+        fingerprint=False,
+    ),
+    # -- random_search ---------------------------------------------------------------------------
+    Bug(
+        "random-log-as-linear",
+        "random_search",
+        H,
+        "sample = math.exp(rng.uniform(math.log(low), math.log(high)))",
+        "sample = rng.uniform(low, high)",
+        "your samples of a 'log' parameter are uniform, not log-uniform: almost all of them "
+        "land in the top decade.",
+        fingerprint=False,
+    ),
+    Bug(
+        "random-log10-then-exp",
+        "random_search",
+        H,
+        "sample = math.exp(rng.uniform(math.log(low), math.log(high)))",
+        "sample = math.exp(rng.uniform(math.log10(low), math.log10(high)))",
+        "your log-scale samples are not log-uniform between the bounds: the exponent's base "
+        "and the log's base must match.",
+        fingerprint=False,
+    ),
+    Bug(
+        "random-one-evaluation-short",
+        "random_search",
+        H,
+        "for _ in range(num_iters):",
+        "for _ in range(num_iters - 1):",
+        "you evaluate the objective num_iters - 1 times: it must be exactly num_iters.",
+        fingerprint=False,
+    ),
+    Bug(
+        # same effect as `value > best_value`, with the value's sign flipped
+        "random-maximizes",
+        "random_search",
+        H,
+        "# Strictly better only: on a tie the earlier evaluation stays.",
+        "value = -value",
+        "you keep the worst sample: lower objective values are better.",
+        fingerprint=False,
+    ),
+    # -- choose_ridge_lambda ---------------------------------------------------------------------
+    Bug(
+        "ridge-lambda-largest-on-tie",
+        "choose_ridge_lambda",
+        H,
+        "for lam in sorted(lams):",
+        "for lam in sorted(lams, reverse=True):",
+        "on a tie you return the largest lam: ties go to the smallest.",
+        fingerprint=False,
+    ),
+    Bug(
+        "ridge-lambda-maximizes",
+        "choose_ridge_lambda",
+        H,
+        "if best_lam is None or error < best_error:",
+        "if best_lam is None or error > best_error:",
+        "you return the lam with the largest validation error: keep the least.",
+        fingerprint=False,
+    ),
+    Bug(
+        "ridge-lambda-k-ignored",
+        "choose_ridge_lambda",
+        H,
+        "error = cross_validate(fit, mean_squared_error, X, y, k)",
+        "error = cross_validate(fit, mean_squared_error, X, y, 5)",
+        "your choice ignores `k`: cross-validate with k folds.",
+        fingerprint=False,
+    ),
+    # -- SoftmaxCrossEntropy (the torch variants are not fingerprinted: diagnose calls plain
+    # functions, and the torch tests compare with torch itself) ---------------------------------
+    Bug(
+        "sce-no-shift",
+        "SoftmaxCrossEntropy",
+        T,
+        "shifted = scores - scores.max(dim=1, keepdim=True).values",
+        "shifted = scores",
+        "large scores overflow exp() in your forward: shift each row by its maximum first.",
+        fingerprint=False,
+    ),
+    Bug(
+        "sce-forward-sum",
+        "SoftmaxCrossEntropy",
+        T,
+        "return -log_probs[rows, y].mean()",
+        "return -log_probs[rows, y].sum()",
+        "your loss is N times too large: the loss is a mean over the examples.",
+        fingerprint=False,
+    ),
+    Bug(
+        "sce-backward-missing-one-hot",
+        "SoftmaxCrossEntropy",
+        T,
+        "dscores[rows, y] -= 1",
+        "pass",
+        "your backward returns the probabilities: subtract the one-hot labels.",
+        fingerprint=False,
+    ),
+    Bug(
+        "sce-backward-not-averaged",
+        "SoftmaxCrossEntropy",
+        T,
+        "return grad_output * dscores / N, None\n",
+        "return grad_output * dscores, None\n",
+        "your backward is N times too large: the forward averages over the examples.",
+        fingerprint=False,
+    ),
+    Bug(
+        "sce-backward-ignores-grad-output",
+        "SoftmaxCrossEntropy",
+        T,
+        "return grad_output * dscores / N, None\n",
+        "return dscores / N, None\n",
+        "your backward ignores grad_output: multiply by the upstream gradient (chain rule).",
+        fingerprint=False,
+    ),
+    # -- MulticlassHinge -------------------------------------------------------------------------
+    Bug(
+        "hinge-includes-correct-class",
+        "MulticlassHinge",
+        T,
+        "margins[rows, y] = 0",
+        "pass",
+        "your loss is `margin` too high per example: the sum must skip j = y_i.",
+        fingerprint=False,
+    ),
+    Bug(
+        "hinge-backward-missing-correct-column",
+        "MulticlassHinge",
+        T,
+        "dscores[rows, y] = -active.sum(dim=1)",
+        "pass",
+        "your backward misses the correct class: each violation also pushes s_{y_i} down.",
+        fingerprint=False,
+    ),
+    Bug(
+        "hinge-margin-ignored",
+        "MulticlassHinge",
+        T,
+        "margins = (scores - correct + margin).clamp(min=0)",
+        "margins = (scores - correct + 1).clamp(min=0)",
+        "your loss ignores `margin`.",
+        fingerprint=False,
+    ),
+    Bug(
+        "hinge-backward-not-averaged",
+        "MulticlassHinge",
+        T,
+        "return grad_output * dscores / N, None, None",
+        "return grad_output * dscores, None, None",
+        "your backward is N times too large: the forward averages over the examples.",
+        fingerprint=False,
+    ),
+    Bug(
+        "hinge-forward-sum",
+        "MulticlassHinge",
+        T,
+        "return margins.sum() / N",
+        "return margins.sum()",
+        "your loss is N times too large: the loss is a mean over the examples.",
+        fingerprint=False,
+    ),
+]

@@ -1,0 +1,281 @@
+"""The single-bug corpus: every known bug of ``tests/grading/bugs.py`` graded as a submission.
+
+Each bug is the reference with one wrong line. Graded with the engine, it must fail at least one
+test tagged with its own function and no test tagged only with other functions (one bug costs
+points in one place). The same table drives ``grader.feedback.diagnose``; for the fingerprinted
+bugs listed in ``HINT_FIRES`` the hint must reach the student's feedback.
+
+Speed: one warm ``Mother`` for the module; each bug is graded on the suites of its own module
+(``Options(only=module)``) plus the modules that import it (``search`` imports ``losses``), since
+every other module is the untouched reference. ``test_isolation_full_grading`` grades one bug of
+each file against every suite, to check that shortcut.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from grader import engine, feedback, gradescope, layout, spec
+from grader.feedback import Bug
+from grader.results import GradingResult, TestOutcome
+from grader.sandbox import Limits, Mother
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTIONS = ROOT / "solutions"
+BUGS: tuple[Bug, ...] = feedback.bugs(ROOT / "tests" / "grading")
+BY_ID = {b.id: b for b in BUGS}
+LIMITS = Limits(call_timeout=3.0)
+
+#: Fingerprinted bugs whose hint must show in the feedback of a failed test of their function.
+HINT_FIRES = (
+    "softmax-no-shift",
+    "softmax-global-max",
+    "softmax-normalize-columns",
+    "ce-log-of-probability",
+    "ce-no-shift",
+    "ce-shift-not-added-back",
+    "ce-sum-not-mean",
+    "ce-sign",
+    "svm-includes-correct-class",
+    "svm-sum-not-mean",
+    "svm-mean-over-all-entries",
+    "svm-margin-hardcoded",
+    "sqsvm-not-squared",
+    "sqsvm-includes-correct-class",
+    "l2-norm-not-squared",
+    "l2-half",
+    "l1-no-abs",
+    "elastic-beta-on-l1",
+    "ridge-ignores-lam",
+    "ridge-lam-everywhere",
+    "smgrad-missing-one-hot",
+    "smgrad-grad-not-averaged",
+    "smgrad-reg-grad-1x",
+    "svmgrad-missing-correct-column",
+    "svmgrad-reg-grad-1x",
+    "numgrad-no-two",
+    "relerr-mean",
+    "relerr-no-floor",
+    "sgd-ascent",
+    "momentum-dampening",
+    "adam-no-bias-correction-m",
+    "adam-eps-inside-sqrt",
+)
+
+
+def _importers() -> dict[str, set[str]]:
+    """Module -> the student modules whose reference source imports it."""
+    out: dict[str, set[str]] = {m: set() for m in spec.MODULES}
+    for mod in spec.MODULES:
+        text = (SOLUTIONS / f"{mod}.py").read_text(encoding="utf-8")
+        for other in spec.MODULES:
+            if other != mod and re.search(
+                rf"^\s*(from {other} import|import {other}\b)", text, re.M
+            ):
+                out[other].add(mod)
+    return out
+
+
+IMPORTERS = _importers()
+
+
+def write_submission(dest: Path, patched: dict[str, str] | None = None) -> Path:
+    """All six reference files in ``dest``, with the given files' text replaced."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sorted(SOLUTIONS.glob("*.py")):
+        text = (patched or {}).get(src.name, src.read_text(encoding="utf-8"))
+        (dest / src.name).write_text(text, encoding="utf-8")
+    return dest
+
+
+def patched_source(bug: Bug) -> str:
+    return bug.patch((SOLUTIONS / bug.file).read_text(encoding="utf-8"))
+
+
+def strip_timings(doc: dict) -> dict:
+    doc = json.loads(json.dumps(doc))
+    doc.pop("execution_time", None)
+    for t in doc["tests"]:
+        t.get("extra_data", {}).pop("duration", None)
+    return doc
+
+
+def describe(tests: list[TestOutcome]) -> str:
+    return "\n".join(f"  {t.nodeid} {t.tags}: {t.output[:300]!r}" for t in tests)
+
+
+@pytest.fixture(scope="module")
+def corpus_mother() -> Iterator[Mother]:
+    m = Mother()
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def reference_result(corpus_mother: Mother) -> GradingResult:
+    return engine.grade(SOLUTIONS, engine.Options(limits=LIMITS), mother=corpus_mother)
+
+
+@pytest.fixture(scope="module")
+def graded(
+    corpus_mother: Mother,
+    reference_result: GradingResult,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[Bug], list[TestOutcome]]:
+    """bug -> the outcomes of the suites it can affect (cached: each bug is graded once)."""
+    with_tests = {spec.MODULE_OF[tag] for t in reference_result.tests for tag in t.tags}
+
+    @cache
+    def grade(bug_id: str) -> tuple[TestOutcome, ...]:
+        bug = BY_ID[bug_id]
+        folder = write_submission(tmp_path_factory.mktemp(bug.id), {bug.file: patched_source(bug)})
+        module = bug.file[:-3]
+        outcomes: list[TestOutcome] = []
+        for mod in sorted({module} | IMPORTERS[module]):
+            if mod != module and mod not in with_tests:
+                continue  # no suite of that module yet: nothing it could break
+            result = engine.grade(
+                folder, engine.Options(only=mod, limits=LIMITS), mother=corpus_mother
+            )
+            assert result.grader_error is None, f"{bug.id} ({mod}):\n{result.grader_error}"
+            outcomes.extend(result.tests)
+        return tuple(outcomes)
+
+    return lambda bug: list(grade(bug.id))
+
+
+# -- the library itself --------------------------------------------------------------------------
+
+
+def test_library_size_and_coverage() -> None:
+    assert len(BUGS) >= 65
+    assert len({b.id for b in BUGS}) == len(BUGS), "bug ids must be unique"
+    per_function = {name: sum(b.function == name for b in BUGS) for name in spec.MODULE_OF}
+    assert min(per_function.values()) >= 1, per_function
+    assert sum(b.fingerprint for b in BUGS) >= 20
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.id)
+def test_bug_patches_one_line_and_compiles(bug: Bug) -> None:
+    assert bug.function in spec.MODULE_OF, f"{bug.function!r} is not an assignment name"
+    assert bug.file == f"{spec.MODULE_OF[bug.function]}.py"
+    source = (SOLUTIONS / bug.file).read_text(encoding="utf-8")
+    patched = bug.patch(source)  # raises unless `old` is on exactly one line
+    assert patched != source
+    compile(patched, bug.file, "exec")
+    changed = [
+        (a, b) for a, b in zip(source.splitlines(), patched.splitlines(), strict=True) if a != b
+    ]
+    assert len(changed) == 1
+    assert bug.hint.strip() and bug.old not in bug.hint
+
+
+def test_library_is_the_one_the_grader_loads() -> None:
+    assert layout.SUITES.resolve() == (ROOT / "tests" / "grading").resolve()
+    assert [b.id for b in feedback.bugs()] == [b.id for b in BUGS]
+
+
+# -- reference, stubs, determinism -------------------------------------------------------------
+
+
+def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
+    assert reference_result.grader_error is None
+    failed = [t for t in reference_result.tests if t.status == "failed"]
+    assert not failed, describe(failed)
+    assert reference_result.score == reference_result.max_score > 0
+
+
+def test_stubs_get_zero(corpus_mother: Mother, tmp_path: Path) -> None:
+    stubs = ROOT / "assignment"
+    if not any(stubs.glob("*.py")):
+        stubs = tmp_path / "stubs"
+        stubs.mkdir()
+        for name in spec.FILES:
+            (stubs / name).write_text(_stub_module(name[:-3]), encoding="utf-8")
+    result = engine.grade(stubs, engine.Options(limits=LIMITS), mother=corpus_mother)
+    assert result.grader_error is None
+    assert result.tests
+    assert result.score == 0
+    passed = [t for t in result.tests if t.status == "passed" and t.max_score > 0]
+    assert not passed, describe(passed)
+
+
+def _stub_module(module: str) -> str:
+    lines = ["import torch", ""] if module == "torch_losses" else []
+    for name in spec.MODULES[module]:
+        if name in spec.CLASSES:
+            lines += [
+                f"class {name}(torch.autograd.Function):",
+                "    @staticmethod",
+                "    def forward(ctx, *args):",
+                "        raise NotImplementedError",
+                "",
+                "    @staticmethod",
+                "    def backward(ctx, *args):",
+                "        raise NotImplementedError",
+                "",
+            ]
+        else:
+            lines += [f"def {name}(*args, **kwargs):", "    raise NotImplementedError", ""]
+    return "\n".join(lines)
+
+
+def test_grading_twice_gives_identical_results(corpus_mother: Mother, tmp_path: Path) -> None:
+    bug = BY_ID["svm-includes-correct-class"]
+    folder = write_submission(tmp_path / "sub", {bug.file: patched_source(bug)})
+    options = engine.Options(limits=LIMITS)
+    first = gradescope.to_json(engine.grade(folder, options, mother=corpus_mother))
+    second = gradescope.to_json(engine.grade(folder, options, mother=corpus_mother))
+    assert first["score"] < sum(t["max_score"] for t in first["tests"])
+    assert strip_timings(first) == strip_timings(second)
+
+
+# -- the corpus ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.id)
+def test_bug_is_caught_by_its_own_tests_only(
+    bug: Bug, graded: Callable[[Bug], list[TestOutcome]]
+) -> None:
+    outcomes = graded(bug)
+    failed = [t for t in outcomes if t.status == "failed"]
+    own = [t for t in failed if bug.function in t.tags]
+    elsewhere = [t for t in failed if bug.function not in t.tags]
+    assert own, f"no test tagged {bug.function!r} fails on bug {bug.id!r} ({bug.hint})"
+    assert not elsewhere, f"bug {bug.id!r} also costs points elsewhere:\n{describe(elsewhere)}"
+
+
+@pytest.mark.parametrize("bug_id", HINT_FIRES)
+def test_fingerprint_hint_reaches_the_student(
+    bug_id: str, graded: Callable[[Bug], list[TestOutcome]]
+) -> None:
+    bug = BY_ID[bug_id]
+    assert bug.fingerprint
+    failed = [t for t in graded(bug) if t.status == "failed" and bug.function in t.tags]
+    hinted = [
+        t
+        for t in failed
+        if (t.suite == "public" and bug.hint in t.output) or t.extra.get("fingerprint") == bug.hint
+    ]
+    assert hinted, f"the hint of {bug.id!r} shows in no failed test:\n{describe(failed)}"
+
+
+@pytest.mark.parametrize("bug_id", sorted({b.file: b.id for b in reversed(BUGS)}.values()), ids=str)
+def test_isolation_full_grading(bug_id: str, corpus_mother: Mother, tmp_path: Path) -> None:
+    """One bug per file against every suite: nothing outside its function loses points."""
+    bug = BY_ID[bug_id]
+    folder = write_submission(tmp_path / "sub", {bug.file: patched_source(bug)})
+    result = engine.grade(folder, engine.Options(limits=LIMITS), mother=corpus_mother)
+    assert result.grader_error is None
+    failed = [t for t in result.tests if t.status == "failed"]
+    assert any(bug.function in t.tags for t in failed)
+    elsewhere = [t for t in failed if bug.function not in t.tags]
+    assert not elsewhere, describe(elsewhere)
