@@ -78,9 +78,10 @@ BUGS: list[Bug] = [
         "log_probs = scores - log_sum_exp",
         "log_probs = np.log(np.exp(scores - row_max) / np.exp(scores - row_max).sum(axis=1, "
         "keepdims=True))",
-        "your loss is infinite when the correct class scores far below the best one: its "
-        "probability underflows to 0 and log(0) = -inf. Compute log-softmax directly as "
-        "`s - logsumexp(s)` instead of taking the log of a probability.",
+        "your loss is infinite when the correct class scores far below the best one: a "
+        "probability that underflows to 0 has log -inf. Compute log-softmax directly, "
+        "`s - logsumexp(s)` with the log-sum-exp trick (shift by the row maximum, add it back), "
+        "never as the log of a probability.",
     ),
     Bug(
         "ce-no-shift",
