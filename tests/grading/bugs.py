@@ -866,7 +866,8 @@ BUGS: list[Bug] = [
         H,
         "model = fit(X[train_idx], y[train_idx])\n",
         "model = fit(X[val_idx], y[val_idx])\n",
-        "you fit the model on the validation fold: fit on the other k - 1 folds.",
+        "your error is measured on the same examples the model was fitted on: fit on the k - 1 "
+        "training folds and measure on the held-out fold.",
     ),
     Bug(
         "cv-error-on-train",
@@ -874,8 +875,8 @@ BUGS: list[Bug] = [
         H,
         "errors.append(error(model, X[val_idx], y[val_idx]))",
         "errors.append(error(model, X[train_idx], y[train_idx]))",
-        "you measure the error on the data the model was fitted on: measure it on the held-out "
-        "fold.",
+        "your error is measured on the same examples the model was fitted on: fit on the k - 1 "
+        "training folds and measure on the held-out fold.",
     ),
     # -- grid_search -----------------------------------------------------------------------------
     Bug(
