@@ -26,8 +26,6 @@ from grader.feedback import Bug
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import Limits, Mother
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 BUGS: tuple[Bug, ...] = feedback.bugs(ROOT / "tests" / "grading")
@@ -207,6 +205,7 @@ def test_library_is_the_one_the_grader_loads() -> None:
 # -- reference, stubs, determinism -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
     assert reference_result.grader_error is None
     failed = [t for t in reference_result.tests if t.status == "failed"]
@@ -214,6 +213,7 @@ def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
     assert reference_result.score == reference_result.max_score > 0
 
 
+@pytest.mark.slow
 def test_stubs_get_zero(corpus_mother: Mother, tmp_path: Path) -> None:
     stubs = ROOT / "assignment"
     if not any(stubs.glob("*.py")):
@@ -249,6 +249,7 @@ def _stub_module(module: str) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_grading_twice_gives_identical_results(corpus_mother: Mother, tmp_path: Path) -> None:
     bug = BY_ID["svm-includes-correct-class"]
     folder = write_submission(tmp_path / "sub", {bug.file: patched_source(bug)})
@@ -262,6 +263,7 @@ def test_grading_twice_gives_identical_results(corpus_mother: Mother, tmp_path: 
 # -- the corpus ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.id)
 def test_bug_is_caught_by_its_own_tests_only(
     bug: Bug, graded: Callable[[Bug], list[TestOutcome]]
@@ -274,6 +276,7 @@ def test_bug_is_caught_by_its_own_tests_only(
     assert not elsewhere, f"bug {bug.id!r} also costs points elsewhere:\n{describe(elsewhere)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug_id", HINT_FIRES)
 def test_fingerprint_hint_reaches_the_student(
     bug_id: str, graded: Callable[[Bug], list[TestOutcome]]
@@ -289,6 +292,7 @@ def test_fingerprint_hint_reaches_the_student(
     assert hinted, f"the hint of {bug.id!r} shows in no failed test:\n{describe(failed)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug_id", sorted({b.file: b.id for b in reversed(BUGS)}.values()), ids=str)
 def test_isolation_full_grading(bug_id: str, corpus_mother: Mother, tmp_path: Path) -> None:
     """One bug per file against every suite: nothing outside its function loses points."""

@@ -15,8 +15,6 @@ import pytest
 from grader import engine, spec
 from grader.sandbox import Limits, Mother
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 VARIANTS = sorted((ROOT / "tests" / "corpus" / "variants").glob("*__*.py"))
@@ -46,6 +44,7 @@ def test_there_are_enough_variants() -> None:
     assert {v.name.split("__")[0] for v in VARIANTS} == set(spec.MODULES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda p: p.stem)
 def test_variant_gets_full_marks(variant: Path, variant_mother: Mother, tmp_path: Path) -> None:
     folder = build(variant, tmp_path / "submission")
