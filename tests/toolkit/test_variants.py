@@ -19,6 +19,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 VARIANTS = sorted((ROOT / "tests" / "corpus" / "variants").glob("*__*.py"))
 
+#: Correct variants that a suite wrongly rejects today (strict: this fails once the suite is fixed,
+#: and the entry must go).
+SUITE_BUGS = {
+    "gradients__float32": (
+        "hidden test_softmax_grad_numeric / test_svm_grad_numeric differentiate a float32 loss "
+        "with h = 1e-5 and compare at rtol 1e-5"
+    ),
+}
+
+
+def _param(variant: Path) -> object:
+    reason = SUITE_BUGS.get(variant.stem)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(variant, id=variant.stem, marks=marks)
+
 
 def build(variant: Path, dest: Path) -> Path:
     module = variant.name.split("__", 1)[0]
@@ -45,7 +60,7 @@ def test_there_are_enough_variants() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("variant", [_param(v) for v in VARIANTS])
 def test_variant_gets_full_marks(variant: Path, variant_mother: Mother, tmp_path: Path) -> None:
     folder = build(variant, tmp_path / "submission")
     result = engine.grade(
