@@ -292,6 +292,29 @@ def test_fingerprint_hint_reaches_the_student(
     assert hinted, f"the hint of {bug.id!r} shows in no failed test:\n{describe(failed)}"
 
 
+#: Bugs whose answer coincides with another bug's on some suite input, so that the other hint
+#: (still true of their answer there) may be shown: bug id -> the ids whose hint may appear.
+SHARED_ANSWERS = {
+    "ce-no-shift": {"ce-log-of-probability"},  # both inf on huge scores
+    "l1-abs-of-sum": {"l1-no-abs"},  # equal when sum(W) > 0
+    "step-decay-ceil": {"step-decay-early"},  # equal at t = step_size - 1
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.id)
+def test_no_misleading_hint(bug: Bug, graded: Callable[[Bug], list[TestOutcome]]) -> None:
+    """A failed test never shows the hint of an unrelated bug."""
+    allowed = {bug.hint} | {BY_ID[i].hint for i in SHARED_ANSWERS.get(bug.id, ())}
+    shown = {
+        t.extra["fingerprint"]: t.nodeid
+        for t in graded(bug)
+        if t.status == "failed" and t.extra.get("fingerprint")
+    }
+    wrong = {hint: node for hint, node in shown.items() if hint not in allowed}
+    assert not wrong, f"{bug.id}: misleading hints {wrong}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bug_id", sorted({b.file: b.id for b in reversed(BUGS)}.values()), ids=str)
 def test_isolation_full_grading(bug_id: str, corpus_mother: Mother, tmp_path: Path) -> None:
