@@ -87,6 +87,19 @@ HINT_FIRES = (
     "minibatch-default-rho",
     "minibatch-full-batch",
     "minibatch-same-batch",
+    "adam-eps-inside-sqrt",
+    "minibatch-velocity-dropped",
+    "minibatch-schedule-off-by-one",
+    "step-decay-early",
+    "step-decay-smooth",
+    "step-decay-ceil",
+    "cosine-not-clamped",
+    "cosine-ignores-lr-min",
+    "cosine-no-half",
+    "cosine-half-period",
+    "cv-sum-not-mean",
+    "cv-fit-on-validation",
+    "cv-error-on-train",
 )
 
 
