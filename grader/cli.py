@@ -10,7 +10,9 @@ Each subcommand is a function ``(args) -> ExitCode``; the work lives in the modu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -42,7 +44,23 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         verbose=args.verbose,
         gpu_counts=not args.gpu_informational,
     )
-    result = engine.grade_to_file(submission, Path(args.out), options)
+    if args.memory_limit is not None:
+        from grader.sandbox import DEFAULT_LIMITS
+
+        limits = dataclasses.replace(DEFAULT_LIMITS, memory=args.memory_limit * 2**20)
+        options = dataclasses.replace(options, limits=limits)
+    if args.metadata:
+        # Gradescope (issue 6, item 5): record the submission, apply the policies, then write.
+        from grader import gradescope, policies
+
+        result = policies.apply(
+            engine.grade(submission, options),
+            policies.load_metadata(Path(args.metadata)),
+            policies.load_policy(layout.ROOT),
+        )
+        gradescope.write(result, Path(args.out))
+    else:
+        result = engine.grade_to_file(submission, Path(args.out), options)
     print(f"{submission}: {result.score:g} / {result.max_score:g} -> {args.out}")
     if result.grader_error is not None:
         print(result.grader_error, file=sys.stderr)
@@ -139,6 +157,44 @@ def _report(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _package(args: argparse.Namespace) -> ExitCode:
+    from grader import package, policies
+
+    out = Path(args.out)
+    try:
+        if args.student:
+            package.build_student(out)
+        else:
+            policy = policies.Policy(
+                late_penalty_per_day=args.late_penalty_per_day,
+                late_penalty_max=args.late_penalty_max,
+                max_submissions=args.max_submissions,
+            )
+            package.build_autograder(out, policy=policy)
+    except (package.PackageError, ValueError) as exc:
+        print(f"grader package: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"wrote {out}")
+    return ExitCode.OK
+
+
+def _simulate(args: argparse.Namespace) -> ExitCode:
+    from grader import simulate
+
+    submission = Path(args.submission)
+    if not submission.exists():
+        print(f"grader: no such submission: {submission}", file=sys.stderr)
+        return ExitCode.USAGE
+    sim = simulate.simulate(submission, Path(args.zip) if args.zip else None, keep=args.keep)
+    print(simulate.describe(sim))
+    if args.keep:
+        print(f"kept the simulated /autograder at {sim.root}")
+    if args.out and sim.results is not None:
+        Path(args.out).write_text(json.dumps(sim.results, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    return ExitCode.OK if sim.ok else ExitCode.GRADER_ERROR
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader", description="Autograder for 'Loss Functions and Optimization'."
@@ -156,6 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="GPU tests are worth no points even where CUDA is present (default: they count "
         "where CUDA is present; without CUDA they are always skipped and worth nothing)",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=int,
+        metavar="MIB",
+        help="memory of each student worker above its start-up footprint (default: 2048)",
+    )
+    p.add_argument(
+        "--metadata",
+        metavar="FILE",
+        help="Gradescope's submission_metadata.json: recorded in extra_data; policies applied",
     )
     p.set_defaults(run=_grade)
 
@@ -196,6 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--out", default="report.html", help="the HTML file (PNGs go next to it)")
     p.set_defaults(run=_report)
+
+    p = sub.add_parser("package", help="build Gradescope's autograder.zip (or the student bundle)")
+    p.add_argument("--out", default="autograder.zip", help="the zip to write")
+    p.add_argument("--student", action="store_true", help="the student bundle: nothing hidden")
+    p.add_argument("--late-penalty-per-day", type=float, default=0.0, metavar="FRACTION")
+    p.add_argument("--late-penalty-max", type=float, default=1.0, metavar="FRACTION")
+    p.add_argument("--max-submissions", type=int, metavar="N", help="default: unlimited")
+    p.set_defaults(run=_package)
+
+    p = sub.add_parser("simulate", help="run autograder.zip on a submission like Gradescope")
+    p.add_argument("submission", help="a folder of the student's files, a .zip, or a notebook")
+    p.add_argument("--zip", help="the autograder zip (default: built from this checkout)")
+    p.add_argument("--out", help="also copy results.json here")
+    p.add_argument("--keep", action="store_true", help="keep the simulated /autograder tree")
+    p.set_defaults(run=_simulate)
     return parser
 
 
