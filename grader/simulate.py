@@ -107,9 +107,14 @@ def simulate(
     python: str = sys.executable,
     keep: bool = False,
     env: Mapping[str, str] | None = None,
+    work: Path | None = None,
 ) -> Simulation:
-    """Run the autograder in ``zip_path`` (built from this checkout if None) on ``submission``."""
-    work = Path(tempfile.mkdtemp(prefix="gradescope-sim-"))
+    """Run the autograder in ``zip_path`` (built from this checkout if None) on ``submission``.
+
+    ``work``: an empty folder to hold the simulated root (``work/autograder``); a fresh temporary
+    one by default. It is removed afterwards unless ``keep``.
+    """
+    work = Path(tempfile.mkdtemp(prefix="gradescope-sim-")) if work is None else work
     work.chmod(0o711)  # like /: the sandbox uids may traverse, not list
     root = work / "autograder"
     try:
