@@ -13,7 +13,10 @@ Memory: Gradescope's 768 MB is a container (cgroup) limit on resident memory. An
 ``RLIMIT_AS`` of 768 MB on the whole run cannot stand in for it: torch alone reserves gigabytes
 of address space it never touches. So the simulator polls the process tree and sums each
 process's proportional set size (PSS: shared pages counted once across the tree, as a cgroup
-counts them), kills the tree when that sum passes the limit, and reports the peak.
+counts them) and, when that sum passes the limit, does what the kernel's OOM killer does in
+the container: kills the process with the highest ``oom_score`` (most often the student's
+worker, which the grader reports as a failed test) and lets the rest go on. If the victim is
+the grader itself, run_autograder's fallback writes the "autograder failed" results.json.
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ class Simulation:
     returncode: int | None  # run_autograder's exit status (None: killed by the simulator)
     wall: float  # seconds
     peak_memory: int  # bytes: the largest PSS sum of the process tree seen
-    killed: str | None = None  # "time limit" or "memory limit" when the simulator stopped it
+    killed: str | None = None  # "time limit" when the simulator stopped the whole run
+    oom_kills: tuple[str, ...] = ()  # the processes killed at the memory limit, one line each
     schema_errors: tuple[str, ...] = ()
     log: str = ""  # run_autograder's stdout and stderr (Gradescope's results/stdout)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -141,7 +145,7 @@ def simulate(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            peak, killed = _watch(proc, time_limit, memory_limit)
+            peak, killed, oom = _watch(proc, time_limit, memory_limit)
         wall = time.monotonic() - start
         text = log_path.read_text(encoding="utf-8", errors="replace")
         shutil.copy(log_path, root / "results" / "stdout")
@@ -153,6 +157,7 @@ def simulate(
             wall=wall,
             peak_memory=peak,
             killed=killed,
+            oom_kills=tuple(oom),
             schema_errors=errors,
             log=text,
         )
@@ -230,23 +235,40 @@ def _read_results(path: Path) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
 
 def _watch(
     proc: subprocess.Popen[bytes], time_limit: float, memory_limit: int
-) -> tuple[int, str | None]:
-    """Wait for ``proc``; kill its tree past either limit. Returns (peak PSS bytes, killed)."""
+) -> tuple[int, str | None, list[str]]:
+    """Wait for ``proc`` under both limits. Returns (peak PSS bytes, killed, OOM kills)."""
     deadline = time.monotonic() + time_limit
     peak = 0
+    oom: list[str] = []
     while proc.poll() is None:
         tree = descendants(proc.pid)
-        peak = max(peak, sum(_pss(pid) for pid in tree))
-        killed = "memory limit" if peak > memory_limit else None
+        used = sum(_pss(pid) for pid in tree)
+        peak = max(peak, used)
+        if used > memory_limit:
+            victim = max(tree, key=_oom_score)
+            oom.append(f"pid {victim} ({_comm(victim)}) at {used / 2**20:.0f} MiB in all")
+            _kill([victim])
         if time.monotonic() > deadline:
-            killed = "time limit"
-        if killed:
             _kill(tree)
             proc.wait()
-            return peak, killed
+            return peak, "time limit", oom
         time.sleep(POLL)
     _kill(descendants(proc.pid) - {proc.pid})  # nothing of the run may outlive it
-    return peak, None
+    return peak, None, oom
+
+
+def _oom_score(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/oom_score").read_text())
+    except (OSError, ValueError):
+        return -1
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80].strip()
+    except OSError:
+        return "?"
 
 
 def descendants(pid: int) -> set[int]:
@@ -392,6 +414,8 @@ def describe(sim: Simulation) -> str:
     ]
     if sim.killed:
         lines.append(f"KILLED at the {sim.killed}: on Gradescope the student gets 0 and no tests")
+    for kill in sim.oom_kills:
+        lines.append(f"out of memory: killed {kill} (as the container's OOM killer would)")
     if sim.schema_errors:
         lines.append("results.json breaks Gradescope's specification:")
         lines += [f"  {e}" for e in sim.schema_errors]

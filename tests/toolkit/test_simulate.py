@@ -166,10 +166,11 @@ def autograder_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package.build_autograder(tmp_path_factory.mktemp("sim") / "autograder.zip")
 
 
-def _check_run(sim: simulate.Simulation) -> dict[str, Any]:
+def _check_run(sim: simulate.Simulation, within_memory: bool = True) -> dict[str, Any]:
     assert sim.ok, simulate.describe(sim) + "\n" + sim.log[-3000:]
     assert sim.returncode == 0
-    assert sim.peak_memory < simulate.MEMORY_LIMIT
+    if within_memory:
+        assert sim.peak_memory < simulate.MEMORY_LIMIT and not sim.oom_kills
     assert sim.results is not None
     extra = sim.results["extra_data"]
     assert extra["submission"]["id"] == simulate.fake_metadata()["id"]
@@ -251,3 +252,30 @@ def test_the_sandbox_uid_cannot_read_source(autograder_zip: Path, tmp_path: Path
         assert expected in outputs, outputs[:2000]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+HOG = """
+import numpy as np
+
+
+def softmax(scores):
+    blocks = [np.ones(25 * 2**20 // 8) for _ in range(48)]  # 1.2 GB, every page touched
+    return blocks[0][:1]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.asroot
+def test_a_memory_hog_costs_its_tests_not_the_run(autograder_zip: Path, tmp_path: Path) -> None:
+    """Past 768 MB the container's OOM killer takes the biggest process: the student's worker
+    (or its own rlimit stops it first); the grader goes on and reports the rest."""
+    sub = tmp_path / "hog"
+    shutil.copytree(ROOT / "solutions", sub)
+    (sub / "losses.py").write_text((sub / "losses.py").read_text() + HOG)
+    sim = simulate.simulate(sub, autograder_zip)
+    data = _check_run(sim, within_memory=False)
+    assert all("grader.worker" in kill for kill in sim.oom_kills), sim.oom_kills
+    softmax = [t for t in data["tests"] if t["tags"] == ["softmax"]]
+    assert softmax and all(t["score"] == 0 for t in softmax)
+    others = [t for t in data["tests"] if "softmax" not in t["tags"]]
+    assert all(t["score"] == t["max_score"] for t in others)
