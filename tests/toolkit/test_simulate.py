@@ -190,8 +190,10 @@ def test_reference_gets_full_marks_through_the_zip(autograder_zip: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.asroot
-def test_stubs_get_zero_through_the_zip(autograder_zip: Path, stubs: Path) -> None:
-    data = _check_run(simulate.simulate(stubs, autograder_zip))
+def test_stubs_get_zero_through_the_zip(autograder_zip: Path, stubs: Path, tmp_path: Path) -> None:
+    # uploaded as a zip of the files: Gradescope unpacks it into submission/
+    upload = Path(shutil.make_archive(str(tmp_path / "upload"), "zip", stubs))
+    data = _check_run(simulate.simulate(upload, autograder_zip))
     assert data["score"] == 0
     assert all(t["score"] == 0 for t in data["tests"])
 
@@ -279,3 +281,11 @@ def test_a_memory_hog_costs_its_tests_not_the_run(autograder_zip: Path, tmp_path
     assert softmax and all(t["score"] == 0 for t in softmax)
     others = [t for t in data["tests"] if "softmax" not in t["tags"]]
     assert all(t["score"] == t["max_score"] for t in others)
+
+
+@pytest.mark.slow
+def test_time_limit_kills_the_whole_run(autograder_zip: Path) -> None:
+    sim = simulate.simulate(ROOT / "solutions", autograder_zip, time_limit=1.0)
+    assert sim.killed == "time limit" and not sim.ok
+    assert sim.results is None  # Gradescope: 0 and no tests
+    assert "KILLED at the time limit" in simulate.describe(sim)
