@@ -11,7 +11,7 @@ import re
 import signal
 from typing import Any
 
-# -- the worker died or misbehaved (one test fails, the next gets a fresh worker) -------------------
+# -- the worker died or misbehaved (one test fails, the next gets a fresh worker) -----------------
 
 TIMED_OUT = "your code timed out after {seconds:g} s (an infinite loop, or far too slow)"
 CRASHED = "your code crashed with {signal} ({what})"
@@ -26,7 +26,7 @@ WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"
 MEMORY = "your code exceeded the {limit} memory limit"
 
-_SIGNAL_WHAT = {
+_SIGNAL_WHAT: dict[int, str] = {
     signal.SIGSEGV: "a segmentation fault: memory was accessed that does not exist",
     signal.SIGABRT: "an abort: often a failed allocation or an assertion in native code",
     signal.SIGBUS: "a bus error",
@@ -44,7 +44,7 @@ MISSING_NAME = "`{module}.py` does not define `{name}`{hint}"
 IMPORT_FAILED = "`{module}.py` could not be imported: {type}: {message}"
 BAD_RETURN = "`{name}` returned something the grader cannot read: {message}"
 
-# -- comparisons ------------------------------------------------------------------------------------
+# -- comparisons ----------------------------------------------------------------------------------
 
 WRONG_TYPE = "`{name}` should return {expected}, but returned {got}"
 WRONG_SHAPE = "`{name}` returned an array of shape {got}; expected shape {expected}"
@@ -56,17 +56,20 @@ MISMATCH = (
     "  got:      {got}\n"
     "{detail}"
 )
-FIRST_DIFF = "  first difference at index {index}: expected {expected}, got {got} ({count} of {size} entries differ)\n"
+FIRST_DIFF = (
+    "  first difference at index {index}: expected {expected}, got {got}"
+    " ({count} of {size} entries differ)\n"
+)
 HINT = "  hint: {hint}\n"
 MUTATED = "`{name}` modified its argument `{arg}` in place; it must leave its inputs unchanged"
 PROPERTY = "`{name}` breaks a property the lecture states: {prop}.\n  falsifying input: {inputs}\n"
 NONDETERMINISTIC = "`{name}` returned different results for the same input"
 
-# -- what a hidden test shows (no hidden inputs) ------------------------------------------------
+# -- what a hidden test shows (no hidden inputs) --------------------------------------------------
 
 HIDDEN = "failed a hidden check of `{name}` ({category}). {advice}"
 
-# -- the grader itself ------------------------------------------------------------------------------
+# -- the grader itself ----------------------------------------------------------------------------
 
 GRADER_FAILED = (
     "The autograder failed while grading this submission; this is not your fault. "
@@ -98,7 +101,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
 
 def sanitize(data: bytes | str, limit: int | None = None) -> str:
-    """Text safe to show: valid UTF-8, no control characters or ANSI escapes (tabs, newlines kept)."""
+    """Text safe to show: valid UTF-8, no control characters or ANSI escapes (keeps \\t, \\n)."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)

@@ -198,7 +198,7 @@ class Decoder:
             raise ProtocolError(f"dtype {dtype} is not allowed")
         shape = _list(v, "shape")
         if len(shape) > MAX_NDIM or not all(
-            isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
         ):
             raise ProtocolError("bad shape")
         off, length = v.get("off"), v.get("len")

@@ -73,7 +73,7 @@ class StudentError(Exception):
         return self.type == "NotImplementedError"
 
 
-class WorkerGone(BaseException):  # noqa: N818  (a condition, not an error class of ours)
+class WorkerGone(BaseException):
     """The worker is dead or had to be killed; ``reason`` says why, in a student's words."""
 
     def __init__(self, reason: str) -> None:

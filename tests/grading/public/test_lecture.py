@@ -72,3 +72,75 @@ def test_ridge_latitude_table(student, lam):
         atol=0.05,
         what="predictions [1, latitude] @ w at latitudes 42, 39, 30, 19, 9, to 1 d.p.",
     )
+
+
+# -- the lecture's gradient-descent example: f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2 -------------
+
+from grader.checks import StudentFailure  # noqa: E402
+
+GD_MINIMUM = np.array([1.0, 3.0])
+GD_BEHAVIOUR = (
+    "`gradient_descent` on the lecture's f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2 from (0, 0) "
+    "with step {lr} for {steps} steps should {should}, but {but}.\n"
+    "  distances to the minimum (1, 3) after steps 0, 1, 2, 3, 5, 10, 20, ...: {dists}\n"
+)
+
+
+def lecture_f_grad(w):
+    """gradient of f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2"""
+    x, y = np.asarray(w, dtype=float)
+    a, b = x + 2 * y - 7, 2 * x + y - 5
+    return np.array([2 * a + 4 * b, 4 * a + 2 * b])
+
+
+def _gd_behaviour(lr, steps, dist, steep):
+    """None if the iterates behave as the lecture says for this step, else what went wrong."""
+    d0, dn = dist[0], dist[-1]
+    flips = bool(np.all(np.sign(steep[1:]) == -np.sign(steep[:-1])))
+    if lr == 0.01:  # the steep direction contracts by 0.82, the shallow one by 0.98: slow
+        if not np.all(np.diff(dist) < 0):
+            return "move towards the minimum at every step", "the distance grew at some step"
+        if dn <= 0.5:
+            return "still be more than 0.5 away (the step is too small)", f"it is {dn:.3g} away"
+    elif lr == 0.10:
+        if dn >= 1e-3:
+            return "converge to within 1e-3 of the minimum", f"it is {dn:.3g} away"
+    elif lr == 0.11:  # the steep direction's factor is 1 - 0.11 * 18 = -0.98
+        if not flips or not np.all(np.abs(steep[1:]) <= np.abs(steep[:-1]) + 1e-12):
+            return (
+                "oscillate: overshoot the minimum along (1, 1) at every step, by a little less each time",
+                "the component along (1, 1) does not flip sign and shrink at every step",
+            )
+        if not (np.all(dist <= d0 + 1e-9) and 0.5 < dn < d0):
+            return (
+                "stay within the starting distance and end between 0.5 and it (slow oscillation)",
+                f"it ends {dn:.3g} away (start {d0:.3g})",
+            )
+    elif lr == 0.12 and (not flips or dn <= 1e3):  # factor 1 - 0.12 * 18 = -1.16
+        return (
+            "diverge: overshoot further at every step, ending over 1000 away",
+            f"it ends {dn:.3g} away",
+        )
+    return None
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("gradient_descent")
+@pytest.mark.parametrize(("lr", "steps"), [(0.01, 20), (0.10, 50), (0.11, 50), (0.12, 50)])
+def test_lecture_gradient_descent_steps(student, lr, steps):
+    """gradient descent on the lecture's f(x, y): step 0.01 is slow, 0.10 converges, 0.11 oscillates, 0.12 diverges"""
+    got = as_array(
+        "gradient_descent",
+        student.gradient_descent(lecture_f_grad, np.array([0.0, 0.0]), lr, steps),
+        (steps + 1, 2),
+    ).astype(np.float64)
+    dist = np.linalg.norm(got - GD_MINIMUM, axis=1)
+    steep = (got - GD_MINIMUM) @ np.array([1.0, 1.0]) / np.sqrt(2)
+    wrong = _gd_behaviour(lr, steps, dist, steep)
+    if wrong is not None:
+        shown = [i for i in (0, 1, 2, 3, 5, 10, 20, 30, 50) if i <= steps]
+        dists = ", ".join(f"{dist[i]:.4g}" for i in shown)
+        raise StudentFailure(
+            GD_BEHAVIOUR.format(lr=lr, steps=steps, should=wrong[0], but=wrong[1], dists=dists),
+            category="wrong gradient-descent behaviour",
+        )

@@ -1,0 +1,58 @@
+"""Public tests of schedules.py: step and cosine decay against torch.optim.lr_scheduler."""
+
+import numpy as np
+import pytest
+import torch
+
+from grader.checks import as_scalar, expect_close
+
+
+def torch_lrs(make_scheduler, lr0, count):
+    """The learning rate of an optimizer at t = 0 .. count-1, the scheduler stepped once per t."""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr0)
+    scheduler = make_scheduler(opt)
+    lrs = []
+    for _ in range(count):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return np.array(lrs)
+
+
+def student_lrs(student, name, ts, args, **kwargs):
+    """The student's schedule at each t (a number each), as an array."""
+    fn = getattr(student, name)
+    return np.array([as_scalar(name, fn(*args(t), **kwargs)) for t in ts])
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("step_decay")
+def test_step_decay_matches_steplr(student):
+    """step_decay(0.5, t, step_size=3, gamma=0.1) equals StepLR for t = 0..30"""
+    expected = torch_lrs(
+        lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.1), 0.5, 31
+    )
+    got = student_lrs(student, "step_decay", range(31), lambda t: (0.5, t, 3), gamma=0.1)
+    expect_close(
+        "step_decay",
+        got,
+        expected,
+        inputs={"lr0": 0.5, "t": "0..30", "step_size": 3, "gamma": 0.1},
+        what="the learning rate at t = 0, 1, ..., 30 (index = t)",
+    )
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("cosine_decay")
+def test_cosine_decay_matches_cosine_annealing(student):
+    """cosine_decay(0.5, t, T=10) equals CosineAnnealingLR(T_max=10) for t = 0..10"""
+    expected = torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10), 0.5, 11)
+    got = student_lrs(student, "cosine_decay", range(11), lambda t: (0.5, t, 10))
+    expect_close(
+        "cosine_decay",
+        got,
+        expected,
+        inputs={"lr0": 0.5, "t": "0..10", "T": 10},
+        what="the learning rate at t = 0, 1, ..., 10 (index = t)",
+    )
