@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import layout
+from grader import layout, spec
 
 
 class ExitCode(enum.IntEnum):
@@ -38,12 +38,16 @@ def _grade(args: argparse.Namespace) -> ExitCode:
     if not submission.exists():
         print(f"grader: no such submission: {submission}", file=sys.stderr)
         return ExitCode.USAGE
-    options = engine.Options(
-        suites=tuple(args.suite or engine.SUITES),
-        only=args.only,
-        verbose=args.verbose,
-        gpu_counts=not args.gpu_informational,
-    )
+    try:
+        options = engine.Options(
+            suites=tuple(args.suite or engine.SUITES),
+            only=args.only,
+            verbose=args.verbose,
+            gpu_counts=not args.gpu_informational,
+        )
+    except ValueError as exc:
+        print(f"grader grade: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     if args.memory_limit is not None:
         from grader.sandbox import DEFAULT_LIMITS
 
@@ -82,15 +86,26 @@ def _assign(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _unknown(only: str | None, command: str) -> bool:
+    """Say so (with a suggestion) when ``--only`` names nothing of the assignment."""
+    if only is None or only in spec.MODULE_OF or only in spec.MODULES:
+        return False
+    names = [*spec.MODULE_OF, *spec.MODULES]
+    print(
+        f"grader {command}: {only!r} is not part of the assignment{spec.did_you_mean(only, names)}",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _check(args: argparse.Namespace) -> ExitCode:
-    from grader import check, spec
+    from grader import check
 
     path = Path(args.path) if args.path else check.default_path()
     if not path.exists():
         print(f"grader: nothing to check at {path}", file=sys.stderr)
         return ExitCode.USAGE
-    if args.only and args.only not in spec.MODULE_OF and args.only not in spec.MODULES:
-        print(f"grader: {args.only!r} is not part of the assignment{spec.did_you_mean(args.only)}")
+    if _unknown(args.only, "check"):
         return ExitCode.USAGE
     result, _ = check.run_check(path, only=args.only, verbose=args.verbose)
     if result.grader_error is not None:
@@ -107,6 +122,8 @@ def _demo(args: argparse.Namespace) -> ExitCode:
 def _batch(args: argparse.Namespace) -> ExitCode:
     from grader import batch
 
+    if _unknown(args.only, "batch"):
+        return ExitCode.USAGE
     options = batch.BatchOptions(
         jobs=args.jobs,
         suites=tuple(args.suite or ("public", "hidden")),
@@ -285,4 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run
-    return int(run(args))
+    try:
+        return int(run(args))
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"grader {args.command}: needs {exc.name}, which is not installed: "
+            f'pip install "grader[{extra}]"',
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+
+
+# Optional dependencies of the instructor's commands, and the extra that installs each.
+_EXTRAS = {
+    "matplotlib": "instructor",
+    "yaml": "instructor",
+    "jsonschema": "instructor",
+    "dask": "distributed",
+    "distributed": "distributed",
+}

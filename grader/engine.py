@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import gradescope, layout
+from grader import gradescope, layout, spec
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root
@@ -35,6 +35,14 @@ class Options:
     gpu_counts: bool = True
     #: called with each test outcome as it is decided, and the number of tests
     progress: Callable[[TestOutcome, int], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.only is not None and self.only not in spec.MODULE_OF | spec.MODULES:
+            names = [*spec.MODULE_OF, *spec.MODULES]
+            raise ValueError(
+                f"--only {self.only!r}: not a function, class or module of the assignment"
+                f"{spec.did_you_mean(self.only, names)}"
+            )
 
 
 def grade(
@@ -92,7 +100,9 @@ def _grade(
         )
         log, code = run_suites(session, options.suites)
         layers = dict(box.layers)
-    if code not in (0, 1) or session.collection_errors or not session.outcomes:
+    if code == _NO_TESTS and options.only is not None and not session.collection_errors:
+        notes.append(f"no test in these suites examines `{options.only}`")
+    elif code not in (0, 1) or session.collection_errors or not session.outcomes:
         detail = "\n".join(session.collection_errors) or log[-6000:]
         raise RuntimeError(f"the grading suites did not run (pytest exit {code}):\n{detail}")
     return GradingResult(
@@ -101,6 +111,9 @@ def _grade(
         execution_time=time.monotonic() - start,
         extra_data={"submission_digest": digest, "sandbox": layers, "files": sorted(sources)},
     )
+
+
+_NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED, without importing pytest here
 
 
 def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int]:

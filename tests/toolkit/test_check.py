@@ -67,7 +67,7 @@ def test_only_one_function() -> None:
 def test_only_with_a_typo_suggests_the_name() -> None:
     proc = run_cli("--only", "svm_los")
     assert proc.returncode == cli.ExitCode.USAGE
-    assert "did you mean `svm_loss`?" in proc.stdout
+    assert "did you mean `svm_loss`?" in proc.stderr
 
 
 def test_notebook_cell_helper_checks_one_function(capsys: object) -> None:

@@ -167,3 +167,40 @@ def test_a_syntax_error_fails_only_its_module(tmp_path: Path, mother: Mother) ->
         assert (t.status == "failed") == broken, (t.name, t.output)
     failed = [t for t in result.tests if t.status == "failed"]
     assert failed and "could not be imported" in failed[0].output
+
+
+def test_only_rejects_a_name_outside_the_assignment() -> None:
+    with pytest.raises(ValueError, match="did you mean `svm_loss`"):
+        engine.Options(only="svm_los")
+
+
+def test_cli_grade_only_with_a_typo_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r.json"
+    code = cli.main(["grade", str(ROOT / "solutions"), "--out", str(out), "--only", "adam_stp"])
+    assert code == cli.ExitCode.USAGE
+    assert "did you mean `adam_step`?" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_only_a_function_no_suite_examines_is_an_empty_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mother: Mother
+) -> None:
+    suites = tmp_path / "suites"
+    (suites / "public").mkdir(parents=True)
+    (suites / "pytest.ini").write_text((ROOT / "tests/grading/pytest.ini").read_text())
+    (suites / "public" / "test_one.py").write_text(
+        "import pytest\n\n\n"
+        "@pytest.mark.points(1)\n"
+        '@pytest.mark.tags("svm_loss")\n'
+        "def test_svm(student):\n"
+        '    """svm_loss runs"""\n'
+        "    student.svm_loss\n"
+    )
+    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    options = engine.Options(suites=("public",), only="adam_step")
+    result = engine.grade(ROOT / "solutions", options, mother=mother)
+    assert result.grader_error is None
+    assert result.tests == () and result.max_score == 0
+    assert "no test in these suites examines `adam_step`" in result.output
