@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -204,3 +205,55 @@ def test_only_a_function_no_suite_examines_is_an_empty_result(
     assert result.grader_error is None
     assert result.tests == () and result.max_score == 0
     assert "no test in these suites examines `adam_step`" in result.output
+
+
+HANGING_PROPERTY = '''
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+HUNG = []
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("svm_loss")
+@given(st.integers(0, 50))
+def test_property(student, n):
+    """a property whose input makes the submission hang"""
+    if n > 5:
+        HUNG.append(n)
+    student.svm_loss(np.full((1, 2), float(n)), np.ones((1, 1)), np.array([0]))
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("svm_loss")
+def test_no_replay(student):
+    """Hypothesis stopped at the hung call instead of shrinking by replaying it"""
+    assert len(HUNG) == 1, HUNG
+    student.svm_loss(np.zeros((1, 2)), np.ones((1, 1)), np.array([0]))
+'''
+
+
+def test_hypothesis_stops_when_the_worker_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mother: Mother
+) -> None:
+    suites = tmp_path / "suites"
+    (suites / "public").mkdir(parents=True)
+    (suites / "pytest.ini").write_text((ROOT / "tests/grading/pytest.ini").read_text())
+    (suites / "public" / "test_hang.py").write_text(HANGING_PROPERTY)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "losses.py").write_text(
+        "def svm_loss(W, X, y, reg=0.0, margin=1.0):\n"
+        "    while W[0, 0] > 5:\n"
+        "        pass\n"
+        "    return 0.0\n"
+    )
+    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    limits = dataclasses.replace(engine.DEFAULT_LIMITS, call_timeout=1.0)
+    options = engine.Options(suites=("public",), limits=limits)
+    result = engine.grade(sub, options, mother=mother)
+    assert result.grader_error is None
+    hung, after = result.tests
+    assert hung.status == "failed" and "timed out after 1 s" in hung.output
+    assert after.status == "passed", after.output
