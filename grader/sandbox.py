@@ -110,6 +110,9 @@ class Sandbox:
         self._ctrl: socket.socket | None = None
         self._lock = threading.Lock()
         self._workers: list[Worker] = []
+        self._starting = False
+        #: why the zygote failed to start, once a worker was asked for (a grader fault)
+        self.failed: str | None = None
 
     # lifecycle
 
@@ -139,13 +142,32 @@ class Sandbox:
             else:
                 self._ctrl, self._proc = _spawn(cfg, self.scratch, self.limits.start_timeout)
                 self._pid = self._proc.pid
-            hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
         except (TimeoutError, OSError, ValueError) as exc:
             self.close()
             raise SandboxError(f"the worker did not start: {exc}") from exc
-        if hello.get("op") != "hello":
-            self.close()
-            raise SandboxError("the worker did not start (see the grader's stderr)")
+        # The zygote imports numpy and torch (~1.5 s) while the grader imports and collects
+        # the suites on the other core; its hello is awaited by the first worker().
+        self._starting = True
+        return self
+
+    def ready(self) -> Sandbox:
+        """Wait for the zygote's hello; SandboxError (remembered in ``failed``) if it never came."""
+        if self.failed is not None:
+            raise SandboxError(self.failed)
+        if not self._starting:
+            return self
+        self._starting = False
+        hello: dict[str, Any] = {}
+        try:
+            if self._ctrl is not None:
+                hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
+        except (TimeoutError, OSError, ValueError) as exc:
+            self.failed = f"the worker did not start: {exc}"
+        else:
+            if hello.get("op") != "hello":
+                self.failed = "the worker did not start (see the grader's stderr)"
+        if self.failed is not None:
+            raise SandboxError(self.failed)
         self.layers.update(hello.get("layers", {}))
         self.layers["rlimits"] = "on"
         return self
@@ -171,11 +193,9 @@ class Sandbox:
             self._ctrl.close()
             self._ctrl = None
         if self._proc is not None:
-            try:
-                self._proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                _killpg(self._proc.pid)
-                self._proc.wait()
+            # The zygote holds nothing worth a clean exit (it has never run student code).
+            _killpg(self._proc.pid)
+            self._proc.wait()
             self._proc = None
         elif self._pid is not None and self.mother is not None:
             _killpg(self._pid)
@@ -197,6 +217,7 @@ class Sandbox:
 
     def worker(self) -> Worker:
         """A fresh worker forked from the zygote."""
+        self.ready()
         if self._ctrl is None or (self._proc is not None and self._proc.poll() is not None):
             raise SandboxError("the sandbox is not running")
         rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

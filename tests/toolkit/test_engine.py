@@ -257,3 +257,23 @@ def test_hypothesis_stops_when_the_worker_is_gone(
     hung, after = result.tests
     assert hung.status == "failed" and "timed out after 1 s" in hung.output
     assert after.status == "passed", after.output
+
+
+def test_a_sandbox_that_never_starts_is_a_grader_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader import sandbox
+
+    def dead_zygote(cfg: dict, cwd: Path, timeout: float) -> tuple:
+        ours, theirs = sandbox.socket.socketpair(
+            sandbox.socket.AF_UNIX, sandbox.socket.SOCK_SEQPACKET
+        )
+        proc = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+        theirs.close()  # the zygote's end: closed before any hello
+        return ours, proc
+
+    monkeypatch.setattr(sandbox, "_spawn", dead_zygote)
+    result = engine.grade(ROOT / "solutions", engine.Options(suites=("public",), only="svm_loss"))
+    assert result.grader_error is not None
+    assert "the sandbox did not start" in result.grader_error
+    assert result.score == 0
