@@ -140,6 +140,9 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
         # Its clean-up runs gc.collect() twice (~0.2 s); the worker is where student objects live.
         "-p",
         "no:unraisableexception",
+        # Log capture wraps every phase of every test (~1 ms each); the suites do not log.
+        "-p",
+        "no:logging",
         "-q",
         "--no-header",
     ]
