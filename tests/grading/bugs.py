@@ -851,6 +851,16 @@ BUGS: list[Bug] = [
         "your pairs are in the wrong order: each is (train_idx, val_idx).",
         fingerprint=False,
     ),
+    Bug(
+        "kfold-shuffled",
+        "k_fold_indices",
+        H,
+        "for val_idx in np.array_split(np.arange(N), k):",
+        "for val_idx in np.array_split(np.random.default_rng(0).permutation(N), k):",
+        "your folds are shuffled: here they are consecutive, np.array_split(np.arange(N), k) in "
+        "order (shuffle the data before, if it needs shuffling).",
+        fingerprint=False,
+    ),
     # -- cross_validate --------------------------------------------------------------------------
     Bug(
         "cv-sum-not-mean",
@@ -877,6 +887,16 @@ BUGS: list[Bug] = [
         "errors.append(error(model, X[train_idx], y[train_idx]))",
         "your error is measured on the same examples the model was fitted on: fit on the k - 1 "
         "training folds and measure on the held-out fold.",
+    ),
+    Bug(
+        "cv-mean-over-examples",
+        "cross_validate",
+        H,
+        "errors.append(error(model, X[val_idx], y[val_idx]))",
+        "errors.extend([error(model, X[val_idx], y[val_idx])] * len(val_idx))",
+        "your mean weights each fold by its size: when k does not divide N the folds differ in "
+        "size, and the result is the plain mean of the k fold errors.",
+        fingerprint=False,
     ),
     # -- grid_search -----------------------------------------------------------------------------
     Bug(
@@ -949,6 +969,26 @@ BUGS: list[Bug] = [
         "you keep the worst sample: lower objective values are better.",
         fingerprint=False,
     ),
+    Bug(
+        "random-linear-no-offset",
+        "random_search",
+        H,
+        "sample = rng.uniform(low, high)",
+        "sample = rng.uniform(0, high - low)",
+        "your 'linear' samples start at 0, not at low: draw them uniformly between low and high.",
+        fingerprint=False,
+    ),
+    Bug(
+        # same effect as creating the generator inside the sampling loop
+        "random-reseeded-in-loop",
+        "random_search",
+        H,
+        "# exp(log(high)) may round a hair past the bound: clip it back inside.",
+        "rng = np.random.default_rng(seed)",
+        "all your samples are the same: create the generator once, before the loop, so that "
+        "each draw continues its stream.",
+        fingerprint=False,
+    ),
     # -- choose_ridge_lambda ---------------------------------------------------------------------
     Bug(
         "ridge-lambda-largest-on-tie",
@@ -975,6 +1015,16 @@ BUGS: list[Bug] = [
         "error = cross_validate(fit, mean_squared_error, X, y, k)",
         "error = cross_validate(fit, mean_squared_error, X, y, 5)",
         "your choice ignores `k`: cross-validate with k folds.",
+        fingerprint=False,
+    ),
+    Bug(
+        "ridge-lambda-train-error",
+        "choose_ridge_lambda",
+        H,
+        "error = cross_validate(fit, mean_squared_error, X, y, k)",
+        "error = mean_squared_error(fit(X, y), X, y)",
+        "you choose lam by its error on the data it was fitted on, which always favours the "
+        "smallest lam: use the k-fold validation error.",
         fingerprint=False,
     ),
     # -- SoftmaxCrossEntropy (the torch variants are not fingerprinted: diagnose calls plain
