@@ -44,6 +44,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
             only=args.only,
             verbose=args.verbose,
             gpu_counts=not args.gpu_informational,
+            results_dir=Path(args.out).resolve().parent,
         )
     except ValueError as exc:
         print(f"grader grade: {exc}", file=sys.stderr)

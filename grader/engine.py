@@ -8,9 +8,12 @@ the student's code) still yields a result: score 0, "the autograder failed", tra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import stat
+import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,7 +24,7 @@ from typing import Any
 from grader import gradescope, layout, spec
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
-from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root
+from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root, undumpable
 
 SUITES = ("public", "hidden")
 
@@ -35,6 +38,9 @@ class Options:
     gpu_counts: bool = True
     #: called with each test outcome as it is decided, and the number of tests
     progress: Callable[[TestOutcome, int], None] | None = None
+    #: where results.json will be written: closed to the sandbox users as root, and probed by
+    #: the start-up canary (``grader.canary``)
+    results_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.only is not None and self.only not in spec.MODULE_OF | spec.MODULES:
@@ -52,9 +58,16 @@ def grade(
 
     ``mother``: a warm ``grader.sandbox.Mother`` to fork the sandbox from (batch grading).
     """
+    from grader.canary import CanaryFailure
+
     start = time.monotonic()
     try:
         return _grade(submission, options, start, mother)
+    except CanaryFailure as exc:
+        # Not a traceback: the staff-only entry names what the sandbox let through.
+        return GradingResult(
+            tests=(), grader_error=str(exc), execution_time=time.monotonic() - start
+        )
     except Exception:
         return GradingResult(
             tests=(),
@@ -64,6 +77,9 @@ def grade(
 
 
 def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> GradingResult:
+    """Grade, then write results.json; every process of the submission is dead by then."""
+    if options.results_dir is None:
+        options = dataclasses.replace(options, results_dir=out.resolve().parent)
     result = grade(submission, options)
     gradescope.write(result, out)
     return result
@@ -86,9 +102,10 @@ def _grade(
         notes.extend(p.message for p in sub.problems)
         if not any(p.fatal for p in sub.problems):
             sources = dict(sub.sources)
-    protect_trusted_files()
+    protect_trusted_files(options.results_dir)
     box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
-    with box:
+    with undumpable(), box:
+        _arm_canary(box, options.results_dir)
         session = GradingSession(
             sandbox=box,
             submitted=frozenset(sources),
@@ -152,23 +169,67 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     return buf.getvalue(), int(code)
 
 
+def _arm_canary(box: Sandbox, results_dir: Path | None) -> None:
+    """Run the start-up canary before the first worker that runs student code.
+
+    Not at once: the zygote is still importing torch while pytest collects the suites, and the
+    canary's worker would wait for it (``Sandbox.gate``).
+    """
+    if "canary" in box.disabled:
+        return
+
+    def gate() -> None:
+        from grader import canary
+
+        box.layers["canary"] = canary.check(box, results_dir).summary()
+
+    box.gate = gate
+
+
 def _uses_torch(sources: dict[str, str]) -> bool:
     return "torch_losses.py" in sources or any("torch" in s for s in sources.values())
 
 
-def protect_trusted_files() -> None:
-    """As root, make the reference and the suites unreadable to the sandbox users.
+def protect_trusted_files(results_dir: Path | None = None) -> None:
+    """As root, make the trusted files and the results directory unusable to the sandbox users.
 
     A fresh clone is world-readable (umask 022); Gradescope's setup.sh does the same with
-    ``chmod o=``. A student on their own laptop runs unprivileged and owns these files anyway.
+    ``chmod go-rwx``. The results directory is created if missing and closed the same way,
+    unless it is not ours to close: a shared sticky directory such as /tmp, or an ancestor of
+    what the worker must reach (the repository root holding ``grader/``, the interpreter). It is
+    then left as it is, and the canary checks that the sandbox uid cannot write it (a
+    read-only mount as root on a server; a refusal to grade in a container without one). A
+    student on their own laptop runs unprivileged and owns all of these anyway.
     """
     if not running_as_root():
         return
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXO | stat.S_IRWXG):
-                os.chmod(path, stat.S_IMODE(mode) & ~(stat.S_IRWXO | stat.S_IRWXG))
+            _close(path)
+    if results_dir is not None:
+        results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if _closable(results_dir):
+            _close(results_dir)
+
+
+def _closable(d: Path) -> bool:
+    st = d.stat()
+    if st.st_uid != 0 or (st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH):
+        return False
+    needed = (
+        layout.ROOT,
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(__file__).parent,
+        Path(tempfile.gettempdir()),
+    )
+    return not any(n.resolve().is_relative_to(d.resolve()) for n in needed)
+
+
+def _close(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & (stat.S_IRWXO | stat.S_IRWXG):
+        os.chmod(path, mode & ~(stat.S_IRWXO | stat.S_IRWXG))
 
 
 def open_session(submission: Path, verbose: bool = False) -> GradingSession:
@@ -177,7 +238,9 @@ def open_session(submission: Path, verbose: bool = False) -> GradingSession:
 
     sub = load_submission(submission)
     sources = {} if any(p.fatal for p in sub.problems) else dict(sub.sources)
+    protect_trusted_files()
     box = Sandbox(sources, torch=_uses_torch(sources)).start()
+    _arm_canary(box, None)
     return GradingSession(
         sandbox=box,
         submitted=frozenset(sources),

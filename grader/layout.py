@@ -17,5 +17,12 @@ HIDDEN_SUITE = SUITES / "hidden"
 ASSIGNMENT = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
 
-#: What the sandbox user must never read (closed off when the grader runs as root).
-TRUSTED_DIRS = (SOLUTIONS, SUITES)
+#: What the sandbox users must never read: the reference, the suites (and the bug library in
+#: them), every other test and example of the repository, its history, and Hypothesis's cache of
+#: constants taken from the code. ``engine.protect_trusted_files`` closes them off as root; the
+#: results directory is closed off per grading (it is an argument, not a fixed place).
+TRUSTED_DIRS = tuple(
+    dict.fromkeys(
+        (SOLUTIONS, SUITES, ROOT / "tests", EXAMPLES, ROOT / ".git", ROOT / ".hypothesis")
+    )
+)

@@ -25,6 +25,7 @@ BAD_REPLY = "your code's result could not be read back ({detail})"
 WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"
 MEMORY = "your code exceeded the {limit} memory limit"
+EXPIRED = "this function belonged to an earlier call and can no longer be called"
 
 _SIGNAL_WHAT: dict[int, str] = {
     signal.SIGSEGV: "a segmentation fault: memory was accessed that does not exist",

@@ -16,9 +16,11 @@ Failures of student code reach the tests as two exception types:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -56,6 +58,14 @@ DEFAULT_LIMITS = Limits()
 SLOT_UID = 61000
 SLOTS = 64
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "grader-slots"
+#: The layers of the sandbox, as ``GRADER_UNSAFE_DISABLE`` names them (docs/SECURITY.md).
+LAYERS = ("seccomp", "uid", "netns", "mountns", "rlimits", "canary")
+#: The environment variable that turns layers off: for the canary's own tests and for
+#: bench/bench_hardening.py only. The start-up canary refuses to grade as root without them.
+UNSAFE_DISABLE = "GRADER_UNSAFE_DISABLE"
+#: Marks every process a spawned zygote starts (an environment entry is inherited across fork
+#: and cannot be taken out of /proc/PID/environ without exec, which seccomp forbids).
+MARKER = "GRADER_SANDBOX"
 
 
 class StudentError(Exception):
@@ -89,6 +99,38 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+
+
+@contextlib.contextmanager
+def undumpable() -> Iterator[None]:
+    """Make this (trusted) process non-dumpable while student code runs.
+
+    Without root the worker has our uid, and with no Yama LSM (as here) that is enough to read
+    our /proc/PID/mem and environ: the expected values of the tests. A non-dumpable process is
+    off limits to ptrace-style access from other processes of the same uid.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        yield
+    finally:
+        if before > 0:
+            libc.prctl(PR_SET_DUMPABLE, before, 0, 0, 0)
+
+
+def unsafe_disabled() -> frozenset[str]:
+    """The layers ``GRADER_UNSAFE_DISABLE`` (comma-separated) turns off; a typo is an error."""
+    names = {n.strip() for n in os.environ.get(UNSAFE_DISABLE, "").split(",") if n.strip()}
+    unknown = sorted(names - set(LAYERS))
+    if unknown:
+        raise SandboxError(
+            f"{UNSAFE_DISABLE}: unknown layer {', '.join(unknown)} (known: {', '.join(LAYERS)})"
+        )
+    return frozenset(names)
+
+
 # -- the sandbox (one per submission) -------------------------------------------------------------
 
 
@@ -101,9 +143,19 @@ class Sandbox:
     torch: bool = False
     mother: Mother | None = None  # a warm process that forks zygotes (batch grading)
     layers: dict[str, str] = field(default_factory=dict)
+    #: layers turned off (tests and benchmarks only; see ``unsafe_disabled``)
+    disabled: frozenset[str] = field(default_factory=unsafe_disabled)
 
     def __post_init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-sub-"))
+        #: processes of the submission still alive after ``close`` (it kills them; [] expected)
+        self.survivors: list[int] = []
+        #: called once before the first worker that may run student code (the canary); what it
+        #: raises is kept in ``gate_error`` and raised again by every later ``worker()``
+        self.gate: Callable[[], None] | None = None
+        self.gate_error: BaseException | None = None
+        self._gate_lock = threading.Lock()
+        self._marker = secrets.token_hex(8)
         self._slot: _Slot | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
@@ -121,25 +173,31 @@ class Sandbox:
             path = self.scratch / name
             path.write_text(text, encoding="utf-8")
             path.chmod(0o644)
+        off = self.disabled
+        root = running_as_root()
         cfg: dict[str, Any] = {
             "scratch": str(self.scratch),
             "torch": self.torch,
-            "limits": self._rlimits(),
-            "seccomp": True,
-            "netns": running_as_root(),
+            "limits": {} if "rlimits" in off else self._rlimits(),
+            "seccomp": "seccomp" not in off,
+            "netns": root and "netns" not in off,
+            "mountns": root and "mountns" not in off,
         }
-        if running_as_root():
+        for layer in sorted(off):
+            self.layers[layer] = f"disabled ({UNSAFE_DISABLE})"
+        if root and "uid" not in off:
             self._slot = _Slot.acquire()
             cfg["uid"] = cfg["gid"] = self._slot.uid
             os.chown(self.scratch, self._slot.uid, self._slot.uid)
             self.layers["user"] = f"uid {self._slot.uid}"
-        else:
+        elif not root:
             self.layers["user"] = "unavailable (not root)"
         self.scratch.chmod(0o700)
         try:
             if self.mother is not None:
                 self._ctrl, self._pid = self.mother.fork_zygote(cfg)
             else:
+                cfg["marker"] = self._marker
                 self._ctrl, self._proc = _spawn(cfg, self.scratch, self.limits.start_timeout)
                 self._pid = self._proc.pid
         except (TimeoutError, OSError, ValueError) as exc:
@@ -169,7 +227,7 @@ class Sandbox:
         if self.failed is not None:
             raise SandboxError(self.failed)
         self.layers.update(hello.get("layers", {}))
-        self.layers["rlimits"] = "on"
+        self.layers.setdefault("rlimits", "on")
         return self
 
     def _rlimits(self) -> dict[str, int]:
@@ -185,15 +243,26 @@ class Sandbox:
         }
 
     def close(self) -> None:
+        """Kill every process the submission started, then remove the scratch directory.
+
+        In order: each worker's process group; the zygote's sweep of every descendant (it is a
+        child subreaper, so a double-forked setsid() daemon is still its descendant); the
+        zygote itself; as root, every process of the slot's uid (``kill(-1)`` as that uid);
+        otherwise, every process carrying this sandbox's marker. ``survivors`` lists what is
+        still alive after all that (nothing, unless the kernel refused a SIGKILL).
+        """
         for w in list(self._workers):
             w.close()
         if self._ctrl is not None:
-            with contextlib.suppress(OSError):
-                self._ctrl.send(b'{"op": "exit"}')
+            if self._starting or self.failed is not None:
+                # Never said hello, so it never forked a worker: nothing to sweep.
+                with contextlib.suppress(OSError):
+                    self._ctrl.send(b'{"op": "exit"}')
+            else:
+                self._goodbye(self._ctrl)
             self._ctrl.close()
             self._ctrl = None
         if self._proc is not None:
-            # The zygote holds nothing worth a clean exit (it has never run student code).
             _killpg(self._proc.pid)
             self._proc.wait()
             self._proc = None
@@ -203,9 +272,22 @@ class Sandbox:
         self._pid = None
         if self._slot is not None:
             self._slot.reap()
+            self.survivors = _running(_processes_of(self._slot.uid))
             self._slot.release()
             self._slot = None
+        elif self.mother is None:
+            self.survivors = _kill_marked(f"{MARKER}={self._marker}")
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _goodbye(self, ctrl: socket.socket) -> None:
+        """Ask the zygote to kill and reap everything it started, and wait until it has."""
+        with self._lock:
+            try:
+                ctrl.settimeout(10.0)
+                ctrl.send(b'{"op": "exit"}')
+                ctrl.recv(1 << 16)
+            except (OSError, ValueError):
+                pass  # a dead or hung zygote: the uid reaper or the marker scan takes over
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -216,7 +298,20 @@ class Sandbox:
     # workers
 
     def worker(self) -> Worker:
-        """A fresh worker forked from the zygote."""
+        """A fresh worker forked from the zygote, once the gate (the canary) has passed."""
+        with self._gate_lock:
+            if self.gate_error is not None:
+                raise self.gate_error
+            gate, self.gate = self.gate, None
+            if gate is not None:
+                try:
+                    gate()
+                except BaseException as exc:
+                    self.gate_error = exc
+                    raise
+        return self._fork_worker()
+
+    def _fork_worker(self) -> Worker:
         self.ready()
         if self._ctrl is None or (self._proc is not None and self._proc.poll() is not None):
             raise SandboxError("the sandbox is not running")
@@ -250,7 +345,7 @@ class Sandbox:
 
     def probe(self, request: dict[str, Any]) -> dict[str, str]:
         """Run the canary probe in a fresh worker (see grader.canary)."""
-        w = self.worker()
+        w = self._fork_worker()
         try:
             return dict(w.request({"op": "probe"}, {"value": request}))
         finally:
@@ -260,13 +355,16 @@ class Sandbox:
 def _spawn(
     cfg: dict[str, Any], cwd: Path, timeout: float
 ) -> tuple[socket.socket, subprocess.Popen[bytes]]:
-    """Start ``python -I -m grader.worker`` with a control socket; send it ``cfg``."""
+    """Start ``python -I -m grader.worker`` with a control socket; send it ``cfg``.
+
+    ``cfg["marker"]`` goes into its environment, and so into every process it forks.
+    """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     proc = subprocess.Popen(
         [sys.executable, "-I", "-m", "grader.worker", str(theirs.fileno())],
         pass_fds=[theirs.fileno()],
         cwd=cwd,
-        env=worker_env(cwd),
+        env={**worker_env(cwd), MARKER: str(cfg.get("marker", ""))},
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -286,7 +384,11 @@ class Mother:
     def __init__(self, torch: bool = True, timeout: float = DEFAULT_LIMITS.start_timeout) -> None:
         self._lock = threading.Lock()
         self._home = Path(tempfile.mkdtemp(prefix="grader-mother-"))
-        self._ctrl, self._proc = _spawn({"mother": True, "torch": torch}, self._home, timeout)
+        #: in the environment of the mother and every process it forks (``marked_processes``)
+        self.marker = f"{MARKER}={secrets.token_hex(8)}"
+        cfg = {"mother": True, "torch": torch, "marker": self.marker.split("=", 1)[1]}
+        self._ctrl, self._proc = _spawn(cfg, self._home, timeout)
+        self.pid = self._proc.pid
         hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
         if hello.get("op") != "hello":
             raise SandboxError("the warm worker did not start")
@@ -359,13 +461,15 @@ class Worker:
         self.gone: WorkerGone | None = None
         self.output = _BoundedOutput(out_fd, sandbox.limits, self._flooded)
         self._fns: dict[int, Callable[..., Any]] = {}
+        self._next_fid = 0
         self._next_id = 0
         self.calls = 0
 
     # values
 
     def _register(self, fn: Callable[..., Any]) -> int:
-        fid = len(self._fns) + 1
+        self._next_fid += 1
+        fid = self._next_fid
         self._fns[fid] = fn
         return fid
 
@@ -401,6 +505,16 @@ class Worker:
         self._next_id += 1
         cid = self._next_id
         self.calls += 1
+        first_fid = self._next_fid + 1
+        try:
+            return self._request(cid, header, values)
+        finally:
+            # A handle (a reference stand-in, a callable argument) lives as long as the call it
+            # was sent with: one stashed by the student and called later finds nothing here.
+            for fid in range(first_fid, self._next_fid + 1):
+                self._fns.pop(fid, None)
+
+    def _request(self, cid: int, header: dict[str, Any], values: dict[str, Any]) -> Any:
         try:
             frame = protocol.encode({**header, "id": cid}, values, self._register)
             protocol.send(self.sock, frame)
@@ -447,7 +561,12 @@ class Worker:
         cid = reply.get("id")
         fn = self._fns.get(reply.get("fn"))  # type: ignore[arg-type]
         if fn is None:
-            raise protocol.ProtocolError("callback to an unknown function")
+            frame = protocol.encode({"op": "raise", "id": cid, "message": messages.EXPIRED}, {})
+            try:
+                protocol.send(self.sock, frame)
+            except OSError:
+                raise self._die(None) from None
+            return
         args = dec.value(reply.get("args"))
         kwargs = dec.value(reply.get("kwargs"))
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
@@ -604,6 +723,44 @@ class _Slot:
         os.close(self._fd)
 
 
+def _running(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that are neither gone nor zombies (a zombie runs nothing)."""
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError):
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            if state not in (b"Z", b"X"):
+                alive.append(pid)
+    return alive
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes whose initial environment holds ``marker`` (readable: our uid, or root)."""
+    needle = marker.encode() + b"\0"
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+    return _running(found)
+
+
+def _kill_marked(marker: str) -> list[int]:
+    """Without root (no uid of its own to kill): kill what carries the sandbox's marker."""
+    for _ in range(20):
+        pids = _marked(marker)
+        if not pids:
+            return []
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+    return _marked(marker)
+
+
 def _processes_of(uid: int) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -616,7 +773,12 @@ def _processes_of(uid: int) -> list[int]:
 
 def live_processes(uid: int) -> list[int]:
     """Processes of a sandbox uid still alive (tests assert none survive a grading)."""
-    return _processes_of(uid)
+    return _running(_processes_of(uid))
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (``Mother.marker``, for instance)."""
+    return _marked(marker)
 
 
 @contextlib.contextmanager

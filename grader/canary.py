@@ -1,0 +1,288 @@
+"""The sandbox's start-up self-test: before grading, a worker tries what a student must not.
+
+A worker forked exactly as a test's worker is (same zygote, same uid, rlimits, seccomp and
+namespaces) is asked to read the reference and the suites, to list and write the results
+directory, to connect to a socket the grader listens on, to signal and inspect the grader, and to
+fork past its process limit (``grader.worker.probe``). Each attempt that succeeds names the layer
+that should have stopped it.
+
+As root (Gradescope, CI, a grading server) every layer is expected: one breach and the grader
+refuses to grade (``CanaryFailure``: a grader error, results.json says "the autograder failed" and
+names the missing layer in its staff-only entry), like codejail's service that "refuses to run if
+codejail has not been configured properly" (research/security.md). As a normal user some layers
+cannot exist (no uid of its own, so the worker can read what the grader can): the canary warns on
+stderr, once per process, and grading goes on.
+
+The report is cached per warm ``Mother`` (or per process without one) and per sandbox layout, so a
+batch pays for it once; a grading without a mother pays one extra forked worker (docs/SECURITY.md
+has the measured cost).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader import layout
+from grader.sandbox import Mother, Sandbox, running_as_root, undumpable
+
+# The layer that should have stopped each kind of attempt, in the words of docs/SECURITY.md.
+TRUSTED_LAYER = "the sandbox uid and the trusted files' permissions (engine.protect_trusted_files)"
+RESULTS_LAYER = "the sandbox uid and a results directory only root can use"
+NETWORK_LAYER = "seccomp (no sockets) and the network namespace"
+FORK_LAYER = "seccomp (no fork) and RLIMIT_NPROC for the sandbox uid"
+SIGNAL_LAYER = "seccomp (signals to itself only) and the sandbox uid"
+INSPECT_LAYER = "the sandbox uid (as a normal user: the grader made non-dumpable)"
+MOUNT_LAYER = "the mount namespace (every mount read-only)"
+#: Host directories anyone may write; with the mount namespace on, the worker may not.
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One thing the probe tried, and what happened."""
+
+    what: str
+    outcome: str  # the worker's words: "blocked: Permission denied", "ALLOWED", ...
+    layer: str
+    required: bool  # as root, an allowed attempt makes the grader refuse to grade
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome.startswith("ALLOWED")
+
+
+@dataclass(frozen=True)
+class Report:
+    attempts: tuple[Attempt, ...]
+    root: bool
+    seconds: float
+    reused: bool = False
+
+    @property
+    def breaches(self) -> list[Attempt]:
+        """Allowed attempts that a complete sandbox blocks."""
+        return [a for a in self.attempts if a.allowed and a.required]
+
+    @property
+    def allowed(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.allowed]
+
+    def missing_layers(self) -> list[str]:
+        return list(dict.fromkeys(a.layer for a in self.breaches))
+
+    def summary(self) -> str:
+        """One line for the result's staff-only extra data."""
+        reused = ", reused" if self.reused else ""
+        blocked = len(self.attempts) - len(self.allowed)
+        text = f"passed ({blocked} attempts blocked, {self.seconds * 1000:.0f} ms{reused})"
+        if self.breaches:
+            text = f"FAILED ({len(self.breaches)} breaches{reused})"
+        if self.allowed:
+            text += "; allowed: " + "; ".join(a.what for a in self.allowed)
+        return text
+
+    def describe(self, attempts: Iterable[Attempt]) -> str:
+        return "\n".join(f"  - {a.what}: {a.outcome} (missing: {a.layer})" for a in attempts)
+
+
+class CanaryFailure(RuntimeError):
+    """As root, a worker could do what a student must not: the grader refuses to grade."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__(
+            "the sandbox's start-up canary failed, so this submission was not graded: a worker "
+            "locked down like a test's could\n"
+            + report.describe(report.breaches)
+            + "\nMissing layer(s): "
+            + "; ".join(report.missing_layers())
+            + ". See docs/SECURITY.md (the canary)."
+        )
+
+
+def check(box: Sandbox, results_dir: Path | None = None) -> Report:
+    """Run the canary (or reuse its report): raise ``CanaryFailure`` as root, warn otherwise."""
+    key = _key(box, results_dir)
+    cache = _cache_for(box.mother)
+    with _LOCK:
+        report = cache.get(key)
+    if report is None:
+        report = run(box, results_dir)
+        with _LOCK:
+            cache[key] = report
+    else:
+        report = Report(report.attempts, report.root, report.seconds, reused=True)
+    if report.root and report.breaches:
+        raise CanaryFailure(report)
+    if not report.root and report.allowed:
+        _warn_once(report)
+    return report
+
+
+def run(box: Sandbox, results_dir: Path | None = None) -> Report:
+    """Probe ``box`` once (one fresh worker) and judge each attempt."""
+    start = time.perf_counter()
+    root = running_as_root()
+    box.ready()
+    mounts_on = box.layers.get("mountns") == "on"
+    files = {}
+    for d in layout.TRUSTED_DIRS:
+        if d.is_dir():
+            files[d] = _a_file_in(d)
+    listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listen.bind(("127.0.0.1", 0))
+        listen.listen(4)
+        listen.setblocking(False)
+        request: dict[str, Any] = {
+            "read": [str(f) for f in files.values() if f is not None],
+            "list": [str(d) for d in files],
+            "write": [],
+            "port": listen.getsockname()[1],
+            "grader": os.getpid(),
+            "nproc": box.limits.nproc,
+        }
+        if results_dir is not None:
+            request["list"].append(str(results_dir))
+            request["write"].append(str(results_dir))
+        request["write"].extend(d for d in SHARED_WRITABLE if os.path.isdir(d))
+        with undumpable():
+            raw = box.probe(request)
+        connected = _accepted(listen)
+    finally:
+        listen.close()
+    attempts = []
+    for what, said in raw.items():
+        if what == "uid":
+            continue
+        outcome = said
+        if what == "network" and connected and not said.startswith("ALLOWED"):
+            outcome = "ALLOWED (the grader's socket saw the connection)"
+        attempts.append(_judge(what, outcome, results_dir, mounts_on))
+    return Report(tuple(attempts), root=root, seconds=time.perf_counter() - start)
+
+
+def _judge(what: str, outcome: str, results_dir: Path | None, mounts_on: bool) -> Attempt:
+    verb, _, path = what.partition(" ")
+    label = what
+    if verb in ("read", "list", "write") and path:
+        p = Path(path)
+        if results_dir is not None and p == results_dir:
+            # Listing matters where the directory was closed (results of other gradings);
+            # a directory left open on purpose (the repository root, /tmp) is only written.
+            closed = verb == "write" or not _mode(p) & stat.S_IROTH
+            return Attempt(f"{verb} the results directory {p}", outcome, RESULTS_LAYER, closed)
+        if path in SHARED_WRITABLE:
+            # Without a mount namespace (Gradescope's container refuses one) the sandbox uid
+            # may write /tmp like any user: a known limit, not a broken layer.
+            return Attempt(f"write {path}", outcome, MOUNT_LAYER, mounts_on)
+        label = f"{verb} {_short(p)}"
+        return Attempt(label, outcome, TRUSTED_LAYER, True)
+    layer = {
+        "network": NETWORK_LAYER,
+        "fork": FORK_LAYER,
+        "signal the grader": SIGNAL_LAYER,
+        "inspect the grader process": INSPECT_LAYER,
+    }.get(what, "unknown")
+    if what == "network":
+        label = "open a network connection to 127.0.0.1"
+    elif what == "fork":
+        label = "fork past the process limit"
+    return Attempt(label, outcome, layer, True)
+
+
+def _mode(p: Path) -> int:
+    try:
+        return p.stat().st_mode
+    except OSError:
+        return 0
+
+
+def _short(p: Path) -> str:
+    try:
+        return str(p.relative_to(layout.ROOT))
+    except ValueError:
+        return str(p)
+
+
+def _a_file_in(d: Path) -> Path | None:
+    """Some regular file under ``d`` (the trusted side can read it; can the worker?)."""
+    for dirpath, dirnames, filenames in os.walk(d):
+        dirnames.sort()
+        for name in sorted(filenames):
+            f = Path(dirpath) / name
+            if f.is_file() and not f.is_symlink():
+                return f
+    return None
+
+
+def _accepted(listen: socket.socket) -> bool:
+    try:
+        conn, _ = listen.accept()
+    except (BlockingIOError, OSError):
+        return False
+    conn.close()
+    return True
+
+
+# -- caching and warnings -------------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+_BY_MOTHER: weakref.WeakKeyDictionary[Mother, dict[tuple[Any, ...], Report]] = (
+    weakref.WeakKeyDictionary()
+)
+_NO_MOTHER: dict[tuple[Any, ...], Report] = {}
+_WARNED: set[str] = set()
+
+
+def _cache_for(mother: Mother | None) -> dict[tuple[Any, ...], Report]:
+    if mother is None:
+        return _NO_MOTHER
+    with _LOCK:
+        return _BY_MOTHER.setdefault(mother, {})
+
+
+def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
+    """What the outcome depends on: privileges, layers (not which slot uid), the paths probed."""
+    box.ready()
+    layers = tuple(sorted((k, v) for k, v in box.layers.items() if k != "user"))
+    return (
+        running_as_root(),
+        box.layers.get("user", "").startswith("uid"),
+        layers,
+        box.disabled,
+        box.limits.nproc,
+        results_dir,
+        layout.TRUSTED_DIRS,
+    )
+
+
+def _warn_once(report: Report) -> None:
+    text = (
+        "grader: warning: the sandbox is incomplete when the grader is not root; a submission "
+        "could\n"
+        + report.describe(report.allowed)
+        + "\n(grading goes on; run as root, or in the Gradescope image, for untrusted "
+        "submissions: docs/SECURITY.md)"
+    )
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(text, file=sys.stderr)
+
+
+def clear_cache() -> None:
+    """Forget every report (tests that change the sandbox's layers between gradings)."""
+    with _LOCK:
+        _NO_MOTHER.clear()
+        _BY_MOTHER.clear()
+        _WARNED.clear()
