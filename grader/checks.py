@@ -180,6 +180,21 @@ def _attach_hint(
         fail.args = (fail.message,)
 
 
+def with_hint(
+    fail: StudentFailure, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any
+) -> StudentFailure:
+    """``fail`` with the hint of the known bug that returns ``got`` for this one call, if any.
+
+    For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) with
+    their own message: name the call that went wrong and what it returned.
+    """
+    from grader.feedback import diagnose
+
+    if fail.hint is None:
+        _attach_hint(fail, name, (args, kwargs), got, diagnose)
+    return fail
+
+
 def _inputs_line(inputs: Mapping[str, Any]) -> str:
     return f"\n  input: {summarize_inputs(inputs)}" if inputs else ""
 

@@ -16,6 +16,7 @@ from grader.checks import (
     expect_unchanged,
     summarize,
     tolerances,
+    with_hint,
 )
 
 TRAJECTORY = (
@@ -146,18 +147,21 @@ def run_momentum(student, w0, dws, lr, rho, expected, setup):
         got = _parts(
             "sgd_momentum_step", student.sgd_momentum_step(w, dw, v, lr, rho=rho), ("w", "v")
         )
-        _check_step(
-            "sgd_momentum_step",
-            k,
-            got[0],
-            expected[k],
-            steps=len(dws),
-            start="v = 0",
-            setup=setup,
-            dw=dw,
-            torch_name="torch.optim.SGD",
-            advice=MOMENTUM_ADVICE,
-        )
+        try:
+            _check_step(
+                "sgd_momentum_step",
+                k,
+                got[0],
+                expected[k],
+                steps=len(dws),
+                start="v = 0",
+                setup=setup,
+                dw=dw,
+                torch_name="torch.optim.SGD",
+                advice=MOMENTUM_ADVICE,
+            )
+        except StudentFailure as fail:
+            raise with_hint(fail, "sgd_momentum_step", (w, dw, v, lr), {"rho": rho}, got) from None
         w = np.asarray(got[0], dtype=float)
         v = np.asarray(as_array("sgd_momentum_step", got[1]), dtype=float)
 
@@ -237,19 +241,23 @@ def run_adam(student, w0, dws, lr, betas, eps, setup, compare_moments=False):
         )
         names = ("w", "m", "v") if compare_moments else ("w",)
         for i, what in enumerate(names):
-            _check_step(
-                "adam_step",
-                k,
-                got[i],
-                expected[k][i],
-                steps=len(dws),
-                start="m = v = 0 with t = 1, 2, ...",
-                setup=setup,
-                dw=dw,
-                torch_name="torch.optim.Adam",
-                advice=ADAM_ADVICE,
-                what=what,
-            )
+            try:
+                _check_step(
+                    "adam_step",
+                    k,
+                    got[i],
+                    expected[k][i],
+                    steps=len(dws),
+                    start="m = v = 0 with t = 1, 2, ...",
+                    setup=setup,
+                    dw=dw,
+                    torch_name="torch.optim.Adam",
+                    advice=ADAM_ADVICE,
+                    what=what,
+                )
+            except StudentFailure as fail:
+                hyper = {"lr": lr, "beta1": betas[0], "beta2": betas[1], "eps": eps}
+                raise with_hint(fail, "adam_step", (w, dw, m, v, k + 1), hyper, got) from None
         w = np.asarray(got[0], dtype=float)
         m = np.asarray(as_array("adam_step", got[1]), float)
         v = np.asarray(as_array("adam_step", got[2]), float)
@@ -447,6 +455,8 @@ SETUP = (
 
 
 def run_sgd(student, n, lr=0.5, **kwargs):
+    """Run the student's minibatch_sgd with a recording loss_and_grad: (recorder, W, W0, hint),
+    where ``hint(failure)`` adds the hint of a known bug that returns the same (W, losses)."""
     X, y, W0 = make_data()
     rec = Recorder()
     got = _parts(
@@ -454,7 +464,12 @@ def run_sgd(student, n, lr=0.5, **kwargs):
         student.minibatch_sgd(rec, W0, X, y, lr, 4, n, seed=5, **kwargs),
         ("W", "losses"),
     )
-    return rec, as_array("minibatch_sgd", got[0], W0.shape), W0
+
+    def hint(fail):
+        args = (softmax_loss, W0, X, y, lr, 4, n)
+        return with_hint(fail, "minibatch_sgd", args, {"seed": 5, **kwargs}, got)
+
+    return rec, as_array("minibatch_sgd", got[0], W0.shape), W0, hint
 
 
 def count_failure(n, calls, setup):
@@ -474,7 +489,7 @@ def count_failure(n, calls, setup):
 @pytest.mark.tags("minibatch_sgd")
 def test_minibatch_sgd_calls(student):
     """minibatch_sgd calls loss_and_grad exactly num_steps times"""
-    rec, _, _ = run_sgd(student, 9)
+    rec, _, _, _ = run_sgd(student, 9)
     if len(rec.calls) != 9:
         raise count_failure(9, len(rec.calls), SETUP.format(lr=0.5, n=9, extra=""))
 
@@ -482,22 +497,25 @@ def test_minibatch_sgd_calls(student):
 def replay(student, n, lr_of, momentum, setup, **kwargs):
     """Check every W passed to loss_and_grad and the final W against momentum SGD on the
     gradients this loss_and_grad returned (sampling-independent)."""
-    rec, W, W0 = run_sgd(student, n, **kwargs)
+    rec, W, W0, hint = run_sgd(student, n, **kwargs)
     if len(rec.calls) != n:
         raise count_failure(n, len(rec.calls), setup)
     w, v = W0.copy(), np.zeros_like(W0)
-    for t, (W_seen, _, dW) in enumerate(rec.calls):
-        expect_close(
-            "minibatch_sgd",
-            W_seen,
-            w,
-            inputs={"setup": setup},
-            what=f"the weights passed to loss_and_grad at step {t}"
-            + (", from W0" if t == 0 else f", after the update of step {t - 1}"),
-        )
-        v = momentum * v + dW
-        w = w - lr_of(t) * v
-    expect_close("minibatch_sgd", W, w, inputs={"setup": setup}, what="the final weights W")
+    try:
+        for t, (W_seen, _, dW) in enumerate(rec.calls):
+            expect_close(
+                "minibatch_sgd",
+                W_seen,
+                w,
+                inputs={"setup": setup},
+                what=f"the weights passed to loss_and_grad at step {t}"
+                + (", from W0" if t == 0 else f", after the update of step {t - 1}"),
+            )
+            v = momentum * v + dW
+            w = w - lr_of(t) * v
+        expect_close("minibatch_sgd", W, w, inputs={"setup": setup}, what="the final weights W")
+    except StudentFailure as fail:
+        raise hint(fail) from None
 
 
 @pytest.mark.points(2)
@@ -510,15 +528,15 @@ def test_minibatch_sgd_updates(student):
 @pytest.mark.points(1)
 @pytest.mark.tags("minibatch_sgd")
 def test_minibatch_sgd_momentum(student):
-    """minibatch_sgd with rho = 0.9 takes momentum steps (v = rho*v + dW; W -= lr*v)"""
+    """minibatch_sgd with rho = 0.5 takes momentum steps (v = rho*v + dW; W -= lr*v), v fed back"""
     replay(
         student,
         6,
         lambda t: 0.2,
-        0.9,
-        SETUP.format(lr=0.2, n=6, extra=", rho=0.9"),
+        0.5,
+        SETUP.format(lr=0.2, n=6, extra=", rho=0.5"),
         lr=0.2,
-        rho=0.9,
+        rho=0.5,
     )
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grader import messages
-from grader.checks import StudentFailure, as_array, compare, summarize, tolerances
+from grader.checks import StudentFailure, as_array, compare, summarize, tolerances, with_hint
 
 #: A step function's weights compared, step by step, with torch.optim run on the same gradients.
 TRAJECTORY = (
@@ -133,18 +133,21 @@ def test_momentum_matches_torch_sgd(student):
         got = _parts(
             "sgd_momentum_step", student.sgd_momentum_step(w, dw, v, lr, rho=rho), ("w", "v")
         )
-        _check_step(
-            "sgd_momentum_step",
-            k,
-            got[0],
-            expected[k],
-            steps=len(dws),
-            start="v = 0",
-            setup=setup,
-            dw=dw,
-            torch_name="torch.optim.SGD",
-            advice=MOMENTUM_ADVICE,
-        )
+        try:
+            _check_step(
+                "sgd_momentum_step",
+                k,
+                got[0],
+                expected[k],
+                steps=len(dws),
+                start="v = 0",
+                setup=setup,
+                dw=dw,
+                torch_name="torch.optim.SGD",
+                advice=MOMENTUM_ADVICE,
+            )
+        except StudentFailure as fail:
+            raise with_hint(fail, "sgd_momentum_step", (w, dw, v, lr), {"rho": rho}, got) from None
         w, v = (
             np.asarray(got[0], dtype=float),
             np.asarray(as_array("sgd_momentum_step", got[1]), float),
@@ -167,18 +170,21 @@ def test_adam_matches_torch_adam(student):
     w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
     for k, dw in enumerate(dws):
         got = _parts("adam_step", student.adam_step(w, dw, m, v, k + 1, lr=lr), ("w", "m", "v"))
-        _check_step(
-            "adam_step",
-            k,
-            got[0],
-            expected[k][0],
-            steps=len(dws),
-            start="m = v = 0 with t = 1, 2, ...",
-            setup=setup,
-            dw=dw,
-            torch_name="torch.optim.Adam",
-            advice=ADAM_ADVICE,
-        )
+        try:
+            _check_step(
+                "adam_step",
+                k,
+                got[0],
+                expected[k][0],
+                steps=len(dws),
+                start="m = v = 0 with t = 1, 2, ...",
+                setup=setup,
+                dw=dw,
+                torch_name="torch.optim.Adam",
+                advice=ADAM_ADVICE,
+            )
+        except StudentFailure as fail:
+            raise with_hint(fail, "adam_step", (w, dw, m, v, k + 1), {"lr": lr}, got) from None
         w = np.asarray(got[0], dtype=float)
         m = np.asarray(as_array("adam_step", got[1]), float)
         v = np.asarray(as_array("adam_step", got[2]), float)
