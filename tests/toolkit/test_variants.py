@@ -21,12 +21,7 @@ VARIANTS = sorted((ROOT / "tests" / "corpus" / "variants").glob("*__*.py"))
 
 #: Correct variants that a suite wrongly rejects today (strict: this fails once the suite is fixed,
 #: and the entry must go).
-SUITE_BUGS = {
-    "gradients__float32": (
-        "hidden test_softmax_grad_numeric / test_svm_grad_numeric differentiate a float32 loss "
-        "with h = 1e-5 and compare at rtol 1e-5"
-    ),
-}
+SUITE_BUGS: dict[str, str] = {}
 
 
 def _param(variant: Path) -> object:
