@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -315,18 +316,26 @@ class Sandbox:
         self.ready()
         if self._ctrl is None or (self._proc is not None and self._proc.poll() is not None):
             raise SandboxError("the sandbox is not running")
-        rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out_r, out_w = os.pipe()
+        # The zygote forked this worker ahead of time (it has locked itself down meanwhile)
+        # and hands over our ends of its call socket and of its stdout/stderr pipe.
         with self._lock:
-            try:
-                socket.send_fds(self._ctrl, [b'{"op": "spawn"}'], [rpc_theirs.fileno(), out_w])
-                reply = json.loads(self._ctrl.recv(1 << 16))
-            finally:
-                rpc_theirs.close()
-                os.close(out_w)
-        w = Worker(self, int(reply["pid"]), rpc_ours, out_r)
+            self._ctrl.send(b'{"op": "spawn"}')
+            msg, fds, _flags, _addr = socket.recv_fds(self._ctrl, 1 << 16, 2)
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"the zygote handed over a worker without its channels: {msg!r}")
+        reply = json.loads(msg)
+        w = Worker(self, int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1])
         self._workers.append(w)
         return w
+
+    def _release(self, pid: int) -> None:
+        """Let the zygote reap a killed worker (and sweep what it left) without waiting for it."""
+        if self._ctrl is None:
+            return
+        with self._lock, contextlib.suppress(OSError):
+            self._ctrl.send(json.dumps({"op": "release", "pid": pid}).encode())
 
     def _reap(self, pid: int) -> int | None:
         if self._ctrl is None:
@@ -459,7 +468,10 @@ class Worker:
         self.pid = pid
         self.sock = sock
         self.gone: WorkerGone | None = None
-        self.output = _BoundedOutput(out_fd, sandbox.limits, self._flooded)
+        self.output = _BoundedOutput(out_fd, sandbox.limits)
+        self._poll = select.poll()
+        self._poll.register(sock.fileno(), select.POLLIN)
+        self._poll.register(out_fd, select.POLLIN)
         self._fns: dict[int, Callable[..., Any]] = {}
         self._next_fid = 0
         self._next_id = 0
@@ -525,7 +537,9 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._die(messages.TIMED_OUT.format(seconds=self.sandbox.limits.call_timeout))
-            self.sock.settimeout(remaining)
+            if not self._wait_for_reply(remaining):
+                continue
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
             try:
                 reply, body = protocol.recv(self.sock)
             except TimeoutError:
@@ -587,10 +601,23 @@ class Worker:
         except OSError:
             raise self._die(None) from None
 
-    # death
+    def _wait_for_reply(self, timeout: float) -> bool:
+        """Read what the worker prints until its reply starts to arrive (True) or time is up.
 
-    def _flooded(self) -> None:
-        self._kill()
+        Reading its output here, not in a thread, means that when a reply is in, everything
+        printed before it (the worker flushes first) has been read or is in the pipe.
+        """
+        for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
+            if fd == self.output.fd:
+                if not self.output.read_available():
+                    self._poll.unregister(fd)  # closed: it died, or closed its stdout
+                if self.output.flooded:
+                    raise self._die(None)
+            else:
+                return True
+        return False
+
+    # death
 
     def _kill(self) -> None:
         _killpg(self.pid)
@@ -599,7 +626,8 @@ class Worker:
         """Kill the worker, find out why it is gone, and remember it for later calls."""
         self._kill()
         status = self.sandbox._reap(self.pid)
-        self.output.finish()
+        self.output.finish()  # it is dead: what it printed is all in the pipe
+        self.output.close()
         if self.output.flooded:
             reason = messages.OUTPUT_FLOOD.format(limit=_size(self.sandbox.limits.output))
         if reason is None:
@@ -611,50 +639,58 @@ class Worker:
 
     def close(self) -> None:
         if self.gone is None:
-            with contextlib.suppress(OSError):
-                self.sock.settimeout(1.0)
-                protocol.send(self.sock, protocol.encode({"op": "exit"}, {}))
+            # Between calls the worker only waits for the next one, and it flushed its output
+            # before its last reply: the pipe holds everything, so read it, then kill.
+            self.output.finish()
             self._kill()
-            self.sandbox._reap(self.pid)
             self.sock.close()
+            self.sandbox._release(self.pid)
             self.gone = WorkerGone(messages.WORKER_CLOSED)
-        self.output.finish()
+        self.output.close()
         self.sandbox._forget(self)
 
 
 class _BoundedOutput:
-    """Reads a worker's stdout+stderr in a thread; keeps ``limit`` bytes, kills past 20x."""
+    """A worker's stdout+stderr: keeps ``limit`` bytes, marks a flood past 20x; never parsed."""
 
-    def __init__(self, fd: int, limits: Limits, on_flood: Callable[[], None]) -> None:
-        self._fd = fd
+    def __init__(self, fd: int, limits: Limits) -> None:
+        self.fd = fd
+        os.set_blocking(fd, False)
         self._keep = limits.output
         self._kill_at = limits.output * limits.output_kill
-        self._on_flood = on_flood
         self._buf = bytearray()
         self.total = 0
         self.flooded = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._closed = False
 
-    def _run(self) -> None:
-        while True:
+    def read_available(self) -> bool:
+        """Read what is in the pipe now; False once it is closed at the other end (or by us)."""
+        while not self._closed:
             try:
-                chunk = os.read(self._fd, 65536)
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return True
             except OSError:
-                break
+                return False
             if not chunk:
-                break
+                return False
             self.total += len(chunk)
             if len(self._buf) < self._keep:
                 self._buf += chunk[: self._keep - len(self._buf)]
-            if self.total > self._kill_at and not self.flooded:
+            if self.total > self._kill_at:
                 self.flooded = True
-                self._on_flood()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+                return True
+        return False
 
     def finish(self) -> None:
-        self._thread.join(timeout=2.0)
+        """Read what is left (no waiting: a daemon it started may hold the pipe open)."""
+        self.read_available()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
 
     def text(self) -> str:
         """What the student printed: sanitized, never parsed, marked when cut."""

@@ -159,30 +159,38 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
     if not cfg.get("seccomp", True):
         layers["seccomp"] = "disabled"
     ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())
+    # Live children (tests in progress, and the spare); a released or reaped one leaves.
     children: set[int] = set()
+    spare: _Spare | None = None
     try:
         while True:
+            if spare is None:
+                # Fork the next test's worker now, while the grader is busy elsewhere: it
+                # locks itself down and then waits for its first call.
+                spare = _Spare.fork(ctrl, cfg, seccomp)
+                children.add(spare.pid)
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1 << 16, 4)
+                msg = ctrl.recv(1 << 16)
             except OSError:
                 return 0
             if not msg:
                 return 0
             req = json.loads(msg)
             if req["op"] == "spawn":
-                pid = os.fork()
-                if pid == 0:
-                    ctrl.close()
-                    _child(cfg, seccomp, fds[0], fds[1])  # never returns
-                children.add(pid)
-                for fd in fds:
-                    os.close(fd)
-                ctrl.send(json.dumps({"op": "spawned", "pid": pid}).encode())
+                spare.hand_over(ctrl)
+                spare = None
+            elif req["op"] == "release":
+                # The grader has killed this test's worker and does not wait for us: reap
+                # it, and kill whatever it left behind (a setsid() daemon that escaped its
+                # process group was reparented to us). Nothing of one test outlives it.
+                pid = int(req["pid"])
+                _kill_group(pid)
+                children.discard(pid)
+                _RELEASED.add(pid)
+                _sweep(keep=children, wait=False)
             elif req["op"] == "reap":
                 status = _reap(req["pid"])
                 children.discard(req["pid"])
-                # Whatever the reaped child started and left behind (a setsid() daemon that
-                # escaped its process group) was reparented to us: it dies with its test.
                 killed = _sweep(keep=children)
                 ctrl.send(json.dumps({"op": "reaped", "status": status, "killed": killed}).encode())
             elif req["op"] == "exit":
@@ -193,8 +201,43 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
         _sweep(keep=set())
 
 
+class _Spare:
+    """A worker forked ahead of its test, with the grader's ends of its two channels."""
+
+    def __init__(self, pid: int, rpc: socket.socket, out: int) -> None:
+        self.pid, self.rpc, self.out = pid, rpc, out
+
+    @classmethod
+    def fork(cls, ctrl: socket.socket, cfg: dict[str, Any], seccomp: Any) -> _Spare:
+        rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            ctrl.close()
+            rpc_ours.close()
+            os.close(out_r)
+            _child(cfg, seccomp, rpc_theirs.detach(), out_w)  # never returns
+        rpc_theirs.close()
+        os.close(out_w)
+        return cls(pid, rpc_ours, out_r)
+
+    def hand_over(self, ctrl: socket.socket) -> None:
+        msg = json.dumps({"op": "spawned", "pid": self.pid}).encode()
+        socket.send_fds(ctrl, [msg], [self.rpc.fileno(), self.out])
+        self.rpc.close()
+        os.close(self.out)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
+
+
 #: Wait statuses of kept children that a sweep reaped before they were asked for.
 _EXITED: dict[int, int] = {}
+#: Children the grader has let go of: their statuses are of no interest.
+_RELEASED: set[int] = set()
 
 
 def _reap(pid: int) -> int | None:
@@ -214,6 +257,36 @@ def _subreaper() -> None:
 
 
 def _children_of() -> dict[int, list[int]]:
+    """Our descendants, as parent -> children, from /proc/PID/task/TID/children.
+
+    Walking down from ourselves reads a file or two per descendant; scanning every process on
+    the machine (the fallback, for kernels without CONFIG_PROC_CHILDREN) costs ~1 ms a test.
+    """
+    children: dict[int, list[int]] = {}
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        found: list[int] = []
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    found.extend(int(c) for c in f.read().split())
+            except FileNotFoundError:
+                if pid == os.getpid():
+                    return _children_by_scan()
+            except (OSError, ValueError):
+                continue
+        if found:
+            children[pid] = found
+            todo.extend(found)
+    return children
+
+
+def _children_by_scan() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     with os.scandir("/proc") as entries:
         for entry in entries:
@@ -229,12 +302,14 @@ def _children_of() -> dict[int, list[int]]:
     return children
 
 
-def _sweep(keep: set[int]) -> int:
+def _sweep(keep: set[int], wait: bool = True) -> int:
     """SIGKILL and reap every descendant except the children in ``keep`` and their subtrees.
 
     As a subreaper we are an ancestor of everything our children ever started, so when no
     unwanted child is left, no unwanted descendant is left either. A killed process cannot fork;
     a child forked before the kill is reparented to us and found in the next round.
+    ``wait=False`` makes one round only (kill, reap what is already dead): what is still dying
+    is found by the next sweep, and the last one (``exit``) waits until nothing is left.
     """
     me = os.getpid()
     killed = 0
@@ -258,9 +333,11 @@ def _sweep(keep: set[int]) -> int:
                 return killed
             if pid == 0:
                 break
-            if pid in keep:
+            if pid in _RELEASED:
+                _RELEASED.discard(pid)
+            elif pid in keep:
                 _EXITED[pid] = status
-        if not doomed:
+        if not doomed or not wait:
             return killed
         time.sleep(0.001)
     return killed
