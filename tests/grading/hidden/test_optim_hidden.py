@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import messages
+from grader import messages, oracle
 from grader.checks import (
     StudentFailure,
     as_array,
@@ -92,32 +91,13 @@ def _check_step(
 
 
 def torch_sgd(w0, dws, lr, rho):
-    p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=rho, dampening=0.0)
-    out = []
-    for dw in dws:
-        p.grad = torch.tensor(dw, dtype=torch.float64)
-        opt.step()
-        out.append(p.detach().numpy().copy())
-    return out
+    """The weights after each step of torch.optim.SGD(momentum=rho, dampening=0) on the gradients dws."""
+    return list(oracle.sgd(w0, dws, lr, rho))
 
 
 def torch_adam(w0, dws, lr, betas, eps):
-    p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, foreach=False)
-    out = []
-    for dw in dws:
-        p.grad = torch.tensor(dw, dtype=torch.float64)
-        opt.step()
-        state = opt.state[p]
-        out.append(
-            (
-                p.detach().numpy().copy(),
-                state["exp_avg"].numpy().copy(),
-                state["exp_avg_sq"].numpy().copy(),
-            )
-        )
-    return out
+    """(w, m, v) after each step of torch.optim.Adam on the gradients dws."""
+    return [tuple(step) for step in oracle.adam(w0, dws, lr, betas, eps)]
 
 
 # -- sgd_step -------------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
 
-from grader import messages
+from grader import messages, oracle
 from grader.checks import StudentFailure, as_array, compare, summarize, tolerances, with_hint
 
 #: A step function's weights compared, step by step, with torch.optim run on the same gradients.
@@ -73,33 +72,12 @@ def _check_step(name, step, got, expected, *, steps, start, setup, dw, torch_nam
 
 def torch_sgd(w0, dws, lr, rho):
     """The weights after each step of torch.optim.SGD(momentum=rho, dampening=0) on the gradients dws."""
-    p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=rho, dampening=0.0)
-    out = []
-    for dw in dws:
-        p.grad = torch.tensor(dw, dtype=torch.float64)
-        opt.step()
-        out.append(p.detach().numpy().copy())
-    return out
+    return list(oracle.sgd(w0, dws, lr, rho))
 
 
 def torch_adam(w0, dws, lr, betas, eps):
     """(w, m, v) after each step of torch.optim.Adam on the gradients dws."""
-    p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([p], lr=lr, betas=betas, eps=eps, foreach=False)
-    out = []
-    for dw in dws:
-        p.grad = torch.tensor(dw, dtype=torch.float64)
-        opt.step()
-        state = opt.state[p]
-        out.append(
-            (
-                p.detach().numpy().copy(),
-                state["exp_avg"].numpy().copy(),
-                state["exp_avg_sq"].numpy().copy(),
-            )
-        )
-    return out
+    return [tuple(step) for step in oracle.adam(w0, dws, lr, betas, eps)]
 
 
 # -- sgd_step -------------------------------------------------------------------------------------
