@@ -6,8 +6,8 @@ Generates N submissions (correct = copies of solutions/, buggy = one-line edits 
 broken = a syntax error, the stubs of assignment/, an infinite loop) and prints, for this machine:
 
 1. N sequential ``python -m grader grade`` calls vs one ``grader batch --jobs J`` (goal >= 4x);
-2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak resident
-   memory of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
+2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak memory
+   (summed PSS) of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
 3. the per-submission cost of the batch (wall * jobs / N) vs the single-grading floor (one cold
    ``grader grade`` of the reference).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_grade import tree_rss  # noqa: E402
+from bench_grade import memory, tree  # noqa: E402
 
 #: One-line bugs: (file, the reference's text, the buggy text).
 BUGS = [
@@ -74,7 +74,7 @@ def generate(n: int, dest: Path) -> Path:
 
 
 def measure(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS of the whole process tree of one command."""
+    """Wall seconds and peak memory (summed PSS) of the whole process tree of one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -83,7 +83,7 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
+            peak = max(peak, memory(tree(proc.pid))[1])
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
