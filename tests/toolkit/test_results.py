@@ -63,6 +63,16 @@ def test_json_follows_gradescope_fields() -> None:
     json.dumps(doc, allow_nan=False)
 
 
+def test_a_skipped_gpu_test_is_neither_passed_nor_failed() -> None:
+    skipped = outcome(0.0, 0.0, status="skipped", output="this test needs a GPU")
+    doc = gradescope.to_json(GradingResult(tests=(outcome(2.0), skipped)))
+    passed, gpu = doc["tests"]
+    assert passed["status"] == "passed"
+    assert "status" not in gpu and gpu["score"] == gpu["max_score"] == 0
+    assert gpu["extra_data"]["outcome"] == "skipped"
+    assert doc["score"] == 2.0
+
+
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     out.write_text("old")
