@@ -14,7 +14,7 @@ import re
 import sys
 import traceback
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -150,7 +150,25 @@ def _variant(bug_id: str) -> types.ModuleType | None:
 
 
 def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> str | None:
-    """The hint of the first known bug whose variant returns ``got`` on this input."""
+    """The hint of the first known bug whose variant returns ``got`` on this input.
+
+    Without the bug library or the reference it patches (a student bundle), the variants'
+    answers recorded for the public tests' inputs stand in for them (``grader.answers``).
+    """
+    if not bugs() or not layout.SOLUTIONS.is_dir():
+        from grader import answers
+
+        return answers.recorded_hint(name, args, kwargs, got)
+    for hint, theirs in fingerprints(name, args, kwargs):
+        if _same(theirs, got):
+            return hint
+    return None
+
+
+def fingerprints(
+    name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Iterator[tuple[str, Any]]:
+    """``(hint, what the bug's variant returns here)`` for each known bug of ``name``, in order."""
     for bug in bugs():
         if bug.function != name or not bug.fingerprint:
             continue
@@ -161,9 +179,7 @@ def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: A
                 theirs = fn(*_copies(args), **_copies(dict(kwargs)))
         except Exception:
             continue
-        if _same(theirs, got):
-            return bug.hint
-    return None
+        yield bug.hint, theirs
 
 
 def _copies(x: Any) -> Any:

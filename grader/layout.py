@@ -14,6 +14,10 @@ SOLUTIONS = Path(os.environ.get("GRADER_SOLUTIONS", ROOT / "solutions"))
 SUITES = Path(os.environ.get("GRADER_SUITES", ROOT / "tests" / "grading"))
 PUBLIC_SUITE = SUITES / "public"
 HIDDEN_SUITE = SUITES / "hidden"
+#: The reference's recorded answers to the public suites, where the reference itself is absent
+#: (the student bundle; ``grader.answers``). Never in the repository: ``grader package --student``
+#: writes it into the bundle.
+ANSWERS = Path(os.environ.get("GRADER_ANSWERS", SUITES / "public_answers.frame"))
 ASSIGNMENT = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
 

@@ -64,6 +64,11 @@ FIRST_DIFF = (
 HINT = "  hint: {hint}\n"
 MUTATED = "`{name}` modified its argument `{arg}` in place; it must leave its inputs unchanged"
 PROPERTY = "`{name}` breaks a property the lecture states: {prop}.\n  falsifying input: {inputs}\n"
+NEEDS_REFERENCE = (
+    "this check of `{name}` needs the course's reference solution, which your bundle does not "
+    "hold (it has the reference's answers to the public tests' own inputs, not to these): it "
+    "runs when you submit"
+)
 NONDETERMINISTIC = "`{name}` returned different results for the same input"
 
 # -- what a hidden test shows (no hidden inputs) --------------------------------------------------

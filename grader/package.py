@@ -12,9 +12,11 @@ The autograder zip holds, at its root (Gradescope wants the files, not a folder 
 /autograder/source`` works), ``solutions/``, ``tests/grading/`` (public, hidden, pytest.ini,
 bugs.py), ``requirements.txt`` (the versions installed here) and ``policies.json``.
 
-The student bundle holds ``assignment/``, the public suite and the grader, and nothing of the
-reference: no solutions/, no hidden suite, no bugs.py (tests/toolkit/test_package.py checks it
-line by line against the reference's solution regions).
+The student bundle holds ``assignment/``, the public suite, the reference's recorded answers to
+it (``grader.answers``: data, recorded by grading the reference with the public suites) and the
+grader, and nothing of the reference's code: no solutions/, no hidden suite, no bugs.py
+(tests/toolkit/test_package.py checks it line by line against the reference's solution regions,
+and runs the public tests from an unpacked bundle).
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def autograder_entries(repo: Path = REPO, policy: Policy | None = None) -> list[
         entries.append(Entry(name, _read(repo / name)))
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
     entries += _tree(repo, "solutions", suffixes=(".py",))
-    entries += _tree(repo, "tests/grading", suffixes=(".py", ".ini"))
+    entries += _tree(repo, "tests/grading", suffixes=(".py", ".ini", ".npz"))
     for required in ("solutions", "tests/grading/public", "tests/grading/hidden"):
         if not any(e.name.startswith(required + "/") for e in entries):
             raise PackageError(f"nothing under {repo / required}: the autograder needs it")
@@ -111,26 +113,42 @@ def build_autograder(out: Path, repo: Path = REPO, policy: Policy | None = None)
 STUDENT_README = """\
 # Loss Functions and Optimization: your assignment
 
-    assignment/         the six files you complete, the notebook, and the assignment's README
+    assignment/             the six files you complete, the notebook, and the assignment's README
     tests/grading/public/   the public tests (the hidden tests run only on Gradescope)
-    grader/             the course's grader, which runs the public tests on your files
+    tests/grading/public_answers.frame   the reference's answers to the public tests' inputs
+    grader/                 the course's grader, which runs the public tests on your files
 
-Set up once (Python 3.10 or newer):
+Set up once, in this folder (Python 3.10 or newer; Linux or macOS, Windows through WSL):
 
     python3 -m venv .venv
     .venv/bin/python -m pip install -r requirements.txt
     .venv/bin/python -m pip install --no-deps -e .
 
-Then work in `assignment/` (the notebook or the .py files) and submit the six .py files
-(or the notebook) to Gradescope. The public tests compare your functions with the course's
-reference, which is not part of this bundle: run them with `python -m grader check` where your
-course provides the reference (GRADER_SOLUTIONS=/path/to/it), or simply submit to Gradescope,
-where they run with the hidden tests.
+Check your work (after `source .venv/bin/activate`, or with `.venv/bin/python` for `python`):
+
+    python -m grader check                     # every public test, as a report (from this folder)
+    python -m grader check --only svm_loss     # one function (or one file: --only losses)
+    cd assignment && python -m pytest          # the same tests through pytest
+
+and in the notebook, `check("losses")` or `check("svm_loss")` (run Jupyter with this venv's
+Python: `.venv/bin/python -m pip install notebook`, then `.venv/bin/python -m notebook`).
+Exit status 0 means every public test passed.
+
+The public tests compare your functions with the course's reference solution, which is not in
+this bundle: `tests/grading/public_answers.frame` holds the reference's answers to exactly the
+inputs the public tests use (data, not code). A check that would need the reference on other
+inputs says so ("it runs when you submit"); where one of your functions calls another of yours
+with inputs the recording does not hold, your own function answers. Gradescope runs the same
+public tests with the reference itself, and the hidden tests. Submit the six .py files (or the
+notebook) there.
 """
+
+#: Where the bundle holds the reference's recorded answers (``grader.layout.ANSWERS`` there).
+ANSWERS_ENTRY = "tests/grading/public_answers.frame"
 
 
 def student_entries(repo: Path = REPO) -> list[Entry]:
-    """Every file of the student bundle: nothing hidden, nothing of the reference."""
+    """Every file of the student bundle: nothing hidden, nothing of the reference's code."""
     entries = _tree(repo, "assignment", suffixes=(".py", ".ipynb", ".md", ".ini"))
     if not any(e.name.endswith(".py") for e in entries):
         raise PackageError(
@@ -141,6 +159,7 @@ def student_entries(repo: Path = REPO) -> list[Entry]:
         for e in _tree(repo, "tests/grading", suffixes=(".py", ".ini"))
         if e.name.startswith("tests/grading/public/") or e.name == "tests/grading/pytest.ini"
     ]
+    entries.append(Entry(ANSWERS_ENTRY, record_public_answers(repo)))
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
     entries.append(Entry("pyproject.toml", _read(repo / "pyproject.toml")))
     entries.append(Entry("README.md", STUDENT_README.encode()))
@@ -149,6 +168,48 @@ def student_entries(repo: Path = REPO) -> list[Entry]:
         Entry("requirements.txt", "".join(f"{n}=={v}\n" for n, v in sorted(pins.items())).encode())
     )
     return _sorted(entries)
+
+
+def record_public_answers(repo: Path = REPO) -> bytes:
+    """The reference's answers to the public suites, as the bundle's answers file.
+
+    Grades the reference itself with the public suites, a ``grader.answers.Recorder`` standing
+    for it (in the tests' ``reference`` and the sandbox's stand-ins). Every public test must
+    pass, and every call be recordable: otherwise the bundle could not replay it.
+    """
+    from grader import answers, engine, layout
+    from grader.reference import reference
+
+    suites = repo / "tests" / "grading"
+    if suites.resolve() != layout.SUITES.resolve():
+        raise PackageError(
+            f"the public answers are recorded with the grader's suites ({layout.SUITES}), "
+            f"not {suites}: set GRADER_SUITES to package another tree"
+        )
+    if not layout.SOLUTIONS.is_dir():
+        raise PackageError(f"no reference at {layout.SOLUTIONS}: its answers are recorded")
+    options = engine.Options(suites=("public",))
+    recorded, result, problems = answers.record(
+        reference(), lambda: engine.grade(layout.SOLUTIONS, options)
+    )
+    if result.grader_error is not None:
+        raise PackageError(
+            f"grading the reference with the public suites failed:\n{result.grader_error}"
+        )
+    failed = [t.nodeid for t in result.tests if t.status == "failed"]
+    if failed:
+        raise PackageError(
+            "the reference fails public tests, so their answers cannot be recorded: "
+            + ", ".join(failed)
+        )
+    if problems:
+        raise PackageError(
+            "calls of the public tests that cannot be recorded:\n  " + "\n  ".join(problems)
+        )
+    try:
+        return recorded.to_bytes()
+    except answers.AnswersError as exc:
+        raise PackageError(str(exc)) from None
 
 
 def build_student(out: Path, repo: Path = REPO) -> Path:
@@ -253,4 +314,5 @@ __all__ = [
     "build_autograder",
     "build_student",
     "pinned_requirements",
+    "record_public_answers",
 ]

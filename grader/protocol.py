@@ -38,6 +38,10 @@ MAX_STR = 1 * 2**20
 MAX_NDIM = 32
 _HEAD = struct.Struct(">II")
 
+#: A trusted stand-in's refusal: "no answer here, run the student's own function" (the worker's
+#: ``_StandIns``; sent where a student bundle has no recorded reference answer, grader.answers).
+USE_OWN = "grader: no recorded reference answer for this call; the student's own function runs"
+
 #: dtypes that may cross the boundary: booleans, integers, floats, complex. Never objects.
 ALLOWED_KINDS = frozenset("biufc")
 
