@@ -343,12 +343,17 @@ class Recorder:
             if key in self.answers.hints:
                 continue
             found = []
-            for hint, theirs in feedback.fingerprints(name, args, kwargs):
-                try:
-                    digest(theirs)
-                except Unkeyable:
-                    continue
-                found.append((hint, _frozen(theirs)))
+            try:
+                for hint, theirs in feedback.fingerprints(name, args, kwargs):
+                    try:
+                        digest(theirs)
+                    except Unkeyable:
+                        continue
+                    found.append((hint, _frozen(theirs)))
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # a callable that needed the test's worker, now gone
+                found = []
             self.answers.hints[key] = found
         self._seen.clear()
         return self.answers
@@ -432,6 +437,8 @@ class Replay:
         self.misses = 0
         #: stand-in calls that fell back to the student's own function, in the current test
         self.own_calls = 0
+        #: the keys of every recorded call that was replayed (all tests)
+        self.used: set[str] = set()
         self._tests = {name: self._replaying(name, stand_in=False) for name in answers.signatures}
         self._standins = {name: self._replaying(name, stand_in=True) for name in answers.signatures}
 
@@ -492,6 +499,7 @@ class Replay:
             index = self.answers.table.get(key)
             if index is None:
                 return missing()
+            self.used.add(key)
             node = self.answers.nodes[index]
             raised: Exception | None = None
             while "call" in node:

@@ -252,7 +252,7 @@ class Grading:
         info = item.stash.get(_CALL, {})
         excinfo = call.excinfo
         if report.when == "call" and report.failed:
-            excinfo = _needs_reference(item, excinfo)
+            excinfo = needs_reference(excinfo, validate(item)[1][0])
         if (report.when == "setup" and (report.failed or report.skipped)) or report.when == "call":
             info["report"] = (report.outcome, excinfo)
         item.stash[_CALL] = info
@@ -322,7 +322,7 @@ class Grading:
         return "public"
 
 
-def _needs_reference(item: pytest.Item, excinfo: Any) -> Any:
+def needs_reference(excinfo: Any, name: str) -> Any:
     """A failure caused by answers a student bundle lacks says so (``grader.answers``).
 
     Inside Hypothesis the examples without answers are rejected; a test left with nothing else
@@ -334,9 +334,8 @@ def _needs_reference(item: pytest.Item, excinfo: Any) -> Any:
     exc = None if excinfo is None else excinfo.value
     if not answers.missed() or isinstance(exc, StudentFailure):
         return excinfo
-    _, tags, _ = validate(item)
     try:
-        raise answers.NotRecorded(tags[0]) from exc
+        raise answers.NotRecorded(name) from exc
     except answers.NotRecorded:
         return pytest.ExceptionInfo.from_current()
 
