@@ -30,3 +30,11 @@ def stubs(tmp_path: Path) -> Path:
     for src in sorted((ROOT / "assignment").glob("*.py")):
         (dest / src.name).write_text(src.read_text())
     return dest
+
+
+@pytest.fixture(scope="session")
+def student_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The student bundle (``grader package --student``: records the reference's answers, ~10 s)."""
+    from grader import package
+
+    return package.build_student(tmp_path_factory.mktemp("student") / "student.zip")

@@ -24,11 +24,6 @@ def autograder_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return package.build_autograder(tmp_path_factory.mktemp("pkg") / "autograder.zip")
 
 
-@pytest.fixture(scope="module")
-def student_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return package.build_student(tmp_path_factory.mktemp("pkg") / "student.zip")
-
-
 def _names(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as zf:
         return zf.namelist()
@@ -172,6 +167,7 @@ def test_student_bundle_has_the_assignment_and_public_tests(student_zip: Path) -
     assert "assignment/README.md" in names
     assert any(n.startswith("tests/grading/public/test_") for n in names)
     assert {"README.md", "requirements.txt", "grader/__init__.py"} <= names
+    assert package.ANSWERS_ENTRY in names  # the reference's answers (tests/toolkit/test_bundle.py)
 
 
 def test_student_bundle_holds_nothing_hidden(student_zip: Path) -> None:
@@ -207,3 +203,29 @@ def test_no_line_of_the_reference_is_in_the_student_bundle(
 
     assert leaked(student_zip) == []
     assert leaked(autograder_zip)  # the same check finds the reference where it belongs
+
+
+def test_student_bundle_is_refused_when_the_answers_would_be_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answers are recorded by grading the reference: it must pass, and every call be kept."""
+    from grader import answers
+    from grader.results import GradingResult, TestOutcome
+
+    def failing(name: str) -> TestOutcome:
+        return TestOutcome(name, "1.1", 1.0, 0.0, "failed", nodeid=name)
+
+    def fake(result: GradingResult, problems: list[str]) -> None:
+        monkeypatch.setattr(
+            answers, "record", lambda live, run: (answers.Answers(), result, problems)
+        )
+
+    fake(GradingResult(tests=(failing("public/test_losses.py::test_softmax_small"),)), [])
+    with pytest.raises(package.PackageError, match="test_softmax_small"):
+        package.record_public_answers()
+    fake(GradingResult(tests=(), grader_error="Traceback: boom"), [])
+    with pytest.raises(package.PackageError, match="boom"):
+        package.record_public_answers()
+    fake(GradingResult(tests=()), ["svm_loss: a call with a value of type object"])
+    with pytest.raises(package.PackageError, match="cannot be recorded"):
+        package.record_public_answers()

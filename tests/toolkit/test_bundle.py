@@ -1,0 +1,197 @@
+"""The student bundle on its own: the public tests run from it without the reference (issue 7).
+
+Each test unpacks a fresh bundle (``grader package --student``) and runs what a student runs,
+in a subprocess whose grader is the bundle's own (``GRADER_*`` and ``PYTHONPATH`` point inside
+it; there is no ``solutions/``): ``python -m grader check``, ``pytest`` in ``assignment/``, and the
+notebook's ``check(...)``. The per-test outcomes (status, score, message) must be those of the
+same submission graded here with the live reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import answers, cli, engine, package, spec
+from grader.sandbox import Mother
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+#: ``python -m grader check`` as the CLI runs it, keeping the graded outcomes for comparison.
+RUNNER = """
+import json, sys
+from pathlib import Path
+
+import grader
+from grader import answers, cli, engine, layout
+
+results = []
+grade = engine.grade
+
+
+def keep(*args, **kwargs):
+    results.append(grade(*args, **kwargs))
+    return results[-1]
+
+
+engine.grade = keep
+code = cli.main(["check", *sys.argv[2:]])
+replay = answers.replay(layout.ANSWERS) if layout.ANSWERS.is_file() else None
+Path(sys.argv[1]).write_text(json.dumps({
+    "code": int(code),
+    "grader": grader.__file__,
+    "solutions": str(layout.SOLUTIONS),
+    "used": len(replay.used) if replay else None,
+    "recorded": len(replay.answers.table) if replay else None,
+    "tests": {t.nodeid: [t.status, t.score, t.output] for r in results for t in r.tests},
+}))
+raise SystemExit(int(code))
+"""
+
+
+@pytest.fixture
+def bundle(student_zip: Path, tmp_path: Path) -> Path:
+    """A freshly unpacked student bundle."""
+    dest = tmp_path / "bundle"
+    with zipfile.ZipFile(student_zip) as zf:
+        zf.extractall(dest)
+    assert not (dest / "solutions").exists()
+    return dest
+
+
+def bundle_env(bundle: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRADER_", "PYTHON"))}
+    env.update(
+        GRADER_ROOT=str(bundle),
+        GRADER_SOLUTIONS=str(bundle / "solutions"),
+        GRADER_SUITES=str(bundle / "tests" / "grading"),
+        PYTHONPATH=str(bundle),
+    )
+    return env
+
+
+def run_in(bundle: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=bundle_env(bundle),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def check_in_bundle(bundle: Path, tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """``python -m grader check`` (its default: ``assignment/``) in the bundle."""
+    out = tmp_path / "check.json"
+    proc = run_in(bundle, bundle, "-c", RUNNER, str(out))
+    assert out.exists(), proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert data["code"] == proc.returncode
+    assert Path(data["grader"]).resolve().is_relative_to(bundle.resolve())  # the bundle's grader
+    assert not Path(data["solutions"]).exists()
+    return data, proc.stdout
+
+
+def hand_in(bundle: Path, folder: Path) -> None:
+    """The student's files: ``folder``'s six modules over the bundle's stubs."""
+    for name in spec.FILES:
+        shutil.copyfile(folder / name, bundle / "assignment" / name)
+
+
+@pytest.fixture(scope="module")
+def live_mother() -> Any:
+    m = Mother()
+    yield m
+    m.close()
+
+
+def live(folder: Path, mother: Mother) -> dict[str, list[Any]]:
+    """The same submission graded here, by the public suites with the reference itself."""
+    result = engine.grade(folder, engine.Options(suites=("public",)), mother=mother)
+    assert result.grader_error is None, result.grader_error
+    return {t.nodeid: [t.status, t.score, t.output] for t in result.tests}
+
+
+def assert_same_outcomes(bundled: dict[str, list[Any]], reference: dict[str, list[Any]]) -> None:
+    assert sorted(bundled) == sorted(reference)
+    differ = {k: (bundled[k], reference[k]) for k in reference if bundled[k] != reference[k]}
+    assert not differ, json.dumps(differ, indent=1)[:4000]
+
+
+def test_reference_as_the_students_files_passes_every_public_test(
+    bundle: Path, tmp_path: Path, live_mother: Mother
+) -> None:
+    hand_in(bundle, ROOT / "solutions")
+    data, report = check_in_bundle(bundle, tmp_path)
+    assert data["code"] == cli.ExitCode.OK, report
+    assert data["tests"] and all(v[0] == "passed" for v in data["tests"].values()), report
+    assert "Total: " in report and " 0 of " not in report
+    # Every recorded answer is one the public tests ask for: nothing else is in the file.
+    assert data["used"] == data["recorded"] > 0
+    assert_same_outcomes(data["tests"], live(ROOT / "solutions", live_mother))
+
+
+def test_stubs_fail_every_public_test_as_not_implemented(
+    bundle: Path, tmp_path: Path, live_mother: Mother, stubs: Path
+) -> None:
+    data, report = check_in_bundle(bundle, tmp_path)
+    assert data["code"] == cli.ExitCode.FAILED, report
+    assert all(v[0] == "failed" for v in data["tests"].values())
+    assert all("is not implemented yet" in v[2] for v in data["tests"].values())
+    assert "Total: 0/" in report
+    assert_same_outcomes(data["tests"], live(stubs, live_mother))
+
+
+def test_buggy_example_gets_the_failures_and_hints_of_the_live_grading(
+    bundle: Path, tmp_path: Path, live_mother: Mother
+) -> None:
+    hand_in(bundle, ROOT / "examples" / "buggy")
+    data, report = check_in_bundle(bundle, tmp_path)
+    assert data["code"] == cli.ExitCode.FAILED
+    failed = {k for k, v in data["tests"].items() if v[0] == "failed"}
+    passed = {k for k, v in data["tests"].items() if v[0] == "passed"}
+    assert failed and passed
+    assert "hint: your loss is exactly `margin` too high" in report  # a recorded hint
+    # gradient_check is graded with the reference numeric_gradient (a recorded stand-in, its
+    # callable f called back): the buggy numeric_gradient costs nothing there.
+    assert all(data["tests"][k][0] == "passed" for k in data["tests"] if "gradient_check" in k), (
+        report
+    )
+    assert_same_outcomes(data["tests"], live(ROOT / "examples" / "buggy", live_mother))
+
+
+def test_pytest_and_the_notebook_helper_run_in_the_bundles_assignment(bundle: Path) -> None:
+    hand_in(bundle, ROOT / "solutions")
+    work = bundle / "assignment"
+    proc = run_in(bundle, work, "-m", "pytest", "-p", "no:randomly")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and "failed" not in proc.stdout
+    helper = "from grader.check import check; raise SystemExit(0 if check('svm_loss') else 1)"
+    proc = run_in(bundle, work, "-c", helper)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "ok   svm_loss" in proc.stdout
+
+
+def test_the_answers_are_data_of_the_public_tests_only(student_zip: Path) -> None:
+    from test_package import solution_lines
+
+    with zipfile.ZipFile(student_zip) as zf:
+        data = zf.read(package.ANSWERS_ENTRY)
+    recorded = answers.Answers.from_bytes(data)  # the strict decoder: no callables, no pickle
+    assert set(recorded.signatures) == {n for n in spec.MODULE_OF if n not in spec.CLASSES}
+    texts = {str(h) for entries in recorded.hints.values() for h, _ in entries}
+    assert texts, "no hint recorded"
+    lines = solution_lines()
+    assert not [(t, line) for t in texts for line in lines if line in t]
