@@ -195,3 +195,55 @@ def test_the_answers_are_data_of_the_public_tests_only(student_zip: Path) -> Non
     assert texts, "no hint recorded"
     lines = solution_lines()
     assert not [(t, line) for t in texts for line in lines if line in t]
+
+
+OWN_SOFTMAX = """
+
+# ---- softmax_loss_and_grad through the student's own softmax ----
+from losses import softmax
+
+
+def softmax_loss_and_grad(W, X, y, reg):
+    N = X.shape[0]
+    P = softmax(X @ W)
+    loss = -np.mean(np.log(P[np.arange(N), y])) + reg * np.sum(W * W)
+    dS = P.copy()
+    dS[np.arange(N), y] -= 1
+    return float(loss), X.T @ (dS / N) + 2 * reg * W
+"""
+#: A softmax normalized over the whole matrix, not per row.
+GLOBAL_SOFTMAX = """
+
+def softmax(scores):
+    e = np.exp(scores - np.max(scores))
+    return e / np.sum(e)
+"""
+
+
+@pytest.mark.parametrize("own_softmax_correct", [True, False], ids=["correct", "wrong"])
+def test_a_call_the_recording_lacks_goes_to_the_students_own_function(
+    student_zip: Path, tmp_path: Path, live_mother: Mother, own_softmax_correct: bool
+) -> None:
+    """The reference's softmax_loss_and_grad never calls softmax, so no stand-in answer for it
+    was recorded: in the bundle the student's own softmax answers (the worker's ``_or_own``);
+    graded with the reference, the reference's does."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    for name in spec.FILES:
+        shutil.copyfile(ROOT / "solutions" / name, folder / name)
+    with (folder / "gradients.py").open("a") as f:
+        f.write(OWN_SOFTMAX)
+    if not own_softmax_correct:
+        with (folder / "losses.py").open("a") as f:
+            f.write(GLOBAL_SOFTMAX)
+    with zipfile.ZipFile(student_zip) as zf:
+        replay = answers.Replay(answers.Answers.from_bytes(zf.read(package.ANSWERS_ENTRY)))
+    options = engine.Options(suites=("public",), only="softmax_loss_and_grad")
+    with answers.standing_in(replay):
+        bundled = engine.grade(folder, options, mother=live_mother)
+    graded = engine.grade(folder, options, mother=live_mother)
+    assert bundled.tests and graded.tests
+    assert all(t.status == "passed" for t in graded.tests)  # the reference's softmax
+    assert all(t.status == ("passed" if own_softmax_correct else "failed") for t in bundled.tests)
+    # (counted per test: the last one's) no call of the test's own missed, the stand-in did
+    assert replay.misses == 0 and replay.own_calls > 0
