@@ -81,12 +81,13 @@ class Report:
         return list(dict.fromkeys(a.layer for a in self.breaches))
 
     def summary(self) -> str:
-        """One line for the result's staff-only extra data."""
-        reused = ", reused" if self.reused else ""
+        """One line for the result's staff-only extra data (no timing: regrades must agree)."""
         blocked = len(self.attempts) - len(self.allowed)
-        text = f"passed ({blocked} attempts blocked, {self.seconds * 1000:.0f} ms{reused})"
+        text = f"passed ({blocked} attempts blocked)"
         if self.breaches:
-            text = f"FAILED ({len(self.breaches)} breaches{reused})"
+            text = f"FAILED ({len(self.breaches)} breaches)"
+            if not self.root:
+                text = f"incomplete: not root ({len(self.allowed)} attempts allowed)"
         if self.allowed:
             text += "; allowed: " + "; ".join(a.what for a in self.allowed)
         return text
@@ -111,7 +112,10 @@ class CanaryFailure(RuntimeError):
 
 
 def check(box: Sandbox, results_dir: Path | None = None) -> Report:
-    """Run the canary (or reuse its report): raise ``CanaryFailure`` as root, warn otherwise."""
+    """Run the canary (or reuse its report); ``CanaryFailure`` as root if anything got through.
+
+    Without root the caller passes the report to ``warn`` (once it may print to stderr).
+    """
     key = _key(box, results_dir)
     cache = _cache_for(box.mother)
     with _LOCK:
@@ -124,8 +128,6 @@ def check(box: Sandbox, results_dir: Path | None = None) -> Report:
         report = Report(report.attempts, report.root, report.seconds, reused=True)
     if report.root and report.breaches:
         raise CanaryFailure(report)
-    if not report.root and report.allowed:
-        _warn_once(report)
     return report
 
 
@@ -137,7 +139,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
     mounts_on = box.layers.get("mountns") == "on"
     files = {}
     for d in layout.TRUSTED_DIRS:
-        if d.is_dir():
+        if os.path.isdir(d):  # False where even the grader cannot look (not ours to probe)
             files[d] = _a_file_in(d)
     listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -267,7 +269,10 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
     )
 
 
-def _warn_once(report: Report) -> None:
+def warn(report: Report) -> None:
+    """Without root, say on stderr (once per process) what the sandbox could not prevent."""
+    if report.root or not report.allowed:
+        return
     text = (
         "grader: warning: the sandbox is incomplete when the grader is not root; a submission "
         "could\n"
@@ -275,9 +280,11 @@ def _warn_once(report: Report) -> None:
         + "\n(grading goes on; run as root, or in the Gradescope image, for untrusted "
         "submissions: docs/SECURITY.md)"
     )
-    if text not in _WARNED:
-        _WARNED.add(text)
-        print(text, file=sys.stderr)
+    # Once per set of missing layers: a batch does not repeat it for every submission.
+    key = "\n".join(sorted({a.layer for a in report.allowed}))
+    if key not in _WARNED:
+        _WARNED.add(key)
+        print(text, file=sys.stderr, flush=True)
 
 
 def clear_cache() -> None:

@@ -105,7 +105,7 @@ def _grade(
     protect_trusted_files(options.results_dir)
     box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
     with undumpable(), box:
-        _arm_canary(box, options.results_dir)
+        canary_report = _arm_canary(box, options.results_dir)
         session = GradingSession(
             sandbox=box,
             submitted=frozenset(sources),
@@ -119,6 +119,16 @@ def _grade(
         layers = dict(box.layers)
     if box.failed is not None:  # every test would have failed for the grader's sake, not theirs
         raise RuntimeError(f"the sandbox did not start: {box.failed}")
+    if box.gate_error is not None:
+        raise box.gate_error  # the canary refused: no student code ran, no outcome counts
+    # Closing the sandbox killed every process the submission started; fail closed if one is
+    # still alive (it could write somewhere after the results are out).
+    if box.survivors:
+        raise RuntimeError(f"processes of the submission survived the grading: {box.survivors}")
+    if canary_report:
+        from grader import canary
+
+        canary.warn(canary_report[0])
     if code == _NO_TESTS and options.only is not None and not session.collection_errors:
         notes.append(f"no test in these suites examines `{options.only}`")
     elif code not in (0, 1) or session.collection_errors or not session.outcomes:
@@ -169,21 +179,25 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     return buf.getvalue(), int(code)
 
 
-def _arm_canary(box: Sandbox, results_dir: Path | None) -> None:
+def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
     """Run the start-up canary before the first worker that runs student code.
 
     Not at once: the zygote is still importing torch while pytest collects the suites, and the
-    canary's worker would wait for it (``Sandbox.gate``).
+    canary's worker would wait for it (``Sandbox.gate``). The returned list receives the report
+    (its warnings are printed after the suites: pytest captures stderr while they run).
     """
+    report: list[Any] = []
     if "canary" in box.disabled:
-        return
+        return report
 
     def gate() -> None:
         from grader import canary
 
-        box.layers["canary"] = canary.check(box, results_dir).summary()
+        report.append(canary.check(box, results_dir))
+        box.layers["canary"] = report[0].summary()
 
     box.gate = gate
+    return report
 
 
 def _uses_torch(sources: dict[str, str]) -> bool:

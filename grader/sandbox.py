@@ -60,7 +60,7 @@ SLOT_UID = 61000
 SLOTS = 64
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "grader-slots"
 #: The layers of the sandbox, as ``GRADER_UNSAFE_DISABLE`` names them (docs/SECURITY.md).
-LAYERS = ("seccomp", "uid", "netns", "mountns", "rlimits", "canary")
+LAYERS = ("seccomp", "uid", "userns", "netns", "mountns", "rlimits", "canary")
 #: The environment variable that turns layers off: for the canary's own tests and for
 #: bench/bench_hardening.py only. The start-up canary refuses to grade as root without them.
 UNSAFE_DISABLE = "GRADER_UNSAFE_DISABLE"
@@ -181,8 +181,10 @@ class Sandbox:
             "torch": self.torch,
             "limits": {} if "rlimits" in off else self._rlimits(),
             "seccomp": "seccomp" not in off,
-            "netns": root and "netns" not in off,
-            "mountns": root and "mountns" not in off,
+            # Not root: a user namespace of our own makes the other two possible.
+            "userns": not root and "userns" not in off,
+            "netns": "netns" not in off and (root or "userns" not in off),
+            "mountns": "mountns" not in off and (root or "userns" not in off),
         }
         for layer in sorted(off):
             self.layers[layer] = f"disabled ({UNSAFE_DISABLE})"

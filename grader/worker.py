@@ -47,6 +47,7 @@ from grader import protocol
 STUDENT_MODULES = ("losses", "gradients", "optim", "schedules", "search", "torch_losses")
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
 PR_SET_CHILD_SUBREAPER = 36
 #: mount(2) flags
@@ -143,6 +144,14 @@ def _mother(ctrl: socket.socket, layers: dict[str, str]) -> int:
 
 def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) -> int:
     _subreaper()
+    if cfg.get("userns"):
+        # Not root: a user namespace of our own gives the capabilities for the two below.
+        layers["userns"] = _enter_user_namespace()
+        if layers["userns"] != "on":
+            for layer in ("netns", "mountns"):
+                if cfg.get(layer):
+                    cfg[layer] = False
+                    layers[layer] = "unavailable (no user namespace)"
     if cfg.get("netns"):
         layers["netns"] = _unshare_net()
     if cfg.get("mountns"):
@@ -343,6 +352,40 @@ def _sweep(keep: set[int], wait: bool = True) -> int:
     return killed
 
 
+def _enter_user_namespace() -> str:
+    """Become "root" of a user namespace of our own, mapped to our own uid and gid.
+
+    Only to get CAP_SYS_ADMIN over the network and mount namespaces we create next; the
+    children drop every capability before student code runs (``_drop_capabilities``), and their
+    uid outside stays ours. Works where unprivileged user namespaces are allowed (many laptops
+    and servers; not Docker's default seccomp profile, where the grader is root anyway).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER) != 0:
+        return f"failed: {os.strerror(ctypes.get_errno())}"
+    try:
+        for name, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError as exc:
+        return f"failed: {exc.strerror}"
+    return "on"
+
+
+def _drop_capabilities() -> None:
+    """Empty effective, permitted and inheritable sets (capset v3), as a setuid() from root does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def _unshare_net() -> str:
     """A private network namespace with no interfaces up: connections fail at once."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -389,19 +432,46 @@ def _private_filesystem(cfg: dict[str, Any]) -> str:
     ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
     if libc.mount(None, scratch.encode(), None, ro, None) != 0:
         return f"failed: read-only scratch: {os.strerror(ctypes.get_errno())}"
-    unwritable = [p for p, _ in _mounts() if p != scratch and not _read_only(p)]
-    if unwritable:
-        return f"failed: still writable: {', '.join(unwritable[:5])}"
+    writable = [p for p, _ in _mounts(real_only=True) if p != scratch and not _read_only(p)]
+    if writable:
+        return f"failed: still writable: {', '.join(writable[:5])}"
     return "on"
 
 
-def _mounts() -> list[tuple[str, int]]:
+#: File systems where nobody creates files (kernel interfaces): they may stay as they are.
+_PSEUDO = frozenset(
+    [
+        "proc",
+        "sysfs",
+        "cgroup",
+        "cgroup2",
+        "devpts",
+        "mqueue",
+        "securityfs",
+        "debugfs",
+        "tracefs",
+        "pstore",
+        "bpf",
+        "configfs",
+        "fusectl",
+        "hugetlbfs",
+        "binfmt_misc",
+        "autofs",
+        "efivarfs",
+    ]
+)
+
+
+def _mounts(real_only: bool = False) -> list[tuple[str, int]]:
     """(mount point, flags to keep) of every mount, parents before children."""
     out = []
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             fields = line.split()
             point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            fstype = fields[fields.index("-") + 1] if "-" in fields else ""
+            if real_only and fstype in _PSEUDO:
+                continue
             flags = 0
             for opt in fields[5].split(","):
                 flags |= _MOUNT_OPTIONS.get(opt, 0)
@@ -457,6 +527,8 @@ def _child(cfg: dict[str, Any], seccomp: Any, rpc_fd: int, out_fd: int) -> None:
             signal.signal(sig, signal.SIG_DFL)
         if cfg["work"] != cfg["scratch"]:
             _fresh_work_dir(cfg)
+        if cfg.get("userns"):
+            _drop_capabilities()
         _limits(cfg["limits"])
         if os.getuid() == 0 and cfg.get("uid") is not None:
             os.setgroups([])

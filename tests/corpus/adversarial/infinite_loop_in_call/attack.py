@@ -1,0 +1,3 @@
+def l2_penalty(W):
+    while True:
+        pass

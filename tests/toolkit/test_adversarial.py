@@ -1,0 +1,120 @@
+"""Submissions that attack the grader (tests/corpus/adversarial) get exactly what their work earns.
+
+Every case is graded like ``grader grade`` (results directory closed, canary, results.json written
+after the sandbox is gone) and must: score honestly (the reference's marks, zero, or the tests its
+attack breaks), say why in the failed tests, finish well within 120 s, leave no process alive, leave
+the project's files as they were and write nothing outside its scratch directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grader import layout
+from grader.sandbox import Mother
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import adversarial_corpus as corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+NOBODY = 65534
+
+
+def test_the_corpus_covers_the_attacks_the_issue_names() -> None:
+    names = corpus.case_names()
+    assert len(names) >= 30
+    for name in names:
+        case = corpus.load_case(name)
+        assert case["what"] and case["only"] and case["expect"], name
+        assert case["module"] is None or (corpus.corpus_dir() / name / "attack.py").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", corpus.case_names())
+def test_adversarial_submission_scores_honestly(name: str, tmp_path: Path, mother: Mother) -> None:
+    report = corpus.grade_case(name, tmp_path, mother)
+    assert corpus.failures(report) == [], json.dumps(report, indent=2)
+    if os.geteuid() == 0 and "uid" not in report["sandbox"]:
+        assert report["sandbox"]["user"].startswith("uid 61")
+
+
+def _readable_copy(dest: Path) -> None:
+    """What an unprivileged grader needs of the project: the reference, the suites, the corpus
+    and its driver; the grader package itself comes from the (world-readable) venv install."""
+    for rel in ("solutions", "assignment", "tests/grading", "tests/corpus/adversarial"):
+        shutil.copytree(ROOT / rel, dest / rel)
+    (dest / "driver").mkdir()
+    shutil.copy(Path(corpus.__file__), dest / "driver" / "adversarial_corpus.py")
+    for path in [dest, *dest.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+
+
+@pytest.mark.slow
+@pytest.mark.asroot
+@pytest.mark.skipif(os.geteuid() != 0, reason="setpriv to another user needs root")
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_an_unprivileged_grader_also_scores_honestly() -> None:
+    """The same attacks with the grader running as `nobody`: no uid of its own, no namespaces.
+
+    What still holds there is the process boundary, seccomp, rlimits, the subreaper and the
+    marker scan: scores stay honest and nothing survives (docs/SECURITY.md, "as a normal user").
+    """
+    names = corpus.case_names(unprivileged_only=True)
+    assert len(names) >= 10
+    top = Path(tempfile.mkdtemp(prefix="grader-unprivileged-"))
+    try:
+        top.chmod(0o755)
+        copy = top / "project"
+        _readable_copy(copy)
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(copy),
+            "LANG": "C.UTF-8",
+            "GRADER_ROOT": str(copy),
+            "GRADER_SOLUTIONS": str(copy / "solutions"),
+            "GRADER_SUITES": str(copy / "tests" / "grading"),
+            "GRADER_NO_GPU": "1",
+        }
+        report_path = copy / "report.json"
+        proc = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                sys.executable,
+                str(copy / "driver" / "adversarial_corpus.py"),
+                str(report_path),
+                *names,
+            ],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-5000:]
+        reports = json.loads(report_path.read_text())
+        assert [r["name"] for r in reports] == names
+        for report in reports:
+            assert corpus.failures(report) == [], json.dumps(report, indent=2)
+            assert report["sandbox"]["user"] == "unavailable (not root)"
+        # The canary cannot pass without root: it says so, once per set of missing layers
+        # (the case with seccomp off makes a second set), and grading goes on.
+        warned = proc.stderr.count("the sandbox is incomplete when the grader is not root")
+        assert 1 <= warned <= 2, proc.stderr
+        assert "read solutions" in proc.stderr
+        assert not list(Path("/tmp").glob("ADVERSARIAL*"))
+        # The copy was nobody's to read; the real project stayed closed to nobody throughout.
+        assert not (layout.SOLUTIONS.stat().st_mode & 0o077)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
