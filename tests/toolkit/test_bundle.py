@@ -241,9 +241,9 @@ def test_a_call_the_recording_lacks_goes_to_the_students_own_function(
     options = engine.Options(suites=("public",), only="softmax_loss_and_grad")
     with answers.standing_in(replay):
         bundled = engine.grade(folder, options, mother=live_mother)
+    # (counted per test: the last one's) no call of the test's own missed, the stand-in did
+    assert replay.misses == 0 and replay.own_calls > 0
     graded = engine.grade(folder, options, mother=live_mother)
     assert bundled.tests and graded.tests
     assert all(t.status == "passed" for t in graded.tests)  # the reference's softmax
     assert all(t.status == ("passed" if own_softmax_correct else "failed") for t in bundled.tests)
-    # (counted per test: the last one's) no call of the test's own missed, the stand-in did
-    assert replay.misses == 0 and replay.own_calls > 0
