@@ -118,11 +118,15 @@ STUDENT_README = """\
     tests/grading/public_answers.frame   the reference's answers to the public tests' inputs
     grader/                 the course's grader, which runs the public tests on your files
 
-Set up once, in this folder (Python 3.10 or newer; Linux or macOS, Windows through WSL):
+Set up once, in this folder (Python {python} or newer, on Linux; on Windows, inside WSL):
 
     python3 -m venv .venv
+    .venv/bin/python -m pip install {torch_spec} --index-url https://download.pytorch.org/whl/cpu
     .venv/bin/python -m pip install -r requirements.txt
     .venv/bin/python -m pip install --no-deps -e .
+
+(The second line installs PyTorch without CUDA, a far smaller download; the assignment needs no
+GPU. Skip it to let the third line install PyTorch from PyPI instead.)
 
 Check your work (after `source .venv/bin/activate`, or with `.venv/bin/python` for `python`):
 
@@ -162,8 +166,11 @@ def student_entries(repo: Path = REPO) -> list[Entry]:
     entries.append(Entry(ANSWERS_ENTRY, record_public_answers(repo)))
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
     entries.append(Entry("pyproject.toml", _read(repo / "pyproject.toml")))
-    entries.append(Entry("README.md", STUDENT_README.encode()))
     pins = pinned_requirements()
+    readme = STUDENT_README.format(
+        torch_spec=_torch_spec(pins), python=f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
+    entries.append(Entry("README.md", readme.encode()))
     entries.append(
         Entry("requirements.txt", "".join(f"{n}=={v}\n" for n, v in sorted(pins.items())).encode())
     )
