@@ -1,0 +1,185 @@
+"""The start-up canary: it passes with every layer, refuses as root when one is missing, warns
+(and grading goes on) without root, runs once per warm mother, and costs one forked worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from grader import canary, cli, engine, messages, sandbox
+from grader.sandbox import Mother, Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the layers the canary checks need root")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    canary.clear_cache()
+    yield
+    canary.clear_cache()
+
+
+def _sources() -> dict[str, str]:
+    return {f.name: f.read_text() for f in sorted((ROOT / "solutions").glob("*.py"))}
+
+
+@root_only
+@pytest.mark.asroot
+def test_every_attempt_is_blocked_with_every_layer(tmp_path: Path, mother: Mother) -> None:
+    results = tmp_path / "results"
+    engine.protect_trusted_files(results)
+    with Sandbox(_sources(), mother=mother) as box:
+        report = canary.run(box, results)
+    assert report.root and report.breaches == [] and report.allowed == [], report.summary()
+    tried = " | ".join(a.what for a in report.attempts)
+    for what in (
+        "read solutions/",
+        "read tests/grading/",
+        "list .git",
+        "list examples",
+        "write the results directory",
+        "open a network connection",
+        "fork past the process limit",
+        "signal the grader",
+        "inspect the grader process",
+        "write /tmp",
+    ):
+        assert what in tried
+    assert report.summary().startswith("passed (")
+
+
+# Each layer turned off (GRADER_UNSAFE_DISABLE) lets some attempt through; as root the grader
+# then refuses to grade and names what is missing.
+MISSING = [
+    ("uid", "read solutions/", canary.TRUSTED_LAYER),
+    ("seccomp,netns", "open a network connection to 127.0.0.1", canary.NETWORK_LAYER),
+    ("seccomp,rlimits", "fork past the process limit", canary.FORK_LAYER),
+]
+
+
+@root_only
+@pytest.mark.asroot
+@pytest.mark.parametrize(("off", "attempt", "layer"), MISSING)
+def test_a_missing_layer_makes_the_grader_refuse_as_root(
+    off: str, attempt: str, layer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, off)
+    out = tmp_path / "results" / "results.json"
+    code = cli.main(["grade", str(ROOT / "solutions"), "--out", str(out), "--only", "softmax"])
+    assert code == cli.ExitCode.GRADER_ERROR
+    doc = json.loads(out.read_text())
+    assert doc["score"] == 0 and doc["output"] == messages.GRADER_FAILED
+    # No test counted: the canary stood before the first worker that runs student code.
+    (staff,) = doc["tests"]
+    assert staff["visibility"] == "hidden"
+    assert "start-up canary failed" in staff["output"]
+    assert attempt in staff["output"] and layer in staff["output"]
+    assert "Traceback" not in staff["output"]
+
+
+@root_only
+@pytest.mark.asroot
+def test_a_results_directory_others_can_write_is_refused(mother: Mother) -> None:
+    # Not root's and open to all: not ours to close. With the mount namespace on, the worker
+    # still cannot write it; without it (Gradescope's container), the canary says no. (Under
+    # /tmp, not pytest's tmp_path: the sandbox uid must be able to reach it.)
+    top = Path(tempfile.mkdtemp(prefix="grader-canary-"))
+    try:
+        top.chmod(0o755)
+        results = top / "shared"
+        results.mkdir()
+        os.chown(results, 65534, 65534)
+        results.chmod(0o777)
+        os.environ[sandbox.UNSAFE_DISABLE] = "mountns"
+        try:
+            result = engine.grade(
+                ROOT / "solutions",
+                engine.Options(only="softmax", suites=("public",), results_dir=results),
+                mother=mother,
+            )
+        finally:
+            del os.environ[sandbox.UNSAFE_DISABLE]
+        assert result.grader_error is not None and result.tests == ()
+        assert "write the results directory" in result.grader_error
+        assert canary.RESULTS_LAYER in result.grader_error
+        assert stat.S_IMODE(results.stat().st_mode) == 0o777  # left as it was
+        assert list(results.iterdir()) == []  # the probe's file was removed
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_without_root_the_canary_warns_and_grading_goes_on(
+    tmp_path: Path,
+    mother: Mother,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The judgement of a non-root grader, on what a worker without its own uid can do.
+    monkeypatch.setattr(canary, "running_as_root", lambda: False)
+    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "uid")
+    options = engine.Options(only="softmax", suites=("public",), results_dir=tmp_path)
+    for _ in range(2):
+        result = engine.grade(ROOT / "solutions", options, mother=mother)
+        assert result.grader_error is None
+        assert result.score == result.max_score > 0
+    err = capsys.readouterr().err
+    assert err.count("the sandbox is incomplete when the grader is not root") == 1
+    assert "read solutions/" in err and canary.TRUSTED_LAYER in err
+    assert result.extra_data["sandbox"]["canary"].startswith("incomplete: not root")
+
+
+def test_the_canary_runs_once_per_mother(mother: Mother, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[canary.Report] = []
+    real_run = canary.run
+
+    def counting(box: Sandbox, results_dir: Path | None = None) -> canary.Report:
+        runs.append(real_run(box, results_dir))
+        return runs[-1]
+
+    monkeypatch.setattr(canary, "run", counting)
+    options = engine.Options(only="l2_penalty", suites=("public",))
+    for _ in range(3):
+        result = engine.grade(ROOT / "solutions", options, mother=mother)
+        assert result.grader_error is None and "canary" in result.extra_data["sandbox"]
+    assert len(runs) == 1
+
+
+def test_a_grading_that_runs_no_student_code_needs_no_canary(
+    tmp_path: Path, mother: Mother, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(canary, "run", lambda *a: pytest.fail("the canary ran"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = engine.grade(empty, engine.Options(only="softmax"), mother=mother)
+    assert result.grader_error is None and result.score == 0
+
+
+def test_a_typo_in_the_unsafe_switch_is_a_grader_error(
+    mother: Mother, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "seccom")
+    result = engine.grade(ROOT / "solutions", engine.Options(only="softmax"), mother=mother)
+    assert result.grader_error is not None
+    assert "unknown layer seccom" in result.grader_error and "seccomp" in result.grader_error
+
+
+@root_only
+@pytest.mark.asroot
+def test_a_shared_results_directory_is_never_chmodded(tmp_path: Path) -> None:
+    before = os.stat("/tmp").st_mode
+    engine.protect_trusted_files(Path("/tmp"))
+    assert os.stat("/tmp").st_mode == before
+    repo_mode = ROOT.stat().st_mode
+    engine.protect_trusted_files(ROOT)  # an ancestor of grader/ and the venv: left open
+    assert ROOT.stat().st_mode == repo_mode
+    mine = tmp_path / "results"
+    engine.protect_trusted_files(mine)
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o700
