@@ -201,8 +201,10 @@ class Decoder:
         if dtype.kind not in ALLOWED_KINDS or dtype.hasobject or dtype.fields is not None:
             raise ProtocolError(f"dtype {dtype} is not allowed")
         shape = _list(v, "shape")
+        # No axis can be longer than a frame has bytes (an empty array with an axis of 2**62
+        # would otherwise reach numpy's own "array is too big").
         if len(shape) > MAX_NDIM or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_FRAME for n in shape
         ):
             raise ProtocolError("bad shape")
         off, length = v.get("off"), v.get("len")
@@ -211,7 +213,10 @@ class Decoder:
         count = math.prod(shape)
         if count * dtype.itemsize != length or off + length > len(self._body):
             raise ProtocolError("buffer size does not match dtype and shape")
-        arr = np.frombuffer(self._body[off : off + length], dtype=dtype).reshape(shape).copy()
+        try:
+            arr = np.frombuffer(self._body[off : off + length], dtype=dtype).reshape(shape).copy()
+        except ValueError as exc:  # e.g. an empty array whose other axes overflow numpy's size
+            raise ProtocolError(f"bad shape: {exc}") from None
         if v.get("scalar") is True:
             if arr.ndim != 0:
                 raise ProtocolError("scalar with a shape")
