@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from grader import answers, cli, engine, package, spec
@@ -247,3 +248,128 @@ def test_a_call_the_recording_lacks_goes_to_the_students_own_function(
     assert bundled.tests and graded.tests
     assert all(t.status == "passed" for t in graded.tests)  # the reference's softmax
     assert all(t.status == ("passed" if own_softmax_correct else "failed") for t in bundled.tests)
+
+
+# -- Hypothesis through the whole chain: a suite of properties, recorded, then replayed ----------
+
+PROPERTIES = '''
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra.numpy import arrays
+
+from grader.checks import compare
+
+W = arrays(np.float64, (2, 3), elements=st.floats(-10, 10, allow_subnormal=False))
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("l2_penalty")
+@given(W=W)
+def test_l2_property(student, reference, W):
+    """l2_penalty of a random 2x3 matrix"""
+    with open(os.environ["SEEN"], "a") as f:
+        f.write(W.tobytes().hex() + "\\n")
+    compare(student, reference, "l2_penalty", W)
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("ridge_fit")
+@given(lam=st.floats(0.1, 10))
+def test_reference_on_the_students_output(student, reference, lam):
+    """ridge_fit, checked by the reference on what the student returned (unrecordable)"""
+    w = student.ridge_fit(np.eye(2), np.ones(2), lam)
+    compare(student, reference, "ridge_fit", np.eye(2), np.asarray(w, dtype=float), lam)
+'''
+
+GRADE = """
+import json, sys
+from pathlib import Path
+from grader import engine, package
+
+out, what = Path(sys.argv[1]), sys.argv[2]
+if what == "record":  # (refused if the reference fails a test)
+    Path(sys.argv[4]).write_bytes(package.record_public_answers(Path(sys.argv[3])))
+    out.write_text("{}")
+else:
+    r = engine.grade(Path(what), engine.Options(suites=("public",)))
+    assert r.grader_error is None, r.grader_error
+    out.write_text(json.dumps({t.nodeid.split("::")[-1]: [t.status, t.output] for t in r.tests}))
+"""
+
+WRONG = """
+
+def l2_penalty(W):
+    return float(np.sum(W**2) + (np.max(np.abs(W)) > 3))
+
+
+def ridge_fit(X, y, lam):
+    return np.linalg.solve(X.T @ X + 1.001 * lam * np.eye(X.shape[1]), X.T @ y)
+"""
+
+
+def test_hypothesis_properties_replay_their_examples_and_shrink_within_the_recording(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    suites = repo / "tests" / "grading"
+    (suites / "public").mkdir(parents=True)
+    shutil.copyfile(ROOT / "tests" / "grading" / "pytest.ini", suites / "pytest.ini")
+    (suites / "public" / "test_properties.py").write_text(PROPERTIES)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    for name in spec.FILES:
+        shutil.copyfile(ROOT / "solutions" / name, wrong / name)
+    with (wrong / "losses.py").open("a") as f:
+        f.write(WRONG)
+
+    def run(what: str, *more: str, solutions: Path, seen: Path) -> dict[str, list[str]]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+        env.update(GRADER_SUITES=str(suites), GRADER_SOLUTIONS=str(solutions), SEEN=str(seen))
+        out = tmp_path / "out.json"
+        proc = subprocess.run(
+            [sys.executable, "-c", GRADE, str(out), what, *more],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return dict(json.loads(out.read_text()))
+
+    def examples(seen: Path) -> list[str]:
+        return seen.read_text().split()
+
+    answers_file = suites / "public_answers.frame"
+    recorded = tmp_path / "recorded.txt"
+    run("record", str(repo), str(answers_file), solutions=ROOT / "solutions", seen=recorded)
+    recorded_examples = examples(recorded)
+    assert len(recorded_examples) > 20
+    absent = tmp_path / "solutions-absent"
+
+    # The reference replayed: the same examples in the same order, every test passed.
+    again = tmp_path / "again.txt"
+    outcomes = run(str(ROOT / "solutions"), solutions=absent, seen=again)
+    assert {k: v[0] for k, v in outcomes.items()} == {
+        "test_l2_property": "passed",
+        "test_reference_on_the_students_output": "passed",
+    }
+    assert examples(again) == recorded_examples
+
+    # A student who fails midway: the failure is theirs, found on a recorded example, and
+    # shrinking (which tries inputs nobody recorded) reports a recorded example.
+    failing = tmp_path / "failing.txt"
+    outcomes = run(str(wrong), solutions=absent, seen=failing)
+    status, message = outcomes["test_l2_property"]
+    assert status == "failed" and "`l2_penalty` returned a wrong value" in message, message
+    tried = examples(failing)
+    largest = [float(np.max(np.abs(np.frombuffer(bytes.fromhex(w))))) for w in tried]
+    first = next(i for i, x in enumerate(largest) if x > 3)  # the first example it gets wrong
+    assert tried[: first + 1] == recorded_examples[: first + 1]
+    assert set(tried) - set(recorded_examples)  # shrinking did leave the recording
+    # The reference checked on the student's own output: nothing recorded fits, it says so.
+    status, message = outcomes["test_reference_on_the_students_output"]
+    assert status == "failed" and "it runs when you submit" in message, message
