@@ -510,6 +510,11 @@ def run_batch(
     """Grade every submission of ``source`` not yet in ``out/gradebook.sqlite``."""
     stream = stream if stream is not None else sys.stdout
     out.mkdir(parents=True, exist_ok=True)
+    # Every student's results.json lands here: closed to the sandbox users (as root), like the
+    # results directory of `grader grade` (docs/SECURITY.md).
+    from grader import engine
+
+    engine.protect_trusted_files(out)
     with _exclusive(out / ".batch.lock"):
         for stale in (out / "results").glob(".results-*.json"):
             stale.unlink(missing_ok=True)  # a temp file of a write that a kill interrupted

@@ -183,3 +183,21 @@ def test_a_shared_results_directory_is_never_chmodded(tmp_path: Path) -> None:
     mine = tmp_path / "results"
     engine.protect_trusted_files(mine)
     assert stat.S_IMODE(mine.stat().st_mode) == 0o700
+
+
+@root_only
+@pytest.mark.asroot
+def test_a_batch_closes_its_output_directory(tmp_path: Path) -> None:
+    import io
+
+    from grader import batch
+
+    source, out = tmp_path / "class", tmp_path / "out"
+    (source / "alice").mkdir(parents=True)
+    (source / "alice" / "schedules.py").write_text((ROOT / "solutions/schedules.py").read_text())
+    out.mkdir()
+    out.chmod(0o755)
+    options = batch.BatchOptions(jobs=1, suites=("public",), only="step_decay")
+    summary = batch.run_batch(source, out, options, stream=io.StringIO())
+    assert summary.done == 1
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700  # other students' results live here
