@@ -10,7 +10,7 @@ def _fill(directory):
                 f.write(b"\0" * 2**20)
     except OSError:
         pass
-    for i in range(5000):
+    for i in range(500):
         try:
             with open(_os.path.join(directory, f"ADVERSARIAL-{i}"), "wb") as f:
                 f.write(b"x" * 4096)
