@@ -47,6 +47,12 @@ MOUNT_LAYER = "the mount namespace (every mount read-only)"
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 
 
+def _secret_dirs() -> tuple[Path, ...]:
+    """What a student must never see, among the trusted directories (the student bundle has
+    the public suite, and ``grader check`` runs it as the student: no warning for that)."""
+    return (layout.SOLUTIONS, layout.HIDDEN_SUITE, layout.EXAMPLES, layout.ROOT / ".git")
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One thing the probe tried, and what happened."""
@@ -55,6 +61,9 @@ class Attempt:
     outcome: str  # the worker's words: "blocked: Permission denied", "ALLOWED", ...
     layer: str
     required: bool  # as root, an allowed attempt makes the grader refuse to grade
+    #: worth a warning without root: it reaches something secret (the reference, the hidden
+    #: suite, the history, results) or the grader itself; not a student's own public tests
+    secret: bool = True
 
     @property
     def allowed(self) -> bool:
@@ -187,9 +196,10 @@ def _judge(what: str, outcome: str, results_dir: Path | None, mounts_on: bool) -
         if path in SHARED_WRITABLE:
             # Without a mount namespace (Gradescope's container refuses one) the sandbox uid
             # may write /tmp like any user: a known limit, not a broken layer.
-            return Attempt(f"write {path}", outcome, MOUNT_LAYER, mounts_on)
+            return Attempt(f"write {path}", outcome, MOUNT_LAYER, mounts_on, secret=False)
         label = f"{verb} {_short(p)}"
-        return Attempt(label, outcome, TRUSTED_LAYER, True)
+        secret = any(p.is_relative_to(s) for s in _secret_dirs())
+        return Attempt(label, outcome, TRUSTED_LAYER, True, secret=secret)
     layer = {
         "network": NETWORK_LAYER,
         "fork": FORK_LAYER,
@@ -271,17 +281,18 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
 
 def warn(report: Report) -> None:
     """Without root, say on stderr (once per process) what the sandbox could not prevent."""
-    if report.root or not report.allowed:
+    secrets = [a for a in report.allowed if a.secret]
+    if report.root or not secrets:
         return
     text = (
         "grader: warning: the sandbox is incomplete when the grader is not root; a submission "
         "could\n"
-        + report.describe(report.allowed)
+        + report.describe(secrets)
         + "\n(grading goes on; run as root, or in the Gradescope image, for untrusted "
         "submissions: docs/SECURITY.md)"
     )
     # Once per set of missing layers: a batch does not repeat it for every submission.
-    key = "\n".join(sorted({a.layer for a in report.allowed}))
+    key = "\n".join(sorted({a.layer for a in secrets}))
     if key not in _WARNED:
         _WARNED.add(key)
         print(text, file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import canary, cli, engine, messages, sandbox
+from grader import canary, cli, engine, layout, messages, sandbox
 from grader.sandbox import Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +134,24 @@ def test_without_root_the_canary_warns_and_grading_goes_on(
     assert err.count("the sandbox is incomplete when the grader is not root") == 1
     assert "read solutions/" in err and canary.TRUSTED_LAYER in err
     assert result.extra_data["sandbox"]["canary"].startswith("incomplete: not root")
+
+
+def test_a_student_checking_their_work_gets_no_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `grader check` on the student bundle: the worker has the student's uid and can read the
+    # public suite it is run against. That is no news to the student, and not worth a warning;
+    # the reference or the hidden suite would be (an instructor grading as a normal user).
+    public = canary._judge(f"read {layout.PUBLIC_SUITE / 'test_losses.py'}", "ALLOWED", None, False)
+    tmp = canary._judge("write /tmp", "ALLOWED", None, False)
+    secret = canary._judge(f"read {layout.SOLUTIONS / 'losses.py'}", "ALLOWED", None, False)
+    hidden = canary._judge(f"list {layout.HIDDEN_SUITE}", "ALLOWED", None, False)
+    assert not public.secret and not tmp.secret and secret.secret and hidden.secret
+    canary.warn(canary.Report((public, tmp), root=False, seconds=0.0))
+    assert capsys.readouterr().err == ""
+    canary.warn(canary.Report((public, tmp, secret, hidden), root=False, seconds=0.0))
+    err = capsys.readouterr().err
+    assert "read solutions/losses.py" in err and "test_losses" not in err
 
 
 def test_the_canary_runs_once_per_mother(mother: Mother, monkeypatch: pytest.MonkeyPatch) -> None:
