@@ -27,7 +27,7 @@ from typing import Any, cast
 import nbformat
 from nbformat import NotebookNode
 
-from grader.spec import FILES
+from grader.spec import FILES, MODULES
 
 __all__ = ["NOTEBOOK", "MarkerError", "reference_notebook", "render", "stale", "write"]
 
@@ -317,8 +317,10 @@ try:
 except ImportError:
 
     def check(name=None, path=".", verbose=False):
-        print("The checker is not installed in this kernel: run `python -m grader check`.")
-        return False
+        print(
+            "The checker is not installed in this notebook's Python: start Jupyter from the "
+            "course's virtual environment (see README.md), or run `python -m grader check`."
+        )
 '''
 
 _LOSSES_MD = """\
@@ -610,7 +612,8 @@ with unless_missing():
 
 #: After each %%writefile cell: the public tests of that file, as `grader check` reports them.
 _CHECK = """\
-# Check {module}.py against the public tests (or one function: check("svm_loss")).
+# The public tests of the {module}.py just written. One function: check("{example}");
+# every failing test in full: check("{module}", verbose=True).
 check("{module}")"""
 
 #: Per file: the section's explanation and the cell that uses its functions.
@@ -645,7 +648,8 @@ def _build_notebook(sources: dict[str, str]) -> NotebookNode:
         explanation, usage = _SECTIONS[name]
         cells.append(_new_markdown_cell(explanation.rstrip("\n")))
         cells.append(_new_code_cell(f"%%writefile {name}\n{sources[name]}".rstrip("\n")))
-        cells.append(_new_code_cell(_CHECK.format(module=name.removesuffix(".py"))))
+        module = name.removesuffix(".py")
+        cells.append(_new_code_cell(_CHECK.format(module=module, example=MODULES[module][0])))
         cells.append(_new_code_cell(usage.rstrip("\n")))
     for number, cell in enumerate(cells, start=1):
         cell["id"] = f"cell-{number:02d}"

@@ -196,7 +196,7 @@ def with_hint(
 
 
 def _inputs_line(inputs: Mapping[str, Any]) -> str:
-    return f"\n  input: {summarize_inputs(inputs)}" if inputs else ""
+    return messages.ON_INPUT.format(inputs=summarize_inputs(inputs)) if inputs else ""
 
 
 def expect_unchanged(name: str, mutated: tuple[str, ...], arg_names: tuple[str, ...]) -> None:
@@ -256,7 +256,14 @@ def compare(
     """
     from grader.feedback import diagnose
 
-    got = student.call(name, *args, **kwargs)
+    try:
+        got = student.call(name, *args, **kwargs)
+    except StudentFailure as fail:
+        if fail.category == "exception":  # it raised: say on what input
+            inputs = _named_inputs(reference, name, args, kwargs)
+            fail.message += messages.ON_INPUT.format(inputs=summarize_inputs(inputs))
+            fail.args = (fail.message,)
+        raise
     expected = getattr(reference, name)(*_copy_args(args), **_copy_args(kwargs))
     inputs = _named_inputs(reference, name, args, kwargs)
     call = (args, kwargs)

@@ -53,12 +53,6 @@ class Feedback:
     staff: dict[str, Any] = field(default_factory=dict)
 
 
-HIDDEN_ADVICE = (
-    "The input is not shown for hidden tests; check your function against the spec "
-    "in the assignment README and the messages of the public tests."
-)
-
-
 def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedback:
     """What went wrong in a failed test, for the student (public/hidden) and for staff."""
     from grader.checks import StudentFailure
@@ -80,7 +74,8 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
         if notes:
             public += "\n" + _clean_notes(notes)
     elif isinstance(exc, WorkerGone):
-        public, category = f"`{name}`: {exc.reason}", "crashed or timed out"
+        public = messages.WORKER_GONE.format(name=name, reason=exc.reason)
+        category = "crashed or timed out"
     elif exc is not None and type(exc).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):
         public = messages.NONDETERMINISTIC.format(name=name)
         category = "nondeterministic"
@@ -91,7 +86,7 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
     else:
         # An error in the suite's own code while checking: still a fail, but flag it for staff.
         kind = type(exc).__name__
-        public = f"the grader could not check `{name}`: its result led to an error ({kind})"
+        public = messages.COULD_NOT_CHECK.format(name=name, kind=kind)
         category = "unexpected result"
         staff["suspect_grader"] = True
     if excinfo is not None:
@@ -101,11 +96,11 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
         )
     staff["message"] = public
     hint = getattr(exc, "hint", None)
-    hidden = messages.HIDDEN.format(name=name, category=category, advice=HIDDEN_ADVICE)
+    hidden = messages.HIDDEN.format(name=name, category=category, advice=messages.HIDDEN_ADVICE)
     if hint:
         hidden += "\n" + messages.HINT.format(hint=hint).rstrip()
     if isinstance(exc, WorkerGone):
-        hidden = f"`{name}`: {exc.reason}"
+        hidden = messages.WORKER_GONE.format(name=name, reason=exc.reason)
     return Feedback(public=messages.sanitize(public, 8000), hidden=hidden, staff=staff)
 
 

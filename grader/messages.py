@@ -1,7 +1,11 @@
 """Every sentence a student or instructor can read, defined once (STYLE.md, 7).
 
 Tests import these constants instead of retyping them, and ``tests/toolkit/test_messages.py``
-reviews them as a whole. Templates use ``str.format`` fields.
+reviews them as a whole: it renders each template with sample values and checks what it must
+say. Templates use ``str.format`` fields. Here: why a test failed (the worker, the student's
+code, a comparison), what a hidden test shows, the submission's intake notes (``INTAKE``), and
+the lines of ``grader check``'s report. The grading suites' own texts, specific to one test, live
+with their tests (``tests/grading``).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from types import MappingProxyType
 from typing import Any
 
 # -- the worker died or misbehaved (one test fails, the next gets a fresh worker) -----------------
@@ -39,11 +44,19 @@ _SIGNAL_WHAT: dict[int, str] = {
 
 NOT_IMPLEMENTED = "`{name}` is not implemented yet (it raises NotImplementedError)"
 RAISED = "`{name}` raised {type}: {message}"
+#: Appended to RAISED: the last line of the student's own files in the traceback.
+RAISED_AT = "\n  at {file}, line {line}: {code}"
+#: Appended to a failure that has no input line of its own (the student's code raised).
+ON_INPUT = "\n  input: {inputs}"
 SYSTEM_EXIT = "`{name}` called exit() instead of returning a value"
 MISSING_FILE = "`{module}.py` was not submitted, so `{name}` could not be graded"
 MISSING_NAME = "`{module}.py` does not define `{name}`{hint}"
 IMPORT_FAILED = "`{module}.py` could not be imported: {type}: {message}"
 BAD_RETURN = "`{name}` returned something the grader cannot read: {message}"
+NO_GRADIENT = (
+    "`{name}`'s backward returned no gradient for `scores` (it must return one, and None for `y`)"
+)
+WORKER_GONE = "`{name}`: {reason}"
 
 # -- comparisons ----------------------------------------------------------------------------------
 
@@ -74,6 +87,10 @@ NONDETERMINISTIC = "`{name}` returned different results for the same input"
 # -- what a hidden test shows (no hidden inputs) --------------------------------------------------
 
 HIDDEN = "failed a hidden check of `{name}` ({category}). {advice}"
+HIDDEN_ADVICE = (
+    "The input is not shown for hidden tests; check your function against the spec "
+    "in the assignment README and the messages of the public tests."
+)
 
 # -- the grader itself ----------------------------------------------------------------------------
 
@@ -82,6 +99,99 @@ GRADER_FAILED = (
     "Your instructor has the details. Please contact course staff."
 )
 GPU_SKIPPED = "skipped: this test needs a GPU and the grader has none (worth no points here)"
+COULD_NOT_CHECK = "the grader could not check `{name}`: its result led to an error ({kind})"
+
+# -- the submission's intake: one note per problem code (grader.submission) ----------------------
+
+INTAKE = MappingProxyType(
+    {
+        "missing-file": "`{file}` is missing from your submission{hint}; "
+        "the tests for `{file}` will fail until you add it.",
+        "nested-folder": "Your submission has the files inside a folder `{folder}/`; we used them, "
+        "but next time submit the files themselves, not the folder.",
+        "wrong-case": "We graded `{found}` as `{file}`; please name it exactly `{file}` next time "
+        "(file names are case-sensitive on the grader).",
+        "pyc-only": "We found only compiled Python for `{file}` ({found}), which we cannot grade; "
+        "submit the source file `{file}`.",
+        "extra-file": "We kept your extra file(s) {names}; your modules may import them.{note}",
+        "ignored-file": "We ignored {names}: we use only .py files with plain names "
+        "(letters, digits, _) at the top of a submission.",
+        "duplicate": "Your submission has `{file}` more than once ({names}); we used the first, "
+        "{first}. Submit each file once.",
+        "not-utf8": "`{file}` is not UTF-8 text (bad byte at offset {offset}); "
+        "save it as UTF-8 and resubmit. We could not use it.",
+        "syntax-error": "`{file}` has a syntax error on line {line}: `{text}` ({error}). "
+        "The tests for `{file}` will fail until you fix it.",
+        "empty-file": "`{file}` is empty; the tests for `{file}` will fail until you fill it in.",
+        "symlink": "We ignored {names}: symbolic links are not allowed in a submission; "
+        "submit the files themselves.",
+        "special-file": "We ignored {names}: they are not regular files.",
+        "unreadable": "We could not read {names} ({error}); resubmit it.",
+        "unsafe-path": "{where} has an unsafe path {names} (absolute, `..`, a drive letter or "
+        "backslashes); {outcome}",
+        "too-large": "{what} is {size:,} bytes, over the limit of {limit:,} bytes; {outcome}",
+        "too-many-files": "Your submission has more than {limit} files ({count} seen); nothing was "
+        "graded. Submit only the .py files of the assignment.",
+        "too-deep": "Your submission nests folders {depth} deep (`{path}`), over the limit of "
+        "{limit}; nothing was graded. Submit the .py files, not a folder tree.",
+        "zip-bomb": "Your zip's member `{path}` expands {ratio:.0f}x ({size:,} bytes), over the "
+        "limit of {limit:.0f}x; nothing was graded. Zip only your .py files.",
+        "bad-zip": "We could not read your zip ({error}); nothing was graded. Create the zip again "
+        "(without a password) from your .py files and resubmit.",
+        "bad-notebook": "We could not read your notebook ({error}); nothing was graded. Save it "
+        "again from Jupyter, check that it opens, and resubmit.",
+        "no-writefile-cells": "Your notebook has no cell starting with `%%writefile NAME.py`, so "
+        "nothing was graded. Keep the `%%writefile` line at the top of each solution cell.",
+        "bad-writefile": "A notebook cell starts with `{line}`, which Jupyter cannot run (it "
+        "needs exactly one file name); we ignored that cell.",
+    }
+)
+
+#: What a fatal too-large / unsafe-path problem, or one that drops a file, tells the student.
+INTAKE_NOTHING_GRADED = "nothing was graded. Submit only the .py files of the assignment."
+INTAKE_FILE_DROPPED = "we could not use it. Keep your source files small."
+INTAKE_NOT_A_FILE = "`{name}` is not a file or a folder."
+INTAKE_UNKNOWN_KIND = (
+    "We cannot grade `{name}`: submit your .py files, a .zip of them, or the assignment notebook "
+    "(.ipynb)."
+)
+
+# -- `grader check`'s report (grader.check) -------------------------------------------------------
+
+CHECK_HEADER = "Public tests of {what} in {path}"
+CHECK_NOTE = "note: {note}"
+CHECK_CHECKED = "checked: {test}"
+CHECK_TODO = "not implemented yet"
+CHECK_MORE = "(+{count} more failing; {how} shows them all)"
+CHECK_MORE_CLI = "--verbose"
+CHECK_MORE_NOTEBOOK = 'check("{name}", verbose=True)'
+CHECK_TOTAL = "Total: {got:g}/{avail:g} public points ({passed} of {tests} tests passed)"
+CHECK_TODO_COUNT = "{count} of the {total} functions checked are not implemented yet."
+CHECK_ALL_PASSED = (
+    "Every public test passed. The hidden tests check more: a pass here does not guarantee full "
+    "marks."
+)
+CHECK_HIDDEN_INTRO = "The hidden tests will also examine:"
+CHECK_FAILED = "The checker itself failed (not your code); please tell course staff:"
+CHECK_PROGRESS = "checking {path} ..."
+CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
+
+#: What the hidden suites examine beyond the public tests, per module (never a hidden input).
+HIDDEN_EXAMINES = MappingProxyType(
+    {
+        "losses": "edge cases (N = 1, C = 2, scores up to ±1e4, rows of very different size, "
+        "ties), float32 inputs, inputs left unchanged, and the lecture's quiz properties",
+        "gradients": "gradients against PyTorch autograd and against finite differences of your "
+        "own loss, regularization on and off, call counts of f, x restored",
+        "optim": "long trajectories against torch.optim.SGD / Adam with other hyperparameters, "
+        "minibatch sampling, schedules inside minibatch_sgd",
+        "schedules": "StepLR / CosineAnnealingLR over many steps, monotonicity, t > T",
+        "search": "split and fold properties for many N and k, call counts, log-uniform spread, "
+        "tie rules",
+        "torch_losses": "backward against torch autograd, gradcheck in float64, dtypes, and CUDA "
+        "where the grader has a GPU",
+    }
+)
 
 
 def describe_exit(status: int | None, limits: Any) -> str:

@@ -9,6 +9,8 @@ Student exceptions become ``StudentFailure`` with a teacher's message; a dead wo
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -141,7 +143,7 @@ class TorchClass:
                 (scores,) = ctx.saved_tensors
                 out = run(scores.detach().cpu().numpy(), y, *extra, grad_output=float(grad))
                 if out.get("grad") is None:
-                    raise StudentFailure(f"`{spec_name(run)}` backward returned no gradient")
+                    raise StudentFailure(messages.NO_GRADIENT.format(name=spec_name(run)))
                 return torch.as_tensor(np.asarray(out["grad"]), dtype=scores.dtype)
 
         return Remote.apply
@@ -178,14 +180,51 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
             category="import error",
             staff=exc.traceback,
         )
+    traceback, where = _own_frames(exc.traceback, module)
     return StudentFailure(
         messages.RAISED.format(
             name=name, type=exc.type, message=messages.sanitize(exc.message, 500)
-        ),
+        )
+        + where,
         category="exception",
         staff=exc.traceback,
-        detail=messages.sanitize(exc.traceback, 3000),
+        detail=messages.sanitize(traceback, 3000),
     )
+
+
+_FRAME = re.compile(
+    r'^ *File "(?P<path>[^"\n]+)", line (?P<line>\d+), in [^\n]*\n(?P<code>[^\n]*)', re.M
+)
+
+
+def _own_frames(traceback: str, module: str) -> tuple[str, str]:
+    """The traceback with the sandbox's folder cut from the student's file names, and where in
+    the student's files it was raised (``RAISED_AT``, or "" when no frame is theirs).
+
+    The student's files sit together in the worker's folder, a temporary one that means nothing
+    to them: ``File "losses.py", line 28`` is what they can find in their editor.
+    """
+    frames = list(_FRAME.finditer(traceback))
+    folders = {
+        os.path.dirname(m["path"])
+        for m in frames
+        if os.path.basename(m["path"]) in (f"{module}.py", *spec.FILES)
+    } - {""}
+    own = [m for m in frames if os.path.dirname(m["path"]) in folders]
+    for folder in folders:
+        traceback = traceback.replace(f'File "{folder}{os.sep}', 'File "')
+    if not own:
+        return traceback, ""
+    last = own[-1]
+    code = last["code"].strip()
+    if not code or code.startswith('File "'):
+        code = "(source not available)"
+    else:
+        code = f"`{code[:117] + '...' if len(code) > 120 else code}`"
+    where = messages.RAISED_AT.format(
+        file=os.path.basename(last["path"]), line=last["line"], code=messages.sanitize(code)
+    )
+    return traceback, where
 
 
 def _is_import_failure(exc: StudentError, module: str) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from grader import messages
 from grader.spec import FILES, close_matches
 
 __all__ = [
@@ -43,54 +44,13 @@ __all__ = [
     "write_sources",
 ]
 
-#: Student-facing messages, one per problem code (the code is the key).
-MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "missing-file": "`{file}` is missing from your submission{hint}; "
-        "the tests for `{file}` will fail until you add it.",
-        "nested-folder": "Your submission has the files inside a folder `{folder}/`; we used them, "
-        "but next time submit the files themselves, not the folder.",
-        "wrong-case": "We graded `{found}` as `{file}`; please name it exactly `{file}` next time "
-        "(file names are case-sensitive on the grader).",
-        "pyc-only": "We found only compiled Python for `{file}` ({found}), which we cannot grade; "
-        "submit the source file `{file}`.",
-        "extra-file": "We kept your extra file(s) {names}; your modules may import them.{note}",
-        "ignored-file": "We ignored {names}: we use only .py files with plain names "
-        "(letters, digits, _) at the top of a submission.",
-        "duplicate": "Your submission has `{file}` more than once ({names}); we used the first, "
-        "{first}. Submit each file once.",
-        "not-utf8": "`{file}` is not UTF-8 text (bad byte at offset {offset}); "
-        "save it as UTF-8 and resubmit. We could not use it.",
-        "syntax-error": "`{file}` has a syntax error on line {line}: `{text}` ({error}). "
-        "The tests for `{file}` will fail until you fix it.",
-        "empty-file": "`{file}` is empty; the tests for `{file}` will fail until you fill it in.",
-        "symlink": "We ignored {names}: symbolic links are not allowed in a submission; "
-        "submit the files themselves.",
-        "special-file": "We ignored {names}: they are not regular files.",
-        "unreadable": "We could not read {names} ({error}); resubmit it.",
-        "unsafe-path": "{where} has an unsafe path {names} (absolute, `..`, a drive letter or "
-        "backslashes); {outcome}",
-        "too-large": "{what} is {size:,} bytes, over the limit of {limit:,} bytes; {outcome}",
-        "too-many-files": "Your submission has more than {limit} files ({count} seen); nothing was "
-        "graded. Submit only the .py files of the assignment.",
-        "too-deep": "Your submission nests folders {depth} deep (`{path}`), over the limit of "
-        "{limit}; nothing was graded. Submit the .py files, not a folder tree.",
-        "zip-bomb": "Your zip's member `{path}` expands {ratio:.0f}x ({size:,} bytes), over the "
-        "limit of {limit:.0f}x; nothing was graded. Zip only your .py files.",
-        "bad-zip": "We could not read your zip ({error}); nothing was graded. Create the zip again "
-        "(without a password) from your .py files and resubmit.",
-        "bad-notebook": "We could not read your notebook ({error}); nothing was graded. Save it "
-        "again from Jupyter, check that it opens, and resubmit.",
-        "no-writefile-cells": "Your notebook has no cell starting with `%%writefile NAME.py`, so "
-        "nothing was graded. Keep the `%%writefile` line at the top of each solution cell.",
-        "bad-writefile": "A notebook cell starts with `{line}`, which Jupyter cannot run (it "
-        "needs exactly one file name); we ignored that cell.",
-    }
-)
+#: Student-facing messages, one per problem code (the code is the key); they live with every
+#: other message a student can read, in ``grader.messages``.
+MESSAGES: Final[Mapping[str, str]] = messages.INTAKE
 
 #: What a fatal too-large / unsafe-path problem tells the student to do next.
-NOTHING_GRADED: Final = "nothing was graded. Submit only the .py files of the assignment."
-FILE_DROPPED: Final = "we could not use it. Keep your source files small."
+NOTHING_GRADED: Final = messages.INTAKE_NOTHING_GRADED
+FILE_DROPPED: Final = messages.INTAKE_FILE_DROPPED
 
 #: Names that would shadow a module the student's code or the grader imports.
 _SHADOWING: Final = frozenset(
@@ -337,7 +297,9 @@ def _assemble(
         if target in pyc:
             problems.append(_problem("pyc-only", file=target, found=_names(pyc[target], 2)))
             continue
-        near = close_matches(target, [*top, *ignored])
+        # A file graded under its own name (or as another expected file) is no misspelling.
+        used = {name for file, (name, _) in chosen.items() if file in FILES}
+        near = close_matches(target, [n for n in [*top, *ignored] if n not in used])
         hint = f" (did you mean `{_shown(near[0])}`? rename it to `{target}`)" if near else ""
         problems.append(_problem("missing-file", file=target, hint=hint))
     return sources
@@ -685,7 +647,7 @@ def load_submission(path: Path, limits: IntakeLimits = DEFAULT_LIMITS) -> Submis
         sources = {} if entries is None else _assemble(entries, limits, problems)
         return _submission("folder", sources, problems)
     if not stat.S_ISREG(mode):
-        raise SubmissionError(f"`{path.name}` is not a file or a folder.")
+        raise SubmissionError(messages.INTAKE_NOT_A_FILE.format(name=_shown(path.name)))
     if suffix == ".zip":
         return _load_zip(path, limits)
     if suffix == ".ipynb":
@@ -694,10 +656,7 @@ def load_submission(path: Path, limits: IntakeLimits = DEFAULT_LIMITS) -> Submis
         data = _read_top(path, limits.max_file_bytes + 1)
         entry = _Entry((path.name,), len(data), lambda limit: data[:limit])
         return _submission("folder", _assemble([entry], limits, problems), problems)
-    raise SubmissionError(
-        f"We cannot grade `{_shown(path.name)}`: submit your .py files, a .zip of them, "
-        "or the assignment notebook (.ipynb)."
-    )
+    raise SubmissionError(messages.INTAKE_UNKNOWN_KIND.format(name=_shown(path.name)))
 
 
 def _encoded(name: str, text: str) -> _Entry:
