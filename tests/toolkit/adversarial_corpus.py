@@ -282,6 +282,14 @@ def grade_case(
     }
 
 
+def unsupported(report: dict[str, Any]) -> str | None:
+    """Why this machine cannot hold the case to its promise (a layer it needs is missing)."""
+    layer = load_case(report["name"]).get("needs")
+    if layer is not None and report["sandbox"].get(layer) != "on":
+        return f"needs the {layer} layer, which is {report['sandbox'].get(layer)!r} here"
+    return None
+
+
 def failures(report: dict[str, Any]) -> list[str]:
     """Every broken promise in one case's report."""
     out = list(report["problems"])
