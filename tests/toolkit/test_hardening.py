@@ -128,7 +128,10 @@ def test_a_handle_lives_only_as_long_as_its_call(mother: Mother) -> None:
 @pytest.mark.asroot
 def test_each_test_gets_an_empty_work_dir_and_a_read_only_world(mother: Mother) -> None:
     with Sandbox({"losses.py": FILES}, mother=mother) as box:
-        assert box.ready().layers["mountns"] == "on"
+        mountns = box.ready().layers["mountns"]
+        if "Operation not permitted" in mountns:  # a container without CAP_SYS_ADMIN
+            pytest.skip(f"no mount namespace here: {mountns}")
+        assert mountns == "on"
         for _ in range(2):
             w = box.worker()
             seen = w.call("losses", "softmax", (0,), {})["value"]
