@@ -6,9 +6,12 @@ real failures produce: what was checked, on what input, expected, got, and what 
 
 from __future__ import annotations
 
+import io
 import itertools
+import re
 import string
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,30 +19,297 @@ import pytest
 from grader import checks, messages
 from grader.checks import StudentFailure
 
-TEMPLATES = {
+TEMPLATES: dict[str, str] = {
     name: value
     for name, value in vars(messages).items()
     if name.isupper() and isinstance(value, str)
 }
+TEMPLATES |= {f"INTAKE[{code}]": text for code, text in messages.INTAKE.items()}
+TEMPLATES |= {f"HIDDEN_EXAMINES[{m}]": text for m, text in messages.HIDDEN_EXAMINES.items()}
+
+# Every template, rendered with values like the ones it gets, and what the result must say.
+# kind: "sentence" ends like one (. : ?); "clause" follows a name or stands as a test's output and
+# need not; "fragment" is appended to another message or is one cell of the report.
+SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    # the worker died or misbehaved
+    "TIMED_OUT": ("clause", {"seconds": 10.0}, ("timed out after 10 s", "infinite loop")),
+    "CRASHED": (
+        "clause",
+        {"signal": "SIGSEGV", "what": "a segmentation fault"},
+        ("crashed with SIGSEGV", "segmentation fault"),
+    ),
+    "KILLED": ("clause", {"signal": "SIGKILL"}, ("killed (SIGKILL)", "too much memory")),
+    "CPU_LIMIT": ("clause", {"seconds": 60}, ("more than 60 s of CPU time",)),
+    "FILE_LIMIT": ("clause", {"limit": "16 MiB"}, ("larger than the 16 MiB limit",)),
+    "CALLED_EXIT": ("clause", {"status": 3}, ("called exit()", "exit status 3", "return a value")),
+    "OUTPUT_FLOOD": ("clause", {"limit": "64 KiB"}, ("printed far more than the 64 KiB",)),
+    "OUTPUT_TRUNCATED": ("fragment", {"total": "90000 characters"}, ("90000 characters",)),
+    "BAD_REPLY": ("clause", {"detail": "a truncated frame"}, ("could not be read back",)),
+    "WORKER_CLOSED": ("clause", {}, ("already closed",)),
+    "WORKER_LOST": ("clause", {}, ("ended unexpectedly",)),
+    "MEMORY": ("clause", {"limit": "2 GiB"}, ("exceeded the 2 GiB memory limit",)),
+    "EXPIRED": ("clause", {}, ("earlier call", "can no longer be called")),
+    # student code raised
+    "NOT_IMPLEMENTED": ("clause", {"name": "svm_loss"}, ("`svm_loss` is not implemented yet",)),
+    "RAISED": (
+        "clause",
+        {"name": "softmax", "type": "IndexError", "message": "index 5 is out of bounds"},
+        ("`softmax` raised IndexError: index 5 is out of bounds",),
+    ),
+    "RAISED_AT": (
+        "fragment",
+        {"file": "losses.py", "line": 28, "code": "`x = y[:, 5]`"},
+        ("at losses.py, line 28: `x = y[:, 5]`",),
+    ),
+    "ON_INPUT": ("fragment", {"inputs": "scores=[[1, 2]]"}, ("input: scores=[[1, 2]]",)),
+    "SYSTEM_EXIT": ("clause", {"name": "svm_loss"}, ("`svm_loss` called exit()",)),
+    "MISSING_FILE": (
+        "clause",
+        {"module": "optim", "name": "sgd_step"},
+        ("`optim.py` was not submitted", "`sgd_step` could not be graded"),
+    ),
+    "MISSING_NAME": (
+        "clause",
+        {"module": "losses", "name": "svm_loss", "hint": "; did you mean `svm_los`?"},
+        ("`losses.py` does not define `svm_loss`", "did you mean `svm_los`?"),
+    ),
+    "IMPORT_FAILED": (
+        "clause",
+        {
+            "module": "losses",
+            "type": "SyntaxError",
+            "message": "invalid syntax (losses.py, line 3)",
+        },
+        ("`losses.py` could not be imported", "SyntaxError", "line 3"),
+    ),
+    "BAD_RETURN": (
+        "clause",
+        {"name": "softmax", "message": "a generator"},
+        ("`softmax` returned something the grader cannot read: a generator",),
+    ),
+    "NO_GRADIENT": (
+        "clause",
+        {"name": "MulticlassHinge"},
+        ("`MulticlassHinge`'s backward returned no gradient for `scores`",),
+    ),
+    "WORKER_GONE": (
+        "clause",
+        {"name": "sgd_step", "reason": "your code timed out after 10 s"},
+        ("`sgd_step`: your code timed out",),
+    ),
+    # comparisons
+    "WRONG_TYPE": (
+        "clause",
+        {"name": "svm_loss", "expected": "a number", "got": "a list of length 1"},
+        ("`svm_loss` should return a number", "returned a list of length 1"),
+    ),
+    "WRONG_SHAPE": (
+        "clause",
+        {"name": "softmax", "got": (3, 2), "expected": (2, 3)},
+        ("shape (3, 2)", "expected shape (2, 3)"),
+    ),
+    "NOT_FINITE": ("clause", {"name": "softmax", "what": "nan"}, ("`softmax` returned nan",)),
+    "MISMATCH": (
+        "clause",
+        {
+            "name": "svm_loss",
+            "where": "",
+            "inputs": "scores=[[3.2, 5.1]], y=[0]",
+            "expected": "2.9",
+            "got": "3.9",
+            "detail": "",
+        },
+        (
+            "`svm_loss` returned a wrong value",
+            "input:    scores=",
+            "expected: 2.9",
+            "got:      3.9",
+        ),
+    ),
+    "FIRST_DIFF": (
+        "fragment",
+        {"index": 1, "expected": "2", "got": "2.5", "count": 1, "size": 3},
+        ("first difference at index 1: expected 2, got 2.5 (1 of 3 entries differ)",),
+    ),
+    "HINT": ("fragment", {"hint": "the sum must skip j = y_i."}, ("hint: the sum must skip",)),
+    "MUTATED": (
+        "clause",
+        {"name": "softmax", "arg": "scores"},
+        ("`softmax` modified its argument `scores` in place",),
+    ),
+    "PROPERTY": (
+        "clause",
+        {"name": "svm_loss", "prop": "the loss is >= 0", "inputs": "scores=[[0.0]]"},
+        ("breaks a property the lecture states: the loss is >= 0", "falsifying input: scores="),
+    ),
+    "NEEDS_REFERENCE": ("clause", {"name": "svm_loss"}, ("`svm_loss`", "runs when you submit")),
+    "NONDETERMINISTIC": ("clause", {"name": "random_search"}, ("different results",)),
+    # hidden tests, the grader
+    "HIDDEN": (
+        "clause",
+        {"name": "svm_loss", "category": "wrong result", "advice": messages.HIDDEN_ADVICE},
+        ("failed a hidden check of `svm_loss` (wrong result)", "not shown"),
+    ),
+    "HIDDEN_ADVICE": ("sentence", {}, ("input is not shown", "README")),
+    "GRADER_FAILED": ("sentence", {}, ("not your fault", "contact course staff")),
+    "GPU_SKIPPED": ("clause", {}, ("needs a GPU", "worth no points")),
+    "COULD_NOT_CHECK": (
+        "clause",
+        {"name": "svm_loss", "kind": "TypeError"},
+        ("could not check `svm_loss`", "(TypeError)"),
+    ),
+    # the intake
+    "INTAKE_NOTHING_GRADED": ("fragment", {}, ("nothing was graded",)),
+    "INTAKE_FILE_DROPPED": ("fragment", {}, ("could not use it",)),
+    "INTAKE_NOT_A_FILE": ("sentence", {"name": "x"}, ("`x` is not a file or a folder",)),
+    "INTAKE_UNKNOWN_KIND": ("sentence", {"name": "hw.rar"}, ("cannot grade `hw.rar`", ".zip")),
+    "INTAKE[missing-file]": (
+        "sentence",
+        {"file": "optim.py", "hint": " (did you mean `optm.py`? rename it to `optim.py`)"},
+        ("`optim.py` is missing", "did you mean `optm.py`?", "will fail until you add it"),
+    ),
+    "INTAKE[nested-folder]": ("sentence", {"folder": "hw1"}, ("inside a folder `hw1/`",)),
+    "INTAKE[wrong-case]": (
+        "sentence",
+        {"file": "losses.py", "found": "Losses.py"},
+        ("graded `Losses.py` as `losses.py`", "case-sensitive"),
+    ),
+    "INTAKE[pyc-only]": (
+        "sentence",
+        {"file": "losses.py", "found": "`losses.cpython-311.pyc`"},
+        ("only compiled Python for `losses.py`", "submit the source file"),
+    ),
+    "INTAKE[extra-file]": (
+        "sentence",
+        {"names": "`helpers.py`", "note": ""},
+        ("kept your extra file(s) `helpers.py`",),
+    ),
+    "INTAKE[ignored-file]": ("sentence", {"names": "`notes.txt`"}, ("We ignored `notes.txt`",)),
+    "INTAKE[duplicate]": (
+        "sentence",
+        {"file": "losses.py", "names": "`losses.py`, `losses.py`", "first": "`losses.py`"},
+        ("`losses.py` more than once", "Submit each file once"),
+    ),
+    "INTAKE[not-utf8]": ("sentence", {"file": "losses.py", "offset": 11}, ("not UTF-8", "11")),
+    "INTAKE[syntax-error]": (
+        "sentence",
+        {"file": "losses.py", "line": 3, "text": "x = (1 +", "error": "'(' was never closed"},
+        ("`losses.py` has a syntax error on line 3: `x = (1 +`", "until you fix it"),
+    ),
+    "INTAKE[empty-file]": ("sentence", {"file": "losses.py"}, ("`losses.py` is empty",)),
+    "INTAKE[symlink]": ("sentence", {"names": "`losses.py`"}, ("symbolic links",)),
+    "INTAKE[special-file]": ("sentence", {"names": "`fifo`"}, ("not regular files",)),
+    "INTAKE[unreadable]": (
+        "sentence",
+        {"names": "`losses.py`", "error": "permission denied"},
+        ("could not read `losses.py` (permission denied)",),
+    ),
+    "INTAKE[unsafe-path]": (
+        "sentence",
+        {"where": "Your zip", "names": "`../x.py`", "outcome": messages.INTAKE_NOTHING_GRADED},
+        ("unsafe path `../x.py`", "nothing was graded"),
+    ),
+    "INTAKE[too-large]": (
+        "sentence",
+        {
+            "what": "`losses.py`",
+            "size": 3_000_000,
+            "limit": 1_000_000,
+            "outcome": "we could not use it.",
+        },
+        ("3,000,000 bytes", "limit of 1,000,000 bytes"),
+    ),
+    "INTAKE[too-many-files]": ("sentence", {"limit": 200, "count": 201}, ("more than 200 files",)),
+    "INTAKE[too-deep]": (
+        "sentence",
+        {"depth": 9, "path": "a/b/c", "limit": 8},
+        ("nests folders 9 deep", "limit of 8"),
+    ),
+    "INTAKE[zip-bomb]": (
+        "sentence",
+        {"path": "losses.py", "ratio": 500.0, "size": 10_000_000, "limit": 100.0},
+        ("expands 500x", "limit of 100x"),
+    ),
+    "INTAKE[bad-zip]": ("sentence", {"error": "bad CRC"}, ("could not read your zip (bad CRC)",)),
+    "INTAKE[bad-notebook]": ("sentence", {"error": "not JSON"}, ("could not read your notebook",)),
+    "INTAKE[no-writefile-cells]": ("sentence", {}, ("`%%writefile NAME.py`",)),
+    "INTAKE[bad-writefile]": ("sentence", {"line": "%%writefile a b"}, ("`%%writefile a b`",)),
+    # grader check's report
+    "CHECK_HEADER": (
+        "fragment",
+        {"what": "`svm_loss`", "path": "assignment/"},
+        ("Public tests of `svm_loss` in assignment/",),
+    ),
+    "CHECK_NOTE": ("fragment", {"note": "`optim.py` is missing"}, ("note: `optim.py`",)),
+    "CHECK_CHECKED": ("fragment", {"test": "hinge loss of the table"}, ("checked: hinge loss",)),
+    "CHECK_TODO": ("fragment", {}, ("not implemented yet",)),
+    "CHECK_MORE": (
+        "fragment",
+        {"count": 5, "how": messages.CHECK_MORE_CLI},
+        ("+5 more failing", "--verbose shows them"),
+    ),
+    "CHECK_MORE_CLI": ("fragment", {}, ("--verbose",)),
+    "CHECK_MORE_NOTEBOOK": (
+        "fragment",
+        {"name": "svm_loss"},
+        ('check("svm_loss", verbose=True)',),
+    ),
+    "CHECK_TOTAL": (
+        "fragment",
+        {"got": 11.0, "avail": 17.0, "passed": 11, "tests": 17},
+        ("Total: 11/17 public points (11 of 17 tests passed)",),
+    ),
+    "CHECK_TODO_COUNT": ("sentence", {"count": 3, "total": 28}, ("3 of the 28 functions",)),
+    "CHECK_ALL_PASSED": ("sentence", {}, ("Every public test passed", "hidden tests")),
+    "CHECK_HIDDEN_INTRO": ("sentence", {}, ("hidden tests will also examine",)),
+    "CHECK_FAILED": ("sentence", {}, ("checker itself failed", "not your code", "course staff")),
+    "CHECK_PROGRESS": ("fragment", {"path": "assignment/"}, ("checking assignment/ ...",)),
+    "CHECK_PROGRESS_TEST": (
+        "fragment",
+        {"done": 3, "total": 50, "name": "svm_loss"},
+        ("checking [3/50] svm_loss ...",),
+    ),
+}
+SAMPLES |= {f"HIDDEN_EXAMINES[{m}]": ("fragment", {}, ()) for m in messages.HIDDEN_EXAMINES}
 
 
 def fields(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
+def test_every_template_has_a_sample() -> None:
+    # A new message needs its row above: that is how it gets reviewed.
+    assert sorted(SAMPLES) == sorted(TEMPLATES)
+
+
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_every_template_formats_and_reads_as_a_sentence(name: str) -> None:
+def test_every_template_renders_as_one_readable_message(name: str) -> None:
     template = TEMPLATES[name]
-    sample = {f: f"<{f}>" for f in fields(template)}
-    try:
-        text = template.format(**sample)
-    except (KeyError, ValueError, IndexError):  # numeric formats ({seconds:g}) need numbers
-        text = template.format(**{f: 1 for f in fields(template)})
+    kind, values, parts = SAMPLES[name]
+    assert set(values) == set(fields(template)), name  # every field filled, none invented
+    text = template.format(**values)
     assert text.strip() and "{" not in text and "}" not in text
-    # No stray whitespace at line ends, and no field left unfilled or doubled words.
-    assert all(line == line.rstrip() for line in text.splitlines()), name
+    for part in parts:
+        assert part in text, (name, part)
+    lines = text.strip("\n").splitlines()
+    # No stray whitespace, no doubled word, no space before punctuation; fields aligned after
+    # a colon ("expected: ", "got:      ") are the only runs of spaces inside a line.
+    assert all(line == line.rstrip() for line in lines), name
     words = text.split()
     assert not any(a == b and a.isalpha() for a, b in itertools.pairwise(words)), name
+    for line in lines:
+        assert not re.search(r"[^:\s] {2,}\S", line.strip()), (name, line)
+        assert not re.search(r" [.,;:](\s|$)", line), (name, line)
+    own = "".join(literal for literal, _, _, _ in string.Formatter().parse(template))
+    assert own.count("`") % 2 == 0, name  # every code span closed
+    assert own.count("(") == own.count(")"), name
+    first = lines[0].strip()
+    assert len(first) <= 240, name  # one readable line before any detail
+    if kind == "sentence":
+        assert first[:1].isupper() or first[:1] in "`0123456789", name
+        assert text.rstrip().endswith((".", ":", "?", ")")), name
+    elif kind == "clause":
+        assert not first[:1].isupper() or first.startswith("`"), name  # follows "`name`: "
 
 
 def test_templates_speak_to_the_student_not_about_the_grader() -> None:
@@ -112,3 +382,52 @@ def test_student_messages_for_every_failure_kind(tmp_path: Path) -> None:
         "losses",
     )
     assert missing.message == "`losses.py` does not define `svm_loss`; did you mean `svm_los`?"
+
+
+def test_an_exception_says_where_in_the_students_file() -> None:
+    from grader.sandbox import StudentError
+    from grader.student import failure_from
+
+    traceback = (
+        "Traceback (most recent call last):\n"
+        '  File "/tmp/grader-sub-x1/losses.py", line 28, in softmax\n'
+        "    shifted = scores - np.max(scores)[:, 5]\n"
+        '  File "/tmp/grader-sub-x1/helpers.py", line 3, in shift\n'
+        "    return x[5]\n"
+        '  File "/usr/lib/numpy/core.py", line 9, in f\n'
+        "    raise IndexError\n"
+        "IndexError: index 5 is out of bounds\n"
+    )
+    failure = failure_from(
+        StudentError("IndexError", "index 5 is out of bounds", traceback=traceback),
+        "softmax",
+        "losses",
+    )
+    # The last line of the student's own files (a helper of theirs counts), as they know it.
+    assert failure.message == (
+        "`softmax` raised IndexError: index 5 is out of bounds\n"
+        "  at helpers.py, line 3: `return x[5]`"
+    )
+    assert 'File "losses.py", line 28' in failure.detail
+    assert "grader-sub-" not in failure.detail and "/usr/lib/numpy/core.py" in failure.detail
+    assert "grader-sub-" in failure.staff  # staff keep the full traceback
+    # No frame of theirs (it raised inside numpy from a lambda of the test): no location.
+    bare = failure_from(
+        StudentError("ValueError", "bad", traceback="Traceback\n"), "softmax", "losses"
+    )
+    assert bare.message == "`softmax` raised ValueError: bad"
+
+
+def test_an_exception_in_a_real_check_shows_where_and_the_input(tmp_path: Path) -> None:
+    from grader import check
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "solutions" / "losses.py").read_text(encoding="utf-8")
+    line = "shifted = scores - np.max(scores, axis=1, keepdims=True)"
+    assert text.count(line) == 1
+    (tmp_path / "losses.py").write_text(text.replace(line, line + "[:, 5]"), encoding="utf-8")
+    number = text[: text.index(line)].count("\n") + 1
+    _, report = check.run_check(tmp_path, only="softmax", out=io.StringIO())
+    assert "`softmax` raised IndexError: index 5 is out of bounds" in report
+    assert f"at losses.py, line {number}: `{line}[:, 5]`" in report
+    assert "input: scores=[[ 1. ,  2. ,  0.5], [-0.3,  0.8,  2.1]]" in report

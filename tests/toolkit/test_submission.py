@@ -96,6 +96,20 @@ def test_missing_file_suggests_near_name(tmp_path: Path) -> None:
     assert only(sub, "missing-file").file == "losses.py"
 
 
+def test_a_file_graded_under_its_own_name_is_not_suggested_for_another(tmp_path: Path) -> None:
+    # losses.py is close to torch_losses.py, but it is graded as itself: no "rename it".
+    sub = load_submission(make_folder(tmp_path, {"losses.py": GOOD["losses.py"]}))
+    missing = {p.file: p.message for p in sub.problems if p.code == "missing-file"}
+    assert missing["torch_losses.py"] == MESSAGES["missing-file"].format(
+        file="torch_losses.py", hint=""
+    )
+    # A misspelt file next to it still is suggested.
+    files = {"losses.py": GOOD["losses.py"], "torch_loss.py": GOOD["torch_losses.py"]}
+    sub = load_submission(make_folder(tmp_path / "second", files))
+    missing = {p.file: p.message for p in sub.problems if p.code == "missing-file"}
+    assert "did you mean `torch_loss.py`?" in missing["torch_losses.py"]
+
+
 def test_nested_folder_with_macos_junk(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {f"hw1/{n}": s for n, s in GOOD.items()}
     files["__MACOSX/hw1/._losses.py"] = b"\x00\x05\x16\x07junk"
