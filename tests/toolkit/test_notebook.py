@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import assign
+from grader import assign, messages
 from grader.spec import FILES, MODULES
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
@@ -36,6 +36,8 @@ def execute(notebook: nbformat.NotebookNode, cwd: Path) -> str:
             assert output.output_type != "error", (
                 f"cell {cell.id} raised {output.ename}: {output.evalue}\n{cell.source[:300]}"
             )
+            if cell.source.startswith("# The public tests of"):  # a check cell
+                assert output.output_type == "stream", f"cell {cell.id} shows {output}"
             if output.output_type == "stream":
                 assert output.name == "stdout", f"cell {cell.id} wrote to stderr: {output.text}"
                 texts.append(output.text)
@@ -66,9 +68,11 @@ def test_reference_notebook_runs_and_reproduces_the_lecture(tmp_path: Path) -> N
         assert expected in printed
     assert printed.count("passed: True") == 2
     assert "not implemented yet" not in printed
-    # Each file's check cell ran the public tests on what the notebook wrote: all pass.
-    assert printed.count("Public tests for .") == len(FILES)
-    assert "FAIL" not in printed
+    # Each file's check cell ran the public tests on what the notebook wrote: all pass, and
+    # the files the notebook has not reached yet go unmentioned.
+    assert printed.count("Public tests of `") == len(FILES)
+    assert printed.count(messages.CHECK_ALL_PASSED) == len(FILES)
+    assert "FAIL" not in printed and "note:" not in printed
     # The %%writefile cells wrote exactly the completed files.
     for name in FILES:
         expected_text = assign.completed_source((SOLUTIONS / name).read_text(), SOLUTIONS / name)
@@ -87,8 +91,10 @@ def test_stub_notebook_runs_and_says_what_is_missing(tmp_path: Path) -> None:
         assert name.split(".")[0] in graded, line
     assert "not implemented yet: svm_loss" in missing
     assert "not implemented yet: SoftmaxCrossEntropy.forward" in missing
-    # The check cells report the stubs as not implemented instead of crashing.
-    assert printed.count("Public tests for .") == len(FILES)
-    assert "`svm_loss` is not implemented yet (it raises NotImplementedError)" in printed
+    # The check cells report the stubs as not implemented instead of crashing, one line each.
+    assert printed.count("Public tests of `") == len(FILES)
+    todo = [line.split()[1] for line in printed.splitlines() if line.startswith("  TODO ")]
+    assert sorted(todo) == sorted(graded)
+    assert "note:" not in printed
     for name in FILES:
         assert (tmp_path / name).read_text() == assign.render(SOLUTIONS)[name]
