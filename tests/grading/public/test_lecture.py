@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from grader.checks import as_array, as_scalar, compare, expect_close
+from grader.feedback import diagnose
 
 CAT_CAR_FROG = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
 LABELS = np.array([0, 1, 2])
@@ -36,7 +37,15 @@ def test_hinge_per_image(student, row, loss):
     """hinge loss of one image of the cat/car/frog table (2.9, 0, 12.9)"""
     scores, y = CAT_CAR_FROG[row : row + 1], LABELS[row : row + 1]
     got = as_scalar("svm_loss", student.svm_loss(scores, y))
-    expect_close("svm_loss", got, loss, inputs={"scores": scores, "y": y}, atol=1e-9)
+    expect_close(
+        "svm_loss",
+        got,
+        loss,
+        inputs={"scores": scores, "y": y},
+        atol=1e-9,
+        diagnose=diagnose,
+        call=((scores, y), {}),
+    )
 
 
 @pytest.mark.points(1)
@@ -45,7 +54,15 @@ def test_hinge_car_doubled(student):
     """with the car image's scores doubled its hinge loss stays 0"""
     scores, y = 2 * CAT_CAR_FROG[1:2], LABELS[1:2]
     got = as_scalar("svm_loss", student.svm_loss(scores, y))
-    expect_close("svm_loss", got, 0.0, inputs={"scores": scores, "y": y}, atol=1e-12)
+    expect_close(
+        "svm_loss",
+        got,
+        0.0,
+        inputs={"scores": scores, "y": y},
+        atol=1e-12,
+        diagnose=diagnose,
+        call=((scores, y), {}),
+    )
 
 
 LATITUDE = np.array([[1.0, 42.0], [1.0, 39.0], [1.0, 30.0]])  # bias column, latitude
