@@ -310,5 +310,11 @@ def test_a_checker_failure_says_so_and_nothing_else() -> None:
 def test_hidden_notes_are_only_the_assignment_folders_own_files(tmp_path: Path) -> None:
     folder = a_student_folder(tmp_path)
     assert check.quiet_notes(folder, None)  # README.md, assignment.ipynb, pytest.ini
+    # Jupyter's checkpoints of the notebook, opened in that folder, are the folder's own too.
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "assignment-checkpoint.ipynb").write_text("{}")
+    assert len(check.quiet_notes(folder, None)) == 1
+    proc = run_cli(str(folder))
+    assert "note:" not in proc.stdout
     (folder / "notes.txt").write_text("mine")
     assert not check.quiet_notes(folder, None)  # a stray file of the student's: say it
