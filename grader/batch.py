@@ -27,13 +27,14 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO
 
-from grader import gradebook, layout
+from grader import gradebook, layout, spec
 from grader.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
 from grader.results import GradingResult, TestOutcome
 
@@ -261,6 +262,10 @@ class BatchOptions:
     regrade: bool = False  # grade everything again, whatever the gradebook holds
     retry_errors: bool = False  # grade again what was recorded as timed out or grader error
 
+    def __post_init__(self) -> None:
+        # Checked here, not in each grading process: a typo must not cost a class of gradings.
+        spec.check_only(self.only)
+
     def engine_options(self) -> dict[str, Any]:
         return {"suites": list(self.suites), "only": self.only, "gpu_counts": self.gpu_counts}
 
@@ -290,6 +295,7 @@ class GraderProcess:
         self._recycle = recycle
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
+        self._eof = False
         self.graded = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -305,7 +311,7 @@ class GraderProcess:
             env=env,
             start_new_session=True,
         )
-        self._proc, self._buf, self.graded = proc, b"", 0
+        self._proc, self._buf, self._eof, self.graded = proc, b"", False, 0
         ready = self._readline(time.monotonic() + START_TIMEOUT)
         if ready is None or json.loads(ready).get("op") != "ready":
             self.close()
@@ -328,7 +334,7 @@ class GraderProcess:
         line = self._readline(time.monotonic() + timeout)
         self.graded += 1
         if line is None:
-            if proc.poll() is None:
+            if not self._eof:
                 self.close()
                 return self._failed(
                     "timeout",
@@ -336,9 +342,12 @@ class GraderProcess:
                     f"grading took longer than the batch's limit of {timeout:g} s per "
                     "submission and was stopped",
                 )
-            code = proc.returncode
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)  # its exit status, if it is ending by itself
             self.close()
-            return self._failed("crash", started, f"the grading process died (exit {code})")
+            return self._failed(
+                "crash", started, f"the grading process died (exit {proc.returncode})"
+            )
         return Graded("result", json.loads(line)["result"], started, time.time())
 
     def _failed(self, kind: Kind, started: float, why: str) -> Graded:
@@ -346,7 +355,7 @@ class GraderProcess:
         return Graded(kind, _to_wire(result), started, time.time())
 
     def _readline(self, deadline: float) -> bytes | None:
-        """One line from the child, or None at the deadline or when it exits."""
+        """One line from the child, or None at the deadline or when it exits (``_eof``)."""
         assert self._proc is not None and self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
         while b"\n" not in self._buf:
@@ -357,6 +366,7 @@ class GraderProcess:
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
+                    self._eof = True
                     return None
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
@@ -406,13 +416,21 @@ def _serve() -> int:
     try:
         for line in sys.stdin:
             req = json.loads(line)
-            if not mother.alive():
-                mother = sandbox.Mother(torch=True)
-            o = req["options"]
-            options = engine.Options(
-                suites=tuple(o["suites"]), only=o["only"], gpu_counts=o["gpu_counts"]
-            )
-            result = engine.grade(Path(req["path"]), options, mother)
+            started = time.monotonic()
+            try:
+                if not mother.alive():
+                    mother = sandbox.Mother(torch=True)
+                o = req["options"]
+                options = engine.Options(
+                    suites=tuple(o["suites"]), only=o["only"], gpu_counts=o["gpu_counts"]
+                )
+                result = engine.grade(Path(req["path"]), options, mother)
+            except Exception:  # engine.grade does not raise; its set-up here might
+                result = GradingResult(
+                    tests=(),
+                    grader_error=traceback.format_exc(),
+                    execution_time=time.monotonic() - started,
+                )
             channel.write(json.dumps({"op": "graded", "result": _to_wire(result)}) + "\n")
             channel.flush()
     finally:

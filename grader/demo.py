@@ -46,7 +46,7 @@ def table(rows: list[tuple[str, GradingResult, float]]) -> str:
 
 
 def run() -> bool:
-    """Grade everything; print the table. False if the grader itself failed on any of them."""
+    """Grade everything; print the table. False (and why, on stderr) if ``sanity`` objects."""
     rows = []
     mother = Mother()
     try:
@@ -58,4 +58,24 @@ def run() -> bool:
     finally:
         mother.close()
     print(table(rows))
-    return all(r.grader_error is None for _, r, _ in rows)
+    problems = [*sanity(rows)]
+    for line in problems:
+        print(f"demo: {line}", file=sys.stderr)
+    return not problems
+
+
+def sanity(rows: list[tuple[str, GradingResult, float]]) -> list[str]:
+    """What is wrong with the demo's table: a grader error, or the two fixed points not holding.
+
+    The reference must get full marks and the stubs zero; anything else means the installation
+    (or the grader) is broken, whatever the examples score.
+    """
+    problems = [f"the grader failed on {label}" for label, r, _ in rows if r.grader_error]
+    by_label = {label: r for label, r, _ in rows if r.grader_error is None}
+    ref = by_label.get("reference (solutions/)")
+    if ref is not None and (ref.max_score == 0 or ref.score != ref.max_score):
+        problems.append(f"the reference scored {ref.score:g} / {ref.max_score:g}, not full marks")
+    stubs = by_label.get("stubs (assignment/)")
+    if stubs is not None and stubs.score != 0:
+        problems.append(f"the stubs scored {stubs.score:g}, not 0")
+    return problems

@@ -20,13 +20,14 @@ HIDDEN_SUITE = SUITES / "hidden"
 ANSWERS = Path(os.environ.get("GRADER_ANSWERS", SUITES / "public_answers.frame"))
 ASSIGNMENT = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
+#: Hypothesis's home during a grading (not the working directory's ``.hypothesis``): its cache
+#: of constants read from the suites and the reference. Created private before the first test.
+HYPOTHESIS = ROOT / ".hypothesis"
 
 #: What the sandbox users must never read: the reference, the suites (and the bug library in
 #: them), every other test and example of the repository, its history, and Hypothesis's cache of
 #: constants taken from the code. ``engine.protect_trusted_files`` closes them off as root; the
 #: results directory is closed off per grading (it is an argument, not a fixed place).
 TRUSTED_DIRS = tuple(
-    dict.fromkeys(
-        (SOLUTIONS, SUITES, ROOT / "tests", EXAMPLES, ROOT / ".git", ROOT / ".hypothesis")
-    )
+    dict.fromkeys((SOLUTIONS, SUITES, ROOT / "tests", EXAMPLES, ROOT / ".git", HYPOTHESIS))
 )

@@ -156,6 +156,9 @@ INTAKE_UNKNOWN_KIND = (
     "(.ipynb)."
 )
 
+#: The note of a grading whose ``--only`` names something no test of the chosen suites examines.
+NONE_EXAMINES = "No test in these suites examines `{name}`, so nothing was graded."
+
 # -- `grader check`'s report (grader.check) -------------------------------------------------------
 
 CHECK_HEADER = "Public tests of {what} in {path}"

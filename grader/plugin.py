@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from grader import layout
+
 if TYPE_CHECKING:
     from grader.results import TestOutcome, Visibility
     from grader.sandbox import Sandbox
@@ -99,6 +101,16 @@ class EngineHook:
 
 def _hypothesis_profile() -> None:
     from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    # Its cache of constants (read from the suites and the reference) goes where the grader's
+    # files are closed off, whatever the working directory (engine.protect_trusted_files).
+    try:
+        layout.HYPOTHESIS.mkdir(mode=0o700, exist_ok=True)
+    except OSError:  # a read-only installation: Hypothesis's default, the working directory
+        pass
+    else:
+        set_hypothesis_home_dir(layout.HYPOTHESIS)
 
     # research/security.md d.9: no deadline (a jittery but correct solution must pass),
     # derandomized (regrades agree), no database (nothing written, nothing replayed).
@@ -256,6 +268,11 @@ class Grading:
         if (report.when == "setup" and (report.failed or report.skipped)) or report.when == "call":
             info["report"] = (report.outcome, excinfo)
         item.stash[_CALL] = info
+        box = self.session.sandbox
+        if box.gate_error is not None or box.failed is not None:
+            # The canary refused, or the sandbox never started: every later test would fail for
+            # the grader's sake. Stop here; the engine turns it into a grader error.
+            item.session.shouldstop = "the sandbox cannot grade (see the grader error)"
         if report.when == "teardown":
             outcome = self._outcome(item, info)
             self.session.outcomes.append(outcome)

@@ -79,3 +79,12 @@ def did_you_mean(name: str, candidates: Iterable[str] | None = None) -> str:
     """'; did you mean `x`?' for a near miss, else ''."""
     matches = close_matches(name, MODULE_OF if candidates is None else candidates)
     return f"; did you mean `{matches[0]}`?" if matches else ""
+
+
+def check_only(name: str | None) -> None:
+    """ValueError (with a suggestion) unless ``name`` is None or a function, class or module."""
+    if name is not None and name not in MODULE_OF and name not in MODULES:
+        raise ValueError(
+            f"--only {name!r}: not a function, class or module of the assignment"
+            f"{did_you_mean(name, [*MODULE_OF, *MODULES])}"
+        )

@@ -217,11 +217,17 @@ def test_hanging_submission_is_recorded_as_timed_out(tmp_path: Path) -> None:
 def test_grader_error_is_recorded_and_the_batch_goes_on(tmp_path: Path) -> None:
     src = make_class(tmp_path / "class", 2)
     out = tmp_path / "out"
-    # no test is tagged with this name, so the suites do not run: a fault of the grader's set-up
-    options = BatchOptions(**{**FAST.__dict__, "only": "no_such_function"})
+    # a suite the installation lacks: pytest cannot run it, a fault of the grader's set-up
+    options = BatchOptions(**{**FAST.__dict__, "suites": ("no_such_suite",)})
     summary = batch.run_batch(src, out, options, stream=io.StringIO())
     assert summary.counts == {"grader error": 2}
     assert {r.status for r in read_book(out)} == {"grader error"}
+    assert all("the grading suites did not run" in r.error for r in read_book(out))
+
+
+def test_an_unknown_only_is_refused_before_any_grading() -> None:
+    with pytest.raises(ValueError, match="did you mean `svm_loss`"):
+        BatchOptions(only="svm_los")
 
 
 def test_discover_folder_zip_notebook_and_odd_names(tmp_path: Path) -> None:
@@ -348,3 +354,18 @@ def test_wire_round_trip_of_a_failed_grading() -> None:
 def test_jobs_are_plain_data() -> None:
     job = Job("a", Path("a"))
     assert job.students == () and job.id == "a"
+
+
+def test_a_fault_in_the_grading_process_is_a_grader_error_and_it_serves_on(tmp_path: Path) -> None:
+    src = make_class(tmp_path / "class", 1)
+    path = next(p for p in src.iterdir())
+    proc = batch.GraderProcess()
+    try:
+        bad = proc.grade(path, {"suites": ["public"]}, timeout=60)  # options it cannot read
+        assert bad.kind == "result"
+        assert "KeyError" in (bad.result["grader_error"] or "")
+        good = proc.grade(path, {**FAST.engine_options(), "suites": ["public"]}, timeout=120)
+        assert good.kind == "result" and good.result["grader_error"] is None
+        assert good.result["tests"]
+    finally:
+        proc.close()

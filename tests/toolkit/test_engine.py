@@ -90,6 +90,34 @@ def test_grader_fault_scores_zero_and_says_so(
     assert staff and "simulated fault in the grader" in staff[0]["output"]
 
 
+def test_a_refusing_canary_stops_the_grading_at_the_first_test(
+    monkeypatch: pytest.MonkeyPatch, mother: Mother
+) -> None:
+    def refuse() -> None:
+        raise RuntimeError("simulated canary refusal")
+
+    def arm(box: engine.Sandbox, results_dir: object) -> list[object]:
+        box.gate = refuse
+        return []
+
+    monkeypatch.setattr(engine, "_arm_canary", arm)
+    seen: list[object] = []
+    options = engine.Options(progress=lambda outcome, total: seen.append(outcome))
+    result = engine.grade(ROOT / "solutions", options, mother)
+    assert result.grader_error is not None and "simulated canary refusal" in result.grader_error
+    # not one failing test per test of the suites (each formatting the same traceback)
+    assert len(seen) <= 1
+
+
+def test_hypothesis_keeps_its_cache_in_the_closed_home(mother: Mother) -> None:
+    from hypothesis import configuration
+
+    engine.grade(ROOT / "solutions", engine.Options(only="svm_loss"), mother)
+    assert configuration.storage_directory().path == engine.layout.HYPOTHESIS
+    if engine.running_as_root():
+        assert engine.layout.HYPOTHESIS.stat().st_mode & 0o077 == 0
+
+
 def test_cli_grade_writes_results_and_exits_zero(tmp_path: Path) -> None:
     """The contract: `python -m grader grade SUB --out R` exits 0 whatever the score."""
     out = tmp_path / "out" / "results.json"
@@ -208,7 +236,7 @@ def test_only_a_function_no_suite_examines_is_an_empty_result(
     result = engine.grade(ROOT / "solutions", options, mother=mother)
     assert result.grader_error is None
     assert result.tests == () and result.max_score == 0
-    assert "no test in these suites examines `adam_step`" in result.output
+    assert messages.NONE_EXAMINES.format(name="adam_step") in result.output
 
 
 HANGING_PROPERTY = '''

@@ -159,6 +159,11 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         ("could not check `svm_loss`", "(TypeError)"),
     ),
     # the intake
+    "NONE_EXAMINES": (
+        "sentence",
+        {"name": "ridge_fit"},
+        ("No test in these suites examines `ridge_fit`", "nothing was graded"),
+    ),
     "INTAKE_NOTHING_GRADED": ("fragment", {}, ("nothing was graded",)),
     "INTAKE_FILE_DROPPED": ("fragment", {}, ("could not use it",)),
     "INTAKE_NOT_A_FILE": ("sentence", {"name": "x"}, ("`x` is not a file or a folder",)),
