@@ -309,3 +309,26 @@ def test_a_sandbox_that_never_starts_is_a_grader_error(
     assert result.grader_error is not None
     assert "the sandbox did not start" in result.grader_error
     assert result.score == 0
+
+
+def test_a_submission_that_hangs_everywhere_gets_short_timeouts_after_its_strikes(
+    tmp_path: Path, mother: Mother
+) -> None:
+    # losses.py loops at import: every test of losses.py would wait out the full call timeout,
+    # 15 functions x their tests x 10 s, far past Gradescope's 10 minutes.
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "losses.py").write_text("while True:\n    pass\n")
+    limits = dataclasses.replace(
+        engine.DEFAULT_LIMITS, call_timeout=1.0, strikes=2, patience=3.0, short_timeout=0.2
+    )
+    options = engine.Options(suites=("public",), only="losses", limits=limits)
+    result = engine.grade(sub, options, mother)
+    assert result.grader_error is None and result.score == 0
+    timed = [t for t in result.tests if "timed out after" in t.output]
+    full = [t for t in timed if "timed out after 1 s" in t.output]
+    short = [t for t in timed if "timed out after 0.2 s" in t.output]
+    assert len(timed) == len(result.tests) > 10
+    # the full limit until 3 s were lost (or a function's second strike), then the short one
+    assert 2 <= len(full) <= 3 and len(short) == len(timed) - len(full)
+    assert "instead of 1 s" in short[0].output

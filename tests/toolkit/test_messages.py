@@ -33,6 +33,11 @@ TEMPLATES |= {f"HIDDEN_EXAMINES[{m}]": text for m, text in messages.HIDDEN_EXAMI
 SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     # the worker died or misbehaved
     "TIMED_OUT": ("clause", {"seconds": 10.0}, ("timed out after 10 s", "infinite loop")),
+    "TIMED_OUT_AGAIN": (
+        "clause",
+        {"seconds": 1.0, "full": 10.0},
+        ("timed out after 1 s", "earlier tests", "instead of 10 s"),
+    ),
     "CRASHED": (
         "clause",
         {"signal": "SIGSEGV", "what": "a segmentation fault"},
