@@ -188,9 +188,7 @@ class Sandbox:
         self.timeouts[name] = self.timeouts.get(name, 0) + 1
         self.time_lost += seconds
         if seconds < self.limits.call_timeout:
-            return messages.TIMED_OUT_AGAIN.format(
-                seconds=seconds, full=self.limits.call_timeout
-            )
+            return messages.TIMED_OUT_AGAIN.format(seconds=seconds, full=self.limits.call_timeout)
         return messages.TIMED_OUT.format(seconds=seconds)
 
     # lifecycle
