@@ -17,6 +17,11 @@ counts them) and, when that sum passes the limit, does what the kernel's OOM kil
 the container: kills the process with the highest ``oom_score`` (most often the student's
 worker, which the grader reports as a failed test) and lets the rest go on. If the victim is
 the grader itself, run_autograder's fallback writes the "autograder failed" results.json.
+
+CPU: Gradescope gives a default autograder half a vCPU. As root on a machine whose cgroup
+file system is writable (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), the run goes into a
+cgroup of its own with that quota, so its wall time is Gradescope's; elsewhere the report says
+the limit was not applied.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -42,7 +47,9 @@ from grader.results import VISIBILITIES
 #: Gradescope's defaults (research/autograders.md, A.3).
 TIME_LIMIT = 600.0
 MEMORY_LIMIT = 768 * 2**20
+CPU_LIMIT = 0.5  # CPUs
 POLL = 0.1
+CGROUP = Path("/sys/fs/cgroup")
 
 #: When a student sees tests of each visibility (Gradescope's specs).
 WHEN_SHOWN = {
@@ -94,6 +101,7 @@ class Simulation:
     oom_kills: tuple[str, ...] = ()  # the processes killed at the memory limit, one line each
     schema_errors: tuple[str, ...] = ()
     log: str = ""  # run_autograder's stdout and stderr (Gradescope's results/stdout)
+    cpu: str = ""  # the CPU limit the run had, or why it had none (``cpu_quota``)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +116,7 @@ def simulate(
     metadata: Mapping[str, Any] | None = None,
     time_limit: float = TIME_LIMIT,
     memory_limit: int = MEMORY_LIMIT,
+    cpus: float | None = CPU_LIMIT,
     python: str = sys.executable,
     keep: bool = False,
     env: Mapping[str, str] | None = None,
@@ -116,7 +125,8 @@ def simulate(
     """Run the autograder in ``zip_path`` (built from this checkout if None) on ``submission``.
 
     ``work``: an empty folder to hold the simulated root (``work/autograder``); a fresh temporary
-    one by default. It is removed afterwards unless ``keep``.
+    one by default. It is removed afterwards unless ``keep``. ``cpus``: the CPU quota of the run
+    (None: none).
     """
     work = Path(tempfile.mkdtemp(prefix="gradescope-sim-")) if work is None else work
     work.chmod(0o711)  # like /: the sandbox uids may traverse, not list
@@ -134,10 +144,13 @@ def simulate(
         run_env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
         run_env.update(AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=python, **(env or {}))
         log_path = work / "stdout"
-        start = time.monotonic()
-        with log_path.open("wb") as log:
+        with cpu_quota(cpus) as (procs, cpu), log_path.open("wb") as log:
+            start = time.monotonic()
+            command = [str(root / "run_autograder")]
+            if procs is not None:  # join the cgroup, then exec: all it starts is held to it
+                command = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), *command]
             proc = subprocess.Popen(
-                [str(root / "run_autograder")],
+                command,
                 cwd=root,
                 env=run_env,
                 stdin=subprocess.DEVNULL,
@@ -146,7 +159,7 @@ def simulate(
                 start_new_session=True,
             )
             peak, killed, oom = _watch(proc, time_limit, memory_limit)
-        wall = time.monotonic() - start
+            wall = time.monotonic() - start
         text = log_path.read_text(encoding="utf-8", errors="replace")
         shutil.copy(log_path, root / "results" / "stdout")
         results, errors = _read_results(root / "results" / "results.json")
@@ -160,6 +173,7 @@ def simulate(
             oom_kills=tuple(oom),
             schema_errors=errors,
             log=text,
+            cpu=cpu,
         )
     finally:
         if not keep:
@@ -228,6 +242,64 @@ def _read_results(path: Path) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
     except ValueError as exc:
         return None, (f"results.json is not JSON ({exc}): Gradescope shows an error",)
     return data, validate(data)
+
+
+# -- the CPU quota -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def cpu_quota(cpus: float | None) -> Iterator[tuple[Path | None, str]]:
+    """A cgroup limited to ``cpus`` CPUs: (its ``cgroup.procs``, a description), removed after.
+
+    (None, why) where none can be made: not root, no writable cpu controller, or ``cpus`` None.
+    """
+    if cpus is None:
+        yield None, "no CPU limit (asked for none)"
+        return
+    if os.geteuid() != 0:
+        yield None, f"not limited to {cpus:g} CPU (needs root to make a cgroup)"
+        return
+    period = 100_000
+    quota = max(1000, int(cpus * period))
+    name = f"grader-sim-{os.getpid()}-{time.monotonic_ns()}"
+    group: Path | None = None
+    try:
+        if (CGROUP / "cgroup.controllers").is_file():  # cgroup v2, unified
+            if "cpu" not in (CGROUP / "cgroup.controllers").read_text().split():
+                raise OSError("the cgroup v2 hierarchy has no cpu controller")
+            with contextlib.suppress(OSError):
+                (CGROUP / "cgroup.subtree_control").write_text("+cpu")
+            group = CGROUP / name
+            group.mkdir()
+            (group / "cpu.max").write_text(f"{quota} {period}")
+        elif (CGROUP / "cpu" / "cpu.cfs_quota_us").is_file():  # cgroup v1
+            group = CGROUP / "cpu" / name
+            group.mkdir()
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            raise OSError(f"no cpu controller under {CGROUP}")
+    except OSError as exc:
+        if group is not None:
+            _remove_group(group)
+        yield None, f"not limited to {cpus:g} CPU ({exc})"
+        return
+    try:
+        yield group / "cgroup.procs", f"{cpus:g} CPU (cgroup {group})"
+    finally:
+        _remove_group(group)
+
+
+def _remove_group(group: Path) -> None:
+    """rmdir the cgroup once its processes are gone (the watch killed them all)."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 # -- watching the process tree -----------------------------------------------------------------
@@ -411,6 +483,7 @@ def describe(sim: Simulation) -> str:
     lines = [
         f"run_autograder: exit {sim.returncode}, {sim.wall:.1f} s of {TIME_LIMIT:g} s, "
         f"peak memory (PSS of the process tree) {mib:.0f} MiB of {MEMORY_LIMIT / 2**20:.0f} MiB",
+        f"CPU: {sim.cpu}",
     ]
     if sim.killed:
         lines.append(f"KILLED at the {sim.killed}: on Gradescope the student gets 0 and no tests")
@@ -429,11 +502,13 @@ def describe(sim: Simulation) -> str:
 
 
 __all__: Sequence[str] = [
+    "CPU_LIMIT",
     "MEMORY_LIMIT",
     "TIME_LIMIT",
     "Simulation",
     "by_phase",
     "by_visibility",
+    "cpu_quota",
     "describe",
     "fake_metadata",
     "simulate",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -186,6 +188,7 @@ def test_reference_gets_full_marks_through_the_zip(autograder_zip: Path) -> None
     data = _check_run(sim)
     assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0
     assert "What a student sees" in simulate.describe(sim)
+    assert f"CPU: {sim.cpu}" in simulate.describe(sim)
 
 
 @pytest.mark.slow
@@ -289,3 +292,36 @@ def test_time_limit_kills_the_whole_run(autograder_zip: Path) -> None:
     assert sim.killed == "time limit" and not sim.ok
     assert sim.results is None  # Gradescope: 0 and no tests
     assert "KILLED at the time limit" in simulate.describe(sim)
+
+
+_BURN = """
+import resource, time
+start = time.monotonic()
+while time.monotonic() - start < 1.5:
+    pass
+r = resource.getrusage(resource.RUSAGE_SELF)
+print(r.ru_utime + r.ru_stime)
+"""
+
+
+@root_only
+def test_the_run_is_held_to_half_a_cpu() -> None:
+    with simulate.cpu_quota(simulate.CPU_LIMIT) as (procs, what):
+        if procs is None:
+            pytest.skip(f"this machine has no cgroup to make: {what}")
+        assert what.startswith("0.5 CPU")
+        burn = subprocess.run(
+            ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs), sys.executable, "-c", _BURN],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    # 1.5 s of wall time spinning: ~1.5 CPU-s free, ~0.75 under the quota (plus one period)
+    assert float(burn.stdout) < 1.0
+    group = Path(what.split("(cgroup ", 1)[1].rstrip(")"))
+    assert group.name.startswith("grader-sim-") and not group.exists()  # removed afterwards
+
+
+def test_no_quota_asked_or_possible_says_so() -> None:
+    with simulate.cpu_quota(None) as (procs, what):
+        assert procs is None and what == "no CPU limit (asked for none)"
