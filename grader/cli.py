@@ -203,7 +203,15 @@ def _simulate(args: argparse.Namespace) -> ExitCode:
     if not submission.exists():
         print(f"grader: no such submission: {submission}", file=sys.stderr)
         return ExitCode.USAGE
-    sim = simulate.simulate(submission, Path(args.zip) if args.zip else None, keep=args.keep)
+    if args.cpus < 0:
+        print("grader simulate: --cpus must be 0 (no limit) or more", file=sys.stderr)
+        return ExitCode.USAGE
+    sim = simulate.simulate(
+        submission,
+        Path(args.zip) if args.zip else None,
+        keep=args.keep,
+        cpus=args.cpus or None,
+    )
     print(simulate.describe(sim))
     if args.keep:
         print(f"kept the simulated /autograder at {sim.root}")
@@ -295,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zip", help="the autograder zip (default: built from this checkout)")
     p.add_argument("--out", help="also copy results.json here")
     p.add_argument("--keep", action="store_true", help="keep the simulated /autograder tree")
+    p.add_argument(
+        "--cpus",
+        type=float,
+        default=0.5,
+        metavar="N",
+        help="CPU quota of the run, as Gradescope's default 0.5 vCPU (0: none; needs root)",
+    )
     p.set_defaults(run=_simulate)
     return parser
 

@@ -325,3 +325,11 @@ def test_the_run_is_held_to_half_a_cpu() -> None:
 def test_no_quota_asked_or_possible_says_so() -> None:
     with simulate.cpu_quota(None) as (procs, what):
         assert procs is None and what == "no CPU limit (asked for none)"
+
+
+def test_cli_refuses_a_negative_cpu_quota(capsys: pytest.CaptureFixture[str]) -> None:
+    from grader import cli
+
+    code = cli.main(["simulate", str(ROOT / "solutions"), "--cpus", "-1"])
+    assert code == cli.ExitCode.USAGE
+    assert "--cpus must be 0" in capsys.readouterr().err
