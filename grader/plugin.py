@@ -310,7 +310,9 @@ class Grading:
             output = fb.public if suite == "public" else fb.hidden
             extra.update(fb.staff)
             # Paths in tracebacks name the student's file, not our scratch directory.
-            printed = info.get("printed", "").replace(f"{self.session.sandbox.scratch}/", "")
+            printed = info.get("printed", "")
+            for scratch in self.session.sandbox.scratches:
+                printed = printed.replace(f"{scratch}/", "")
             if printed and suite == "public":
                 output += "\n\nYour code printed:\n" + printed
         gpu = item.get_closest_marker("gpu") is not None

@@ -33,7 +33,8 @@ class Student:
         self._sandbox = sandbox
         self._standins = dict(standins)
         self._submitted = submitted
-        self._worker: Worker | None = None
+        #: this test's workers: one for torch_losses (torch), one for the rest (``lean``)
+        self._workers: dict[bool, Worker] = {}
         #: array arguments (by position "0", "1", ... or keyword) the last call modified
         self.mutated: tuple[str, ...] = ()
         #: told of each call before it runs: ``observer(name, args, kwargs)`` (a recording of the
@@ -43,20 +44,21 @@ class Student:
     def __repr__(self) -> str:
         return "<your submission>"  # stable: shown in Hypothesis' failing-input reports
 
-    @property
-    def worker(self) -> Worker:
-        if self._worker is None:
-            self._worker = self._sandbox.worker()
-        return self._worker
+    def worker(self, module: str) -> Worker:
+        """This test's worker for a call of ``module`` (torch is loaded only for torch_losses)."""
+        lean = module != "torch_losses"
+        if lean not in self._workers:
+            self._workers[lean] = self._sandbox.worker(lean=lean)
+        return self._workers[lean]
 
     @property
     def output(self) -> str:
         """What the student's code printed during this test (sanitized, capped)."""
-        return "" if self._worker is None else self._worker.output.text()
+        return "".join(w.output.text() for w in self._workers.values())
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.close()
+        for w in self._workers.values():
+            w.close()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in spec.MODULE_OF:
@@ -77,7 +79,7 @@ class Student:
             self.observer(name, args, kwargs)
         standins = {k: v for k, v in self._standins.items() if k != name}
         try:
-            reply = self.worker.call(module, name, args, kwargs, standins)
+            reply = self.worker(module).call(module, name, args, kwargs, standins)
         except StudentError as exc:
             raise failure_from(exc, name, module) from None
         if not isinstance(reply, dict) or "value" not in reply:
@@ -117,7 +119,7 @@ class TorchClass:
             "device": device,
         }
         try:
-            return self.student.worker.torch_op(self.name, value)
+            return self.student.worker("torch_losses").torch_op(self.name, value)
         except StudentError as exc:
             raise failure_from(exc, self.name, "torch_losses") from None
 

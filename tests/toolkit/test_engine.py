@@ -332,3 +332,42 @@ def test_a_submission_that_hangs_everywhere_gets_short_timeouts_after_its_strike
     # the full limit until 3 s were lost (or a function's second strike), then the short one
     assert 2 <= len(full) <= 3 and len(short) == len(timed) - len(full)
     assert "instead of 1 s" in short[0].output
+
+
+def test_only_torch_losses_gets_the_torch_zygote() -> None:
+    from grader.sandbox import lean_eligible
+
+    def subs(losses: str) -> dict[str, str]:
+        return {"torch_losses.py": "import torch\n", "losses.py": losses}
+
+    docs_only = '"""As torch.optim.SGD does."""\n# torch\ndef f():\n    """torch"""\n    return 1\n'
+    assert lean_eligible(subs(docs_only))
+    for uses in (
+        "import torch",
+        "from torch import nn",
+        "import numpy as torch",
+        "x = __import__('torch')",
+        "def f(t):\n    return t.torch_thing",
+    ):
+        assert not lean_eligible(subs(uses)), uses
+    assert not lean_eligible({"losses.py": docs_only})  # no torch_losses.py: no torch zygote
+    assert not lean_eligible(subs("def f(:\n"))  # unparsable: as before
+
+
+def test_the_reference_is_graded_with_both_zygotes(mother: Mother) -> None:
+    result = engine.grade(ROOT / "solutions", engine.Options(), mother)
+    assert result.score == result.max_score > 0
+    assert result.extra_data["sandbox"]["lean"] == "on"
+
+
+def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, mother: Mother) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    for f in (ROOT / "solutions").glob("*.py"):
+        (sub / f.name).write_text(f.read_text())
+    text = (sub / "schedules.py").read_text()
+    (sub / "schedules.py").write_text(text + "\nimport torch  # noqa: E402, F401\n")
+    options = engine.Options(only="schedules")
+    result = engine.grade(sub, options, mother)
+    assert result.score == result.max_score > 0
+    assert "lean" not in result.extra_data["sandbox"]
