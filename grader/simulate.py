@@ -312,12 +312,17 @@ def _watch(
     deadline = time.monotonic() + time_limit
     peak = 0
     oom: list[str] = []
+    dying: set[int] = set()
     while proc.poll() is None:
         tree = descendants(proc.pid)
         used = sum(_pss(pid) for pid in tree)
         peak = max(peak, used)
-        if used > memory_limit:
+        # Like the kernel, pick no new victim while the last one still holds its memory: its
+        # pages are counted until it is gone, and the next biggest is most often the grader.
+        dying = {pid for pid in dying if _holds_memory(pid)}
+        if used > memory_limit and not dying:
             victim = max(tree, key=_oom_score)
+            dying.add(victim)
             oom.append(f"pid {victim} ({_comm(victim)}) at {used / 2**20:.0f} MiB in all")
             _kill([victim])
         if time.monotonic() > deadline:
@@ -327,6 +332,11 @@ def _watch(
         time.sleep(POLL)
     _kill(descendants(proc.pid) - {proc.pid})  # nothing of the run may outlive it
     return peak, None, oom
+
+
+def _holds_memory(pid: int) -> bool:
+    """Still alive, or a zombie that has not released its pages yet (PSS above zero)."""
+    return _pss(pid) > 0
 
 
 def _oom_score(pid: int) -> int:

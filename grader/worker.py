@@ -78,6 +78,11 @@ def main(argv: Sequence[str]) -> int:
     """
     ctrl = socket.socket(fileno=int(argv[0]))
     cfg = json.loads(ctrl.recv(1 << 16))
+    # A container's OOM killer takes the process with the highest score first: make it a
+    # worker (all inherit this), never the grader, so a student's memory hog fails its own test
+    # instead of the whole run. Set here: the zygote's own mounts are read-only later.
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
     layers = _preload(cfg)
     if cfg.get("mother"):
         ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())

@@ -371,3 +371,13 @@ def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, moth
     result = engine.grade(sub, options, mother)
     assert result.score == result.max_score > 0
     assert "lean" not in result.extra_data["sandbox"]
+
+
+def test_workers_are_the_first_an_oom_killer_takes() -> None:
+    from grader.sandbox import Sandbox
+
+    src = {"losses.py": "def l2_penalty(W):\n    return open('/proc/self/oom_score_adj').read()\n"}
+    with Sandbox(src) as box:
+        w = box.worker()
+        assert w.call("losses", "l2_penalty", ([1.0, 2.0],), {})["value"].strip() == "1000"
+        w.close()
