@@ -17,7 +17,6 @@ Timings are medians of several runs; no assertion is made here.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -29,28 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 FLOOR = [PY, "-c", "import numpy, torch, pytest, hypothesis"]
+sys.path.insert(0, str(ROOT))
+from grader.worker import children_of  # noqa: E402
 
 
 def tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants, walking /proc/PID/task/TID/children down from ``pid``.
-
-    A few small reads per process of the tree, instead of every /proc/*/stat of the machine:
-    the samplers call this every 10-20 ms and must not take the CPU from what they measure.
-    """
+    """``pid`` and all its descendants (``grader.worker.children_of``: a few small reads per
+    process of the tree, not every /proc/*/stat of the machine; the samplers call this every
+    10-20 ms and must not take the CPU from what they measure)."""
+    children = children_of(pid)
     found, todo = [], [pid]
     while todo:
         p = todo.pop()
         found.append(p)
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children", "rb") as f:
-                    todo.extend(int(c) for c in f.read().split())
-            except (OSError, ValueError):
-                continue
+        todo.extend(children.get(p, []))
     return found
 
 

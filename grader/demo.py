@@ -58,7 +58,7 @@ def run() -> bool:
     finally:
         mother.close()
     print(table(rows))
-    problems = [*sanity(rows)]
+    problems = sanity(rows)
     for line in problems:
         print(f"demo: {line}", file=sys.stderr)
     return not problems

@@ -216,10 +216,6 @@ def protect_trusted_files(results_dir: Path | None = None) -> None:
     """
     if not running_as_root():
         return
-    # Hypothesis would create its home at the first test, world-readable (umask 022), after
-    # this closing: create it private now (the plugin points Hypothesis at it).
-    with contextlib.suppress(OSError):
-        layout.HYPOTHESIS.mkdir(mode=0o700, exist_ok=True)
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
             _close(path)

@@ -308,10 +308,7 @@ class Sandbox:
         otherwise, every process carrying this sandbox's marker. ``survivors`` lists what is
         still alive after all that (nothing, unless the kernel refused a SIGKILL).
         """
-        if self._lean is not None:
-            lean, self._lean = self._lean, None
-            lean.close()
-            self.survivors += lean.survivors
+        self._drop_lean()
         for w in list(self._workers):
             w.close()
         if self._ctrl is not None:
@@ -374,6 +371,9 @@ class Sandbox:
         return self._fork_worker()
 
     def _lean_ready(self) -> bool:
+        """Whether the lean zygote may serve: checked at its first worker, then remembered."""
+        if self.layers.get("lean") == "on":
+            return True
         lean = self._lean
         assert lean is not None
         try:
@@ -387,12 +387,17 @@ class Sandbox:
             ok = ours == theirs  # the canary probed this zygote's lock-down: same or not at all
         if not ok:
             self.layers["lean"] = "unused (its zygote did not start as this one)"
-            self._lean = None
-            lean.close()
-            self.survivors += lean.survivors
+            self._drop_lean()
             return False
         self.layers["lean"] = "on"
         return True
+
+    def _drop_lean(self) -> None:
+        """Close the lean zygote (if any); what it could not kill joins ``survivors``."""
+        lean, self._lean = self._lean, None
+        if lean is not None:
+            lean.close()
+            self.survivors += lean.survivors
 
     def _pass_gate(self) -> None:
         with self._gate_lock:

@@ -270,14 +270,16 @@ def _subreaper() -> None:
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _children_of() -> dict[int, list[int]]:
-    """Our descendants, as parent -> children, from /proc/PID/task/TID/children.
+def children_of(root: int | None = None) -> dict[int, list[int]]:
+    """The descendants of ``root`` (default: us), as parent -> children, from
+    /proc/PID/task/TID/children.
 
-    Walking down from ourselves reads a file or two per descendant; scanning every process on
+    Walking down from ``root`` reads a file or two per descendant; scanning every process on
     the machine (the fallback, for kernels without CONFIG_PROC_CHILDREN) costs ~1 ms a test.
     """
+    root = os.getpid() if root is None else root
     children: dict[int, list[int]] = {}
-    todo = [os.getpid()]
+    todo = [root]
     while todo:
         pid = todo.pop()
         try:
@@ -290,7 +292,7 @@ def _children_of() -> dict[int, list[int]]:
                 with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
                     found.extend(int(c) for c in f.read().split())
             except FileNotFoundError:
-                if pid == os.getpid():
+                if pid == root:
                     return _children_by_scan()
             except (OSError, ValueError):
                 continue
@@ -328,7 +330,7 @@ def _sweep(keep: set[int], wait: bool = True) -> int:
     me = os.getpid()
     killed = 0
     for _ in range(200):
-        tree = _children_of()
+        tree = children_of()
         todo = [c for c in tree.get(me, []) if c not in keep]
         doomed: list[int] = []
         while todo:
