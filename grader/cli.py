@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import gc
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from grader import layout, spec
 
@@ -330,6 +332,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitCode.USAGE
+
+
+def run() -> NoReturn:
+    """The ``grader`` command and ``python -m grader``: ``main()``, then a quick exit.
+
+    By its end a grading process holds ~1.5 million objects (torch, Hypothesis, the suites),
+    and the interpreter's last garbage collection walked them all on the way out: ~0.7 s of a
+    6 s grading. Frozen, they are left to the operating system, which frees a dead process's
+    memory at once; atexit handlers and the flushing of output still run as usual.
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 # Optional dependencies of the instructor's commands, and the extra that installs each.

@@ -113,6 +113,87 @@ def test_fork_is_refused_with_seccomp(mother: Mother) -> None:
         w.close()
 
 
+def test_the_seccomp_program_built_once_is_each_workers_own() -> None:
+    """The zygote builds the BPF program once; with a worker's pid written in, it must be
+    byte for byte what libseccomp builds for that pid (``grader.worker._Filter``)."""
+    from grader import worker
+
+    sc = worker._load_seccomp_module()
+    if sc is None:
+        pytest.skip("libseccomp is not installed here")
+    rules = worker._Filter.build(sc)
+    assert rules.program is not None and rules.slots, "the template was not usable here"
+    for pid in (1, 4242, 123457, 4194303):
+        assert rules.for_pid(pid) == worker._bpf(sc, pid)
+
+
+def test_pid_slots_refuse_programs_that_differ_elsewhere() -> None:
+    from grader import worker
+
+    a, b = worker._PID_MARKS
+    insn = (0x15).to_bytes(2, "little") + bytes([0, 1])
+    same = (6).to_bytes(2, "little") + bytes(2) + (0).to_bytes(4, "little")
+    first = insn + a.to_bytes(4, "little") + same
+    second = insn + b.to_bytes(4, "little") + same
+    assert worker._pid_slots(first, second) == (0,)
+    other = insn + b.to_bytes(4, "little") + same[:-1] + b"\x01"
+    assert worker._pid_slots(first, other) == ()
+    assert worker._pid_slots(first, second + same) == ()
+
+
+SELF_SIGNAL = """
+import os, signal
+
+
+def softmax(x):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def l2_penalty(W):
+    return os.kill(os.getppid(), 0)
+"""
+
+
+def test_a_worker_may_signal_itself_and_nobody_else(mother: Mother) -> None:
+    with Sandbox({"losses.py": SELF_SIGNAL}, mother=mother) as box:
+        w = box.worker()
+        with pytest.raises(StudentError) as err:
+            w.call("losses", "l2_penalty", (0,), {})
+        assert err.value.type == "PermissionError"
+        w.close()
+        w = box.worker()
+        with pytest.raises(sandbox.WorkerGone) as gone:
+            w.call("losses", "softmax", (0,), {})
+        assert "SIGSEGV" in gone.value.reason
+        w.close()
+
+
+RAISES_AT_LINE_7 = """
+import numpy as np
+
+
+def softmax(x):
+    y = np.asarray(x)
+    raise ValueError("line 7")
+"""
+
+
+def test_a_module_compiled_by_the_zygote_reads_as_its_file(mother: Mother) -> None:
+    """Student modules are compiled once by the zygote: tracebacks still name the file, the line
+    and its text; a file that does not compile is reported by the worker that imports it."""
+    sources = {"losses.py": RAISES_AT_LINE_7, "optim.py": "def sgd_step(:\n"}
+    with Sandbox(sources, mother=mother) as box:
+        w = box.worker()
+        with pytest.raises(StudentError) as err:
+            w.call("losses", "softmax", ([1.0],), {})
+        assert 'losses.py", line 7, in softmax' in err.value.traceback
+        assert 'raise ValueError("line 7")' in err.value.traceback
+        with pytest.raises(StudentError) as bad:
+            w.call("optim", "sgd_step", (0,), {})
+        assert bad.value.type == "SyntaxError"
+        w.close()
+
+
 def test_a_handle_lives_only_as_long_as_its_call(mother: Mother) -> None:
     with Sandbox({"losses.py": STASH}, mother=mother) as box:
         w = box.worker()
