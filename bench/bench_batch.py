@@ -9,7 +9,10 @@ broken = a syntax error, the stubs of assignment/, an infinite loop) and prints,
 2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak memory
    (summed PSS) of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
 3. the per-submission cost of the batch (wall * jobs / N) vs the single-grading floor (one cold
-   ``grader grade`` of the reference).
+   ``grader grade`` of the reference);
+4. the CPU time each way (every process of the tree, from ``getrusage(RUSAGE_CHILDREN)``) and
+   what it allows: a batch on C cores cannot take less than its CPU time / C, so the speed-up
+   over the sequential run is at most t_sequential / (cpu_batch / C) however the work is spread.
 
 ``--quick`` uses N = 10 and scale 5. No assertion: figures only (docs/BATCH.md records them).
 """
@@ -17,6 +20,8 @@ broken = a syntax error, the stubs of assignment/, an infinite loop) and prints,
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -73,8 +78,17 @@ def generate(n: int, dest: Path) -> Path:
     return dest
 
 
-def measure(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak memory (summed PSS) of the whole process tree of one command."""
+def children_cpu() -> float:
+    """CPU seconds of every descendant reaped so far (each process reaps its own children, the
+    zygotes their workers, so a finished command's whole tree is in here)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(cmd: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak memory (summed PSS) and CPU seconds of the whole process tree of one
+    command."""
+    cpu = children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -89,9 +103,10 @@ def measure(cmd: list[str]) -> tuple[float, int]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     proc.wait()
+    wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return time.perf_counter() - start, peak
+    return wall, peak, children_cpu() - cpu
 
 
 def main() -> None:
@@ -108,18 +123,20 @@ def main() -> None:
         small = generate(n, work / "small")
         large = generate(n * scale, work / "large")
         out = work / "out.json"
-        floor, _ = measure(
+        floor, _, _ = measure(
             [PY, "-m", "grader", "grade", str(ROOT / "solutions"), "--out", str(out)]
         )
         print(f"single grading floor (cold `grader grade` of the reference): {floor:7.2f} s")
         batch_cmd = [PY, "-m", "grader", "batch", "--jobs", str(args.jobs), "--out"]
-        t_small, m_small = measure([*batch_cmd, str(work / "o1"), str(small)])
+        t_small, m_small, c_small = measure([*batch_cmd, str(work / "o1"), str(small)])
         print(
             f"batch of {n:4d}, {args.jobs} jobs: {t_small:8.2f} s  peak {m_small / 2**20:6.0f} MB"
+            f"  CPU {c_small:7.1f} s = {c_small / n:5.2f} s per submission"
         )
         per = t_small * args.jobs / n
         print(f"per submission (wall x jobs / N): {per:6.2f} s = {per / floor:4.2f}x the floor")
         if not args.skip_sequential:
+            cpu = children_cpu()
             start = time.perf_counter()
             for sub in sorted(small.iterdir()):
                 subprocess.run(
@@ -130,11 +147,23 @@ def main() -> None:
                     check=False,
                 )
             t_seq = time.perf_counter() - start
-            print(f"{n} sequential `grader grade`: {t_seq:8.2f} s")
+            c_seq = children_cpu() - cpu
+            print(
+                f"{n} sequential `grader grade`: {t_seq:8.2f} s"
+                f"  CPU {c_seq:7.1f} s = {c_seq / n:5.2f} s per submission"
+            )
             print(f"speed-up batch vs sequential: {t_seq / t_small:5.2f}x   (goal >= 4x)")
-        t_large, m_large = measure([*batch_cmd, str(work / "o2"), str(large)])
+            cores = min(args.jobs, os.cpu_count() or 1)
+            print(
+                f"most any batch could reach with this CPU on {cores} cores: "
+                f"{t_seq / (c_small / cores):5.2f}x  (t_sequential / (batch CPU / cores))"
+            )
+        t_large, m_large, c_large = measure([*batch_cmd, str(work / "o2"), str(large)])
         mb = m_large / 2**20
-        print(f"batch of {n * scale:4d}, {args.jobs} jobs: {t_large:8.2f} s  peak {mb:6.0f} MB")
+        print(
+            f"batch of {n * scale:4d}, {args.jobs} jobs: {t_large:8.2f} s  peak {mb:6.0f} MB"
+            f"  CPU {c_large:7.1f} s = {c_large / (n * scale):5.2f} s per submission"
+        )
         print(
             f"scaling {n * scale} vs {n}: {t_large / t_small:5.2f}x the time "
             f"(goal <= {1.05 * scale:.1f}x), {m_large / m_small:4.2f}x the peak memory (goal ~1x)"

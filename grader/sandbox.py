@@ -255,7 +255,12 @@ class Sandbox:
         """A zygote without torch for the other modules' tests: forking a worker from one
         with torch costs ~24 ms of CPU, from one without ~11 ms (most tests never touch it)."""
         lean = Sandbox(
-            self.sources, limits=self.limits, torch=False, disabled=self.disabled, lean=False
+            self.sources,
+            limits=self.limits,
+            torch=False,
+            disabled=self.disabled,
+            lean=False,
+            mother=self.mother.lean if self.mother is not None else None,
         )
         lean._parent = self
         try:
@@ -539,19 +544,33 @@ class Mother:
     """A warm worker process (numpy and torch imported) that forks one zygote per sandbox.
 
     Batch grading starts one per job slot, so a submission costs a fork instead of an
-    interpreter start and a torch import. It never runs student code itself.
+    interpreter start and a torch import. It never runs student code itself. A torch mother
+    keeps a ``lean`` one (numpy only) beside it for the sandboxes' lean zygotes, which would
+    otherwise each start an interpreter (``Sandbox._start_lean``).
     """
 
-    def __init__(self, torch: bool = True, timeout: float = DEFAULT_LIMITS.start_timeout) -> None:
+    def __init__(
+        self,
+        torch: bool = True,
+        timeout: float = DEFAULT_LIMITS.start_timeout,
+        marker: str | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._home = Path(tempfile.mkdtemp(prefix="grader-mother-"))
-        #: in the environment of the mother and every process it forks (``marked_processes``)
-        self.marker = f"{MARKER}={secrets.token_hex(8)}"
+        #: in the environment of the mothers and every process they fork (``marked_processes``)
+        self.marker = marker or f"{MARKER}={secrets.token_hex(8)}"
         cfg = {"mother": True, "torch": torch, "marker": self.marker.split("=", 1)[1]}
         self._ctrl, self._proc = _spawn(cfg, self._home, timeout)
         self.pid = self._proc.pid
+        self.lean: Mother | None = None
+        if torch:
+            try:
+                self.lean = Mother(torch=False, timeout=timeout, marker=self.marker)
+            except (SandboxError, OSError, ValueError):
+                self.lean = None  # the lean zygotes start their own interpreters, as without
         hello = json.loads(self._ctrl.recv(1 << 16) or b"{}")
         if hello.get("op") != "hello":
+            self.close()
             raise SandboxError("the warm worker did not start")
         self.layers: dict[str, str] = hello.get("layers", {})
 
@@ -572,10 +591,17 @@ class Mother:
             self._ctrl.send(json.dumps({"op": "reap", "pid": pid}).encode())
             self._ctrl.recv(1 << 16)
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The mothers' own processes (this one and its lean one)."""
+        return (self.pid,) + (self.lean.pids if self.lean is not None else ())
+
     def alive(self) -> bool:
-        return self._proc.poll() is None
+        return self._proc.poll() is None and (self.lean is None or self.lean.alive())
 
     def close(self) -> None:
+        if self.lean is not None:
+            self.lean.close()
         with contextlib.suppress(OSError):
             self._ctrl.send(b'{"op": "exit"}')
         self._ctrl.close()

@@ -272,7 +272,7 @@ def grade_case(
         "problems": judge(case, result, control),
         "score": result.score,
         "max_score": result.max_score,
-        "survivors": [p for p in sandbox.marked_processes(mother.marker) if p != mother.pid],
+        "survivors": [p for p in sandbox.marked_processes(mother.marker) if p not in mother.pids],
         "project_changed": project_digest() != before or bool(foreign_files()),
         "results_match": json.loads(written) == gradescope.to_json(result),
         "results_dir": sorted(p.name for p in places["results"].iterdir()),

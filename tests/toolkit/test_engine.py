@@ -360,6 +360,29 @@ def test_the_reference_is_graded_with_both_zygotes(mother: Mother) -> None:
     assert result.extra_data["sandbox"]["lean"] == "on"
 
 
+def test_a_batch_forks_both_zygotes_from_warm_mothers(mother: Mother) -> None:
+    """No interpreter start per submission: the lean zygote too comes from a (lean) mother."""
+    import numpy as np
+
+    from grader.sandbox import Sandbox
+
+    def parent(pid: int | None) -> int:
+        assert pid is not None
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    sources = {f.name: f.read_text() for f in (ROOT / "solutions").glob("*.py")}
+    assert mother.lean is not None and len(set(mother.pids)) == 2
+    with Sandbox(sources, torch=True, mother=mother) as box:
+        lean = box._lean
+        assert lean is not None
+        assert parent(box._pid) == mother.pid
+        assert parent(lean._pid) == mother.lean.pid
+        w = box.worker(lean=True)
+        assert w.call("losses", "l2_penalty", (np.ones(2),), {})["value"] == 2.0
+        w.close()
+        assert box.layers["lean"] == "on"
+
+
 def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, mother: Mother) -> None:
     sub = tmp_path / "sub"
     sub.mkdir()
