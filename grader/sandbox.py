@@ -294,9 +294,14 @@ class Sandbox:
 
     def _rlimits(self) -> dict[str, int]:
         lim = self.limits
+        # Address space is measured over the zygote's own footprint (torch maps ~650 MB). The
+        # CUDA driver reserves address space by the device's size (inaccessible, never backed)
+        # and fails to start under an address-space limit of a few GiB; where the driver is
+        # installed, the torch zygote's workers get the same cap on their data (the private
+        # writable memory that RLIMIT_DATA counts, every numpy array included) instead.
+        memory = "data" if self.torch and nvidia_driver() else "as"
         return {
-            # Address space is measured over the zygote's own footprint (torch maps ~650 MB).
-            "as": lim.memory + (1536 * 2**20 if self.torch else 512 * 2**20),
+            memory: lim.memory + (1536 * 2**20 if self.torch else 512 * 2**20),
             "cpu": lim.cpu,
             "fsize": lim.fsize,
             "nofile": lim.nofile,
@@ -467,6 +472,11 @@ class Sandbox:
 
 #: Layers that name the zygote itself, not how its workers are locked down.
 _PER_ZYGOTE = frozenset({"user", "torch", "lean", "canary"})
+
+
+def nvidia_driver() -> bool:
+    """Whether NVIDIA's kernel driver is loaded here (the only way CUDA can be available)."""
+    return os.path.exists("/proc/driver/nvidia/version")
 
 
 def lean_eligible(sources: dict[str, str]) -> bool:

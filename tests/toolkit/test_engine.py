@@ -396,6 +396,52 @@ def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, moth
     assert "lean" not in result.extra_data["sandbox"]
 
 
+LIMITS_AND_HOG = """
+import numpy as np
+
+
+def l2_penalty(W):
+    return open("/proc/self/limits").read()
+
+
+def l1_penalty(W):
+    return float(np.ones(2**29).sum())  # 4 GiB
+"""
+
+
+def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
+    monkeypatch: pytest.MonkeyPatch, mother: Mother
+) -> None:
+    """The CUDA driver cannot start under a few GiB of RLIMIT_AS: with NVIDIA's driver present,
+    the torch zygote's workers get RLIMIT_DATA instead, and a memory hog still fails."""
+    from grader import sandbox
+    from grader.sandbox import Sandbox, StudentError
+
+    def limits_of(torch: bool) -> dict[str, int]:
+        box = Sandbox({}, torch=torch)
+        try:
+            return box._rlimits()
+        finally:
+            box.close()
+
+    monkeypatch.setattr(sandbox, "nvidia_driver", lambda: True)
+    assert "as" in limits_of(torch=False)
+    limits = limits_of(torch=True)
+    assert "as" not in limits and limits["data"] > engine.DEFAULT_LIMITS.memory
+    with Sandbox({"losses.py": LIMITS_AND_HOG}, torch=True, mother=mother) as box:
+        w = box.worker()
+        table = w.call("losses", "l2_penalty", (0,), {})["value"]
+        rows = {line[:26].strip(): line[26:].split()[0] for line in table.splitlines()[1:]}
+        assert rows["Max address space"] == "unlimited"
+        assert int(rows["Max data size"]) == limits["data"]
+        with pytest.raises(StudentError) as err:
+            w.call("losses", "l1_penalty", (0,), {})
+        assert err.value.type == "MemoryError"
+        w.close()
+    monkeypatch.setattr(sandbox, "nvidia_driver", lambda: False)
+    assert "as" in limits_of(torch=True)
+
+
 def test_workers_are_the_first_an_oom_killer_takes() -> None:
     from grader.sandbox import Sandbox
 
