@@ -419,6 +419,7 @@ def _serve() -> int:
             started = time.monotonic()
             try:
                 if not mother.alive():
+                    mother.close()  # the one of the two still running, and its folder
                     mother = sandbox.Mother(torch=True)
                 o = req["options"]
                 options = engine.Options(

@@ -383,6 +383,24 @@ def test_a_batch_forks_both_zygotes_from_warm_mothers(mother: Mother) -> None:
         assert box.layers["lean"] == "on"
 
 
+def test_a_mother_whose_lean_half_died_is_not_alive_and_closes_whole() -> None:
+    """The batch replaces a mother that is not alive(); closing it must end both processes."""
+    import os
+    import signal
+    import time
+
+    m = Mother()
+    assert m.lean is not None and m.alive()
+    os.kill(m.lean.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while m.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not m.alive()
+    torch_mother = m.pid
+    m.close()  # waits for it: gone, not even a zombie
+    assert not Path(f"/proc/{torch_mother}").exists()
+
+
 def test_a_warm_process_does_not_grow_from_grading_to_grading(mother: Mother) -> None:
     """A batch's grading process runs hundreds of gradings: what each leaves must be collected
     (the collector is held off and the heap frozen during a grading, grader.engine)."""
