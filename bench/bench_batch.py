@@ -20,7 +20,6 @@ broken = a syntax error, the stubs of assignment/, an infinite loop) and prints,
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
 import shutil
@@ -35,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_grade import memory, tree  # noqa: E402
+
+from grader.worker import subreaper  # noqa: E402
 
 #: One-line bugs: (file, the reference's text, the buggy text).
 BUGS = [
@@ -82,15 +83,9 @@ def generate(n: int, dest: Path) -> Path:
 def children_cpu() -> float:
     """CPU seconds of every descendant reaped so far: each process reaps its children, and
     whatever is orphaned (a batch kills its grading processes' trees at the end) is reparented
-    to us (``subreaper``) and reaped by ``reap_orphans``."""
+    to us (``grader.worker.subreaper``) and reaped by ``reap_orphans``."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def subreaper() -> None:
-    """Orphaned descendants come to us, not to init, so their CPU time is counted here."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def reap_orphans(wait: float = 30.0) -> None:

@@ -175,6 +175,10 @@ import numpy as np
 def softmax(x):
     y = np.asarray(x)
     raise ValueError("line 7")
+
+
+def l2_penalty(W):
+    return type(__loader__).__name__
 """
 
 
@@ -188,6 +192,8 @@ def test_a_module_compiled_by_the_zygote_reads_as_its_file(mother: Mother) -> No
             w.call("losses", "softmax", ([1.0],), {})
         assert 'losses.py", line 7, in softmax' in err.value.traceback
         assert 'raise ValueError("line 7")' in err.value.traceback
+        # ... and it was the zygote's code object that ran, not a fresh compile of the file
+        assert w.call("losses", "l2_penalty", (0,), {})["value"] == "_CompiledLoader"
         with pytest.raises(StudentError) as bad:
             w.call("optim", "sgd_step", (0,), {})
         assert bad.value.type == "SyntaxError"
