@@ -143,4 +143,3 @@ def test_an_unknown_step_is_refused(source: Path) -> None:
     done = _setup(source, "requirments", {})
     assert done.returncode == 2
     assert "no step 'requirments'" in done.stderr
-
