@@ -35,26 +35,45 @@ DEFAULT_TORCH_SPEC="@TORCH_SPEC@"
 
 STEPS=(system venv pip torch requirements grader permissions)
 
+# Only modes that differ are changed. On Gradescope the image's files are a read-only layer
+# under each run's container, and changing a file's mode there, even to the mode it has (which
+# `chmod -R` does for every file), copies the whole file up into the container: run_autograder's
+# permission step copied the venv's ~1 GB on every submission, slowly, and the copy's pages
+# counted against the container's 768 MB (scripts/gradescope-e2e measured it).
+close_off() {
+    # close_off DIR: DIR 700, nothing under it open to group or others
+    local dir="$1"
+    find "$dir" -mindepth 1 -perm /077 ! -type l -exec chmod go-rwx {} +
+    set_mode 700 "$dir"
+}
+
+set_mode() {
+    # set_mode MODE PATH: chmod, unless PATH has that mode already
+    [[ "$(stat -c %a "$2")" == "$1" ]] || chmod "$1" "$2"
+}
+
 permissions() {
     # The sandbox uids must not read the tests, the reference or the results; they must be able
     # to execute the venv's interpreter and import the installed packages (the worker runs
     # `python -I -m grader.worker` from it after dropping privileges).
     local root="$1"
-    chmod go+x "$root"
+    find "$root" -maxdepth 0 ! -perm -011 -exec chmod go+x {} +
     mkdir -p "$root/results"
-    chmod -R go-rwx "$root/source" "$root/results"
-    chmod 700 "$root/source" "$root/results"
+    close_off "$root/source"
+    close_off "$root/results"
     if [[ -d "$root/submission" ]]; then
-        chmod -R go-rwx "$root/submission"
+        find "$root/submission" -perm /077 ! -type l -exec chmod go-rwx {} +
     fi
     if [[ -f "$root/submission_metadata.json" ]]; then
-        chmod 600 "$root/submission_metadata.json"
+        set_mode 600 "$root/submission_metadata.json"
     fi
     if [[ -f "$root/run_autograder" ]]; then
-        chmod 700 "$root/run_autograder"
+        set_mode 700 "$root/run_autograder"
     fi
     if [[ -d "$root/venv" ]]; then
-        chmod -R a+rX "$root/venv"
+        # a+rX: readable by all; executable by all where a directory or executable by anyone
+        find "$root/venv" ! -type l \( ! -perm -444 -o \( -type d -o -perm /111 \) ! -perm -111 \) \
+            -exec chmod a+rX {} +
     fi
 }
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -143,3 +144,35 @@ def test_an_unknown_step_is_refused(source: Path) -> None:
     done = _setup(source, "requirments", {})
     assert done.returncode == 2
     assert "no step 'requirments'" in done.stderr
+
+
+def _ctimes(root: Path) -> dict[str, int]:
+    return {
+        str(p): p.lstat().st_ctime_ns
+        for p in [root, *root.rglob("*")]
+        if "results" not in p.parts  # made by the step itself
+    }
+
+
+def test_the_run_time_permission_step_changes_only_what_differs(source: Path) -> None:
+    """On Gradescope the image is a read-only layer: any chmod of its files copies them up.
+
+    run_autograder runs the permission step on every submission; once the set-up has made the
+    modes right it must not touch a file (a chmod to the same mode still changes the ctime).
+    """
+    root = source.parent
+    permissions = ["bash", str(source / "setup.sh"), "--permissions-only", str(root)]
+    subprocess.run(permissions, check=True)
+    venv_files = list((root / "venv").rglob("*"))
+    assert len(venv_files) > 500  # a real venv, from the module's set-up
+    before = _ctimes(root)
+    time.sleep(0.05)  # ctimes are in ns; a change would show even without it
+    subprocess.run(permissions, check=True)
+    changed = [p for p, t in _ctimes(root).items() if before.get(p) != t]
+    assert changed == []
+    # ... and what it must still do: a file opened again is closed again
+    secret = source / "solutions" / "losses.py"
+    secret.chmod(0o644)
+    subprocess.run(permissions, check=True)
+    assert secret.stat().st_mode & 0o077 == 0
+    assert _ctimes(root)[str(secret)] != before[str(secret)]
