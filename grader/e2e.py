@@ -1220,9 +1220,10 @@ def describe(report: Report, expect: Iterable[str] = ()) -> str:
             if len(distinct) > 1:
                 lines.append(f"  ({', '.join(r.submission for r in runs)})")
             for key, value in layers:
+                shown = value
                 if value == "uid":
-                    value = "uid " + ", ".join(r.layers[key][4:] for r in runs) + " (one per run)"
-                lines.append(f"  {key:<9} {value}")
+                    shown = "uid " + ", ".join(r.layers[key][4:] for r in runs) + " (one per run)"
+                lines.append(f"  {key:<9} {shown}")
             exposed = exposures(dict(runs[0].layers))
             lines.append("  exposed: " + ("; ".join(exposed) if exposed else "nothing found"))
     for note in report.notes:
