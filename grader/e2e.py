@@ -965,6 +965,7 @@ class Report:
     runs: list[Run] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    exec_returncode: int | None = None  # of --exec COMMAND
 
     @property
     def ok(self) -> bool:
@@ -1009,67 +1010,53 @@ def _host_grade(submission: Path, out: Path) -> dict[str, Any]:
     return data
 
 
-def run_all(
-    *,
-    cache: Path,
-    mirror: str,
-    rebuild: bool,
-    rebuild_setup: bool,
-    submissions: Sequence[str],
-    settings: Sequence[Setting],
-    bug: str,
-    cpus: float | None,
-    memory: int | None,
-    keep: bool,
-    say: Any = print,
-) -> Report:
-    from grader import package
-    from grader.simulate import TIME_LIMIT, extract, fake_metadata
+@dataclass(frozen=True)
+class Options:
+    """What ``scripts/gradescope-e2e`` was asked for (its command line)."""
 
+    cache: Path = DEFAULT_CACHE
+    mirror: str = DEFAULT_MIRROR
+    rebuild: bool = False  # debootstrap again (and so set up again)
+    rebuild_setup: bool = False  # setup.sh from nothing on the cached bare root
+    submissions: tuple[str, ...] = SUBMISSIONS
+    settings: tuple[Setting, ...] = SETTINGS
+    bug: str = DEFAULT_BUG
+    cpus: float | None = 0.5
+    memory: int | None = 768 * 2**20
+    keep: bool = False
+    exec_command: str = ""  # instead of grading: run this in a container of the set-up root
+
+
+def run_all(opts: Options, say: Any = print) -> Report:
+    """Everything: the zip, the roots, the runs; one check at a time per cache (a lock)."""
     preflight()
     report = Report()
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".lock").open("w") as lock:
+    opts.cache.mkdir(parents=True, exist_ok=True)
+    with (opts.cache / ".lock").open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"waiting for another gradescope-e2e using {cache} ...")
+            say(f"waiting for another gradescope-e2e using {opts.cache} ...")
             fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in cache.glob("tmp-*"):  # an earlier run that was killed (we hold the lock)
+        for stale in opts.cache.glob("tmp-*"):  # of a run that was killed (we hold the lock)
             shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=cache))
-        tmp.chmod(0o711)
+        tmp = Path(tempfile.mkdtemp(prefix="tmp-", dir=opts.cache))
+        tmp.chmod(0o711)  # like /: the sandbox uids may traverse, not list
         try:
-            _run_all(
-                report, tmp, cache, mirror, rebuild, rebuild_setup, submissions, settings, bug,
-                cpus, memory, say, package, extract, fake_metadata, TIME_LIMIT,
-            )  # fmt: skip
+            _run_all(report, tmp, opts, say)
         finally:
-            if keep:
+            if opts.keep:
                 say(f"kept the layers of this run under {tmp}")
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
-def _run_all(
-    report: Report,
-    tmp: Path,
-    cache: Path,
-    mirror: str,
-    rebuild: bool,
-    rebuild_setup: bool,
-    submissions: Sequence[str],
-    settings: Sequence[Setting],
-    bug: str,
-    cpus: float | None,
-    memory: int | None,
-    say: Any,
-    package: Any,
-    extract: Any,
-    fake_metadata: Any,
-    time_limit: float,
-) -> None:
+def _run_all(report: Report, tmp: Path, opts: Options, say: Any) -> None:
+    from grader import package
+    from grader.simulate import TIME_LIMIT, extract, fake_metadata
+
+    cache = opts.cache
     start = time.monotonic()
     zip_path = package.build_autograder(tmp / "autograder.zip")
     source = tmp / "source"
@@ -1077,7 +1064,7 @@ def _run_all(
     report.times["package"] = time.monotonic() - start
     say(f"==> built {zip_path.name} ({report.times['package']:.1f} s)")
 
-    base, took = bare_root(cache, mirror, rebuild)
+    base, took = bare_root(cache, opts.mirror, opts.rebuild)
     if took is None:
         say(f"==> bare {SUITE} root: cached ({base}; --rebuild to make it again)")
     else:
@@ -1095,7 +1082,7 @@ def _run_all(
         if old != setup_layer:
             shutil.rmtree(old, ignore_errors=True)
     layers = [base]
-    if rebuild or rebuild_setup or not (setup_layer / ".grader-e2e").is_file():
+    if opts.rebuild or opts.rebuild_setup or not (setup_layer / ".grader-e2e").is_file():
         shutil.rmtree(setup_layer, ignore_errors=True)
         upper = tmp / "setup-upper"
         carried = ", ".join(host for host, _ in carry.binds) or "nothing"
@@ -1131,7 +1118,17 @@ def _run_all(
         say(f"    setup.sh: {out.wall:.1f} s, {_du(upper) / 2**20:.0f} MiB written")
         layers = [upper, *layers]
 
-    staged = stage_submissions(tmp / "submissions", submissions, bug)
+    if opts.exec_command:
+        out = contain(
+            what="exec", lowers=layers, upper=tmp / "exec-upper", scratch=tmp / "exec-scratch",
+            log=tmp / "exec.log", env=setup_env(carry), binds=carry.binds,
+            command=opts.exec_command,
+        )  # fmt: skip
+        say(out.log)
+        report.exec_returncode = out.returncode
+        say(f"==> exit {out.returncode} after {out.wall:.1f} s (nothing was graded)")
+        return
+    staged = stage_submissions(tmp / "submissions", opts.submissions, opts.bug)
     metadata = tmp / "submission_metadata.json"
     metadata.write_text(json.dumps(fake_metadata(), indent=2) + "\n")
     host_caps = host_capabilities()
@@ -1141,16 +1138,16 @@ def _run_all(
         report.times[f"grader grade {name} (host)"] = time.monotonic() - t0
         say(f"==> {name}: grader grade on the host {host.get('score')} "
             f"({time.monotonic() - t0:.1f} s)")  # fmt: skip
-        for setting in settings:
+        for setting in opts.settings:
             run = Run(name, setting)
             upper = tmp / f"run-{name}-{setting.key}"
-            with limited(cpus, memory) as group:
+            with limited(opts.cpus, opts.memory) as group:
                 run.limits = group.description
                 out = contain(
                     what="run", lowers=layers, upper=upper, scratch=tmp / "run-scratch",
                     log=tmp / f"run-{name}-{setting.key}.log", env={"HOME": "/root",
                     "PATH": ROOT_PATH}, setting=setting, submission=folder, metadata=metadata,
-                    group=group, time_limit=time_limit, shared=[shared_slots()],
+                    group=group, time_limit=TIME_LIMIT, shared=[shared_slots()],
                 )  # fmt: skip
                 run.peak_memory = group.peak_memory()
                 run.oom_kills = group.oom_kills()
@@ -1287,33 +1284,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--json", type=Path, help="also write the report here")
     p.add_argument("--keep", action="store_true", help="keep this run's layers and logs")
+    p.add_argument(
+        "--exec",
+        metavar="COMMAND",
+        help="instead of grading: run COMMAND (bash) as root in a fresh container of the set-up "
+        "root, with the host's pip configuration, and print what it printed",
+    )
     args = p.parse_args(argv)
     by_key = {s.key: s for s in SETTINGS}
     try:
         settings = [by_key[k] for k in args.settings.split(",") if k]
     except KeyError as exc:
         p.error(f"no setting {exc} (all-caps, docker-caps)")
-    names = [n for n in args.only.split(",") if n]
+    opts = Options(
+        cache=args.cache,
+        mirror=args.mirror,
+        rebuild=args.rebuild,
+        rebuild_setup=args.rebuild_setup,
+        submissions=tuple(n for n in args.only.split(",") if n),
+        settings=tuple(settings),
+        bug=args.bug,
+        cpus=args.cpus or None,
+        memory=args.memory_mib * 2**20 or None,
+        keep=args.keep,
+        exec_command=args.exec or "",
+    )
     try:
-        report = run_all(
-            cache=args.cache,
-            mirror=args.mirror,
-            rebuild=args.rebuild,
-            rebuild_setup=args.rebuild_setup,
-            submissions=names,
-            settings=settings,
-            bug=args.bug,
-            cpus=args.cpus or None,
-            memory=args.memory_mib * 2**20 or None,
-            keep=args.keep,
-            say=lambda text: print(text, flush=True),
-        )
+        report = run_all(opts, say=lambda text: print(text, flush=True))
     except CannotRun as exc:
         print(f"gradescope-e2e: cannot run here: {exc}", file=sys.stderr)
         return CANNOT_RUN
     except StepFailed as exc:
         print(f"gradescope-e2e: FAILED: {exc}", file=sys.stderr)
         return FAILED
+    if opts.exec_command:
+        return OK if report.exec_returncode == 0 else FAILED
     print(describe(report, args.expect_layer))
     if args.json:
         args.json.write_text(
