@@ -682,6 +682,8 @@ def contain(
                 group.kill()
             _wait_gone(pidfile)
             reader.join(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
     wall = time.monotonic() - start
     shutil.rmtree(scratch, ignore_errors=True)
     _tidy_upper(upper, lowers, [*binds, *shared])
