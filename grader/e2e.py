@@ -64,6 +64,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1027,6 +1028,7 @@ class Options:
     memory: int | None = 768 * 2**20
     keep: bool = False
     exec_command: str = ""  # instead of grading: run this in a container of the set-up root
+    jobs: int = 4  # containers at once (each with its own CPU quota)
 
 
 def run_all(opts: Options, say: Any = print) -> Report:
@@ -1134,35 +1136,50 @@ def _run_all(report: Report, tmp: Path, opts: Options, say: Any) -> None:
     metadata = tmp / "submission_metadata.json"
     metadata.write_text(json.dumps(fake_metadata(), indent=2) + "\n")
     host_caps = host_capabilities()
-    for name, folder in staged.items():
+    slots = shared_slots()
+
+    def host_grade(name: str) -> dict[str, Any]:
         t0 = time.monotonic()
-        host = _host_grade(folder, tmp / f"host-{name}.json")
+        host = _host_grade(staged[name], tmp / f"host-{name}.json")
         report.times[f"grader grade {name} (host)"] = time.monotonic() - t0
         say(f"==> {name}: grader grade on the host {host.get('score')} "
             f"({time.monotonic() - t0:.1f} s)")  # fmt: skip
-        for setting in opts.settings:
-            run = Run(name, setting)
-            upper = tmp / f"run-{name}-{setting.key}"
-            with limited(opts.cpus, opts.memory) as group:
-                run.limits = group.description
-                out = contain(
-                    what="run", lowers=layers, upper=upper, scratch=tmp / "run-scratch",
-                    log=tmp / f"run-{name}-{setting.key}.log", env={"HOME": "/root",
-                    "PATH": ROOT_PATH}, setting=setting, submission=folder, metadata=metadata,
-                    group=group, time_limit=TIME_LIMIT, shared=[shared_slots()],
-                )  # fmt: skip
-                run.peak_memory = group.peak_memory()
-                run.oom_kills = group.oom_kills()
-                run.cpu_seconds = group.cpu_seconds()
-            run.wall, run.returncode = out.wall, out.returncode
-            run.written = _du(upper)
-            results_path = upper / "autograder" / "results" / "results.json"
-            results = None
-            with contextlib.suppress(OSError, ValueError):
-                results = json.loads(results_path.read_text())
-            check_run(run, results, host, out.log, host_caps)
-            report.runs.append(run)
-            say("    " + _run_line(run))
+        return host
+
+    def one_run(name: str, setting: Setting, host: Future[dict[str, Any]]) -> Run:
+        run = Run(name, setting)
+        tag = f"{name}-{setting.key}"
+        upper = tmp / f"run-{tag}"
+        with limited(opts.cpus, opts.memory) as group:
+            run.limits = group.description
+            out = contain(
+                what="run", lowers=layers, upper=upper, scratch=tmp / f"scratch-{tag}",
+                log=tmp / f"run-{tag}.log", env={"HOME": "/root", "PATH": ROOT_PATH},
+                setting=setting, submission=staged[name], metadata=metadata, group=group,
+                time_limit=TIME_LIMIT, shared=[slots],
+            )  # fmt: skip
+            run.peak_memory = group.peak_memory()
+            run.oom_kills = group.oom_kills()
+            run.cpu_seconds = group.cpu_seconds()
+        run.wall, run.returncode = out.wall, out.returncode
+        run.written = _du(upper)
+        results = None
+        with contextlib.suppress(OSError, ValueError):
+            results = json.loads((upper / "autograder/results/results.json").read_text())
+        check_run(run, results, host.result(), out.log, host_caps)
+        say(f"    {name}, " + _run_line(run))
+        return run
+
+    # Each container has its own cgroup (its own 1/2 CPU): --jobs of them run at once. The host
+    # gradings go first in the queue; a run waits for its host's score only to compare.
+    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
+        hosts = {name: pool.submit(host_grade, name) for name in staged}
+        runs = [
+            pool.submit(one_run, name, setting, hosts[name])
+            for name in staged
+            for setting in opts.settings
+        ]
+        report.runs = [r.result() for r in runs]
     report.times["total"] = time.monotonic() - start
 
 
@@ -1284,6 +1301,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="fail unless every run reports this sandbox layer on (e.g. landlock)",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=4,
+        help="containers at once, each with its own 1/2 CPU (default 4: two cores' worth; "
+        "1 runs each alone)",
+    )
     p.add_argument("--json", type=Path, help="also write the report here")
     p.add_argument("--keep", action="store_true", help="keep this run's layers and logs")
     p.add_argument(
@@ -1310,6 +1334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory=args.memory_mib * 2**20 or None,
         keep=args.keep,
         exec_command=args.exec or "",
+        jobs=max(1, args.jobs),
     )
     try:
         report = run_all(opts, say=lambda text: print(text, flush=True))
