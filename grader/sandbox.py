@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import messages, protocol
+from grader import layout, messages, protocol
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ SLOT_UID = 61000
 SLOTS = 64
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "grader-slots"
 #: The layers of the sandbox, as ``GRADER_UNSAFE_DISABLE`` names them (docs/SECURITY.md).
-LAYERS = ("seccomp", "uid", "userns", "netns", "mountns", "rlimits", "canary")
+LAYERS = ("seccomp", "uid", "userns", "netns", "mountns", "landlock", "rlimits", "canary")
 #: The environment variable that turns layers off: for the canary's own tests and for
 #: bench/bench_hardening.py only. The start-up canary refuses to grade as root without them.
 UNSAFE_DISABLE = "GRADER_UNSAFE_DISABLE"
@@ -218,6 +218,10 @@ class Sandbox:
             "userns": not root and "userns" not in off,
             "netns": "netns" not in off and (root or "userns" not in off),
             "mountns": "mountns" not in off and (root or "userns" not in off),
+            "landlock": "landlock" not in off,
+            # Never part of the allowlist, even where a folder above them is (grader.filesystem).
+            "deny": [str(p) for p in layout.TRUSTED_DIRS],
+            "gpu": self.torch and nvidia_driver(),
         }
         for layer in sorted(off):
             self.layers[layer] = f"disabled ({UNSAFE_DISABLE})"
