@@ -130,6 +130,7 @@ def _grade(
         if not any(p.fatal for p in sub.problems):
             sources = dict(sub.sources)
     protect_trusted_files(options.results_dir)
+    allowlist_notice()
     box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
     with undumpable(), box:
         canary_report = _arm_canary(box, options.results_dir)
@@ -236,25 +237,49 @@ def _uses_torch(sources: dict[str, str]) -> bool:
 
 
 def protect_trusted_files(results_dir: Path | None = None) -> None:
-    """As root, make the trusted files and the results directory unusable to the sandbox users.
+    """Create the results directory; where no allowlist can hold, close the trusted files.
 
-    A fresh clone is world-readable (umask 022); Gradescope's setup.sh does the same with
-    ``chmod go-rwx``. The results directory is created if missing and closed the same way,
-    unless it is not ours to close: a shared sticky directory such as /tmp, or an ancestor of
-    what the worker must reach (the repository root holding ``grader/``, the interpreter). It is
-    then left as it is, and the canary checks that the sandbox uid cannot write it (a
-    read-only mount as root on a server; a refusal to grade in a container without one). A
-    student on their own laptop runs unprivileged and owns all of these anyway.
+    Where the kernel has Landlock (and it is not turned off), the workers cannot reach anything
+    outside their allowlist, whatever its mode (``grader.filesystem``), and the grader leaves the
+    instructor's files as they are. Without it, as root, this is the fallback it was before the
+    allowlist: the trusted files and the results directory are closed to the sandbox users
+    (``chmod go-rwx``; a fresh clone is world-readable). A directory that is not ours to close
+    is left as it is: a shared sticky directory such as /tmp, or an ancestor of what the worker
+    must reach (the repository root holding ``grader/``, the interpreter); the canary checks
+    that the sandbox uid cannot write it.
     """
-    if not running_as_root():
+    if results_dir is not None:
+        results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not running_as_root() or landlock_expected():
         return
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
             _close(path)
-    if results_dir is not None:
-        results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if _closable(results_dir):
-            _close(results_dir)
+    if results_dir is not None and _closable(results_dir):
+        _close(results_dir)
+
+
+def landlock_expected() -> bool:
+    """Whether the workers will restrict themselves with Landlock: the kernel has it and
+    ``GRADER_UNSAFE_DISABLE`` does not name it."""
+    from grader import landlock
+    from grader.sandbox import unsafe_disabled
+
+    return "landlock" not in unsafe_disabled() and landlock.abi()[0] > 0
+
+
+_NOTICED: set[str] = set()
+
+
+def allowlist_notice() -> None:
+    """Say once, at start-up, when the kernel has no Landlock: what is left of the allowlist."""
+    from grader import landlock
+
+    version, why = landlock.abi()
+    if version or why in _NOTICED:
+        return
+    _NOTICED.add(why)
+    print("grader: " + messages.NO_LANDLOCK.format(why=why), file=sys.stderr, flush=True)
 
 
 def _closable(d: Path) -> bool:

@@ -103,6 +103,12 @@ GRADER_FAILED = (
     "The autograder failed while grading this submission; this is not your fault. "
     "Your instructor has the details. Please contact course staff."
 )
+#: Printed once at start-up where the kernel has no Landlock (grader.engine.allowlist_notice).
+NO_LANDLOCK = (
+    "Landlock is unavailable ({why}): only a mount namespace, where one can be made, "
+    "keeps the disk from the workers, else a submission may read what the grader's user can "
+    "(docs/SECURITY.md)."
+)
 GPU_SKIPPED = "skipped: this test needs a GPU and the grader has none (worth no points here)"
 COULD_NOT_CHECK = "the grader could not check `{name}`: its result led to an error ({kind})"
 

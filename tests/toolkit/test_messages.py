@@ -157,6 +157,15 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     ),
     "HIDDEN_ADVICE": ("sentence", {}, ("input is not shown", "README")),
     "GRADER_FAILED": ("sentence", {}, ("not your fault", "contact course staff")),
+    "NO_LANDLOCK": (
+        "sentence",
+        {"why": "the kernel has no Landlock"},
+        (
+            "Landlock is unavailable (the kernel has no Landlock)",
+            "mount namespace",
+            "may read what",
+        ),
+    ),
     "GPU_SKIPPED": ("clause", {}, ("needs a GPU", "worth no points")),
     "COULD_NOT_CHECK": (
         "clause",
