@@ -44,7 +44,7 @@ from grader.sandbox import Mother, Sandbox, running_as_root, undumpable
 TRUSTED_LAYER = "the file-system allowlist (Landlock, the minimal mount tree) and the sandbox uid"
 ALLOWLIST_LAYER = "the file-system allowlist (Landlock, the minimal mount tree)"
 RESULTS_LAYER = "the sandbox uid and a results directory only root can use"
-NETWORK_LAYER = "seccomp (no sockets) and the network namespace"
+NETWORK_LAYER = "seccomp (no sockets), the network namespace and Landlock (no TCP)"
 FORK_LAYER = "seccomp (no fork) and RLIMIT_NPROC for the sandbox uid"
 SIGNAL_LAYER = "seccomp (signals to itself only) and the sandbox uid"
 INSPECT_LAYER = "the sandbox uid (as a normal user: the grader made non-dumpable)"

@@ -233,7 +233,9 @@ def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
 
 
 def _uses_torch(sources: dict[str, str]) -> bool:
-    return "torch_losses.py" in sources or any("torch" in s for s in sources.values())
+    return "torch_losses.py" in sources or any(
+        "torch" in text for name, text in sources.items() if name.endswith(".py")
+    )
 
 
 def protect_trusted_files(results_dir: Path | None = None) -> None:

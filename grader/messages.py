@@ -125,8 +125,11 @@ INTAKE = MappingProxyType(
         "pyc-only": "We found only compiled Python for `{file}` ({found}), which we cannot grade; "
         "submit the source file `{file}`.",
         "extra-file": "We kept your extra file(s) {names}; your modules may import them.{note}",
+        "data-file": "We kept your data file(s) {names} beside your modules; read them from "
+        "the folder of your module's own file (`os.path.dirname(__file__)`).",
         "ignored-file": "We ignored {names}: we use only .py files with plain names "
-        "(letters, digits, _) at the top of a submission.",
+        "(letters, digits, _) at the top of a submission, and text data beside them "
+        "(.json, .txt, .csv, .tsv).",
         "duplicate": "Your submission has `{file}` more than once ({names}); we used the first, "
         "{first}. Submit each file once.",
         "not-utf8": "`{file}` is not UTF-8 text (bad byte at offset {offset}); "

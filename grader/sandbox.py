@@ -494,7 +494,9 @@ def lean_eligible(sources: dict[str, str]) -> bool:
     if "torch_losses.py" not in sources:
         return False
     return not any(
-        _mentions_torch(text) for name, text in sources.items() if name != "torch_losses.py"
+        _mentions_torch(text)
+        for name, text in sources.items()
+        if name != "torch_losses.py" and name.endswith(".py")  # data files are not code
     )
 
 

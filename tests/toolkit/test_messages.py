@@ -203,7 +203,12 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         {"names": "`helpers.py`", "note": ""},
         ("kept your extra file(s) `helpers.py`",),
     ),
-    "INTAKE[ignored-file]": ("sentence", {"names": "`notes.txt`"}, ("We ignored `notes.txt`",)),
+    "INTAKE[ignored-file]": ("sentence", {"names": "`notes.pdf`"}, ("We ignored `notes.pdf`",)),
+    "INTAKE[data-file]": (
+        "sentence",
+        {"names": "`weights.json`"},
+        ("kept your data file(s) `weights.json`", "os.path.dirname(__file__)"),
+    ),
     "INTAKE[duplicate]": (
         "sentence",
         {"file": "losses.py", "names": "`losses.py`, `losses.py`", "first": "`losses.py`"},
