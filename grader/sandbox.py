@@ -935,8 +935,14 @@ class _Slot:
         raise SandboxError(f"all {SLOTS} sandbox users are busy")
 
     def reap(self) -> None:
-        """Kill every process of the slot's uid: daemons that escaped their process group."""
-        for _ in range(3):
+        """Kill every process of the slot's uid: daemons that escaped their process group.
+
+        A killed process may take a while to be gone (a torch worker freeing its memory on a
+        loaded machine): a few more rounds, a few milliseconds apart, before giving up.
+        """
+        for attempt in range(40):
+            if attempt >= 3:
+                time.sleep(0.005 * attempt)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the forked reaper
                 try:
@@ -948,7 +954,7 @@ class _Slot:
                     pass
                 os._exit(0)
             os.waitpid(pid, 0)
-            if not _processes_of(self.uid):
+            if not _running(_processes_of(self.uid)):  # a zombie runs nothing
                 return
 
     def release(self) -> None:

@@ -70,9 +70,8 @@ def test_without_the_allowlist_the_planted_file_is_read(tmp_path: Path, mother: 
             report = canary.run(box, tmp_path)
     finally:
         del os.environ[sandbox.UNSAFE_DISABLE]
-    allowed = [a.what for a in report.allowed]
-    assert any(w.startswith("read a planted world-readable file") for w in allowed), allowed
-    assert report.breaches == [], report.summary()
+    (planted,) = [a for a in report.attempts if a.what.startswith("read a planted")]
+    assert planted.allowed and not planted.required, planted
 
 
 @root_only
