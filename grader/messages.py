@@ -68,6 +68,8 @@ WORKER_GONE = "`{name}`: {reason}"
 WRONG_TYPE = "`{name}` should return {expected}, but returned {got}"
 WRONG_SHAPE = "`{name}` returned an array of shape {got}; expected shape {expected}"
 NOT_FINITE = "`{name}` returned {what} where the correct result is finite"
+#: A hidden test's category for NOT_FINITE: what came back, never the input.
+NOT_FINITE_CATEGORY = "returned {what}; numerical stability"
 MISMATCH = (
     "`{name}` returned a wrong value{where}.\n"
     "  input:    {inputs}\n"

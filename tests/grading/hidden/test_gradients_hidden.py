@@ -16,6 +16,7 @@ from grader.checks import (
     compare,
     expect_close,
     expect_unchanged,
+    not_finite,
     summarize,
     summarize_inputs,
 )
@@ -117,9 +118,9 @@ def expect_gradient(name, got, expected, W, reg, inputs, against, rtol=None, ato
     exp = np.asarray(expected, dtype=np.float64)
     if not np.all(np.isfinite(g)):
         raise StudentFailure(
-            messages.NOT_FINITE.format(name=name, what="a gradient with nan or inf")
+            messages.NOT_FINITE.format(name=name, what="as dW " + not_finite(g))
             + f"\n  input: {summarize_inputs(inputs)}",
-            category="not finite (numerical stability)",
+            category=messages.NOT_FINITE_CATEGORY.format(what="as dW " + not_finite(g, True)),
         )
     float32 = g.dtype in (np.float32, np.float16)
     r = rtol if rtol is not None else (1e-3 if float32 else 1e-6)
