@@ -130,8 +130,9 @@ def expect_close(
     r, a = tolerances(np.empty(0, got_dtype), kind)
     r, a = (rtol if rtol is not None else r), (atol if atol is not None else a)
     if np.all(np.isfinite(exp)) and not np.all(np.isfinite(g64)):
+        shown = not_finite(g64) + (f" ({what})" if what else "")
         fail = StudentFailure(
-            messages.NOT_FINITE.format(name=name, what=not_finite(g64)) + _inputs_line(inputs),
+            messages.NOT_FINITE.format(name=name, what=shown) + _inputs_line(inputs),
             category=messages.NOT_FINITE_CATEGORY.format(what=not_finite(g64, brief=True)),
         )
         _attach_hint(fail, name, call, got, diagnose)
@@ -311,6 +312,8 @@ def compare(
                 )
             except StudentFailure as fail:
                 _attach_hint(fail, name, call, got, diagnose)
+                if fail.hint is None and not _finite(got[i]):
+                    _attach_hint(fail, name, call, got[i], _part_diagnosis(i))
                 raise
         return got
     expect_close(
@@ -325,6 +328,23 @@ def compare(
         call=call,
     )
     return got
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return True
+
+
+def _part_diagnosis(index: int) -> Diagnose:
+    """``diagnose`` of member ``index`` of a tuple result alone (grader.feedback.diagnose_part)."""
+    from grader.feedback import diagnose_part
+
+    def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> Any:
+        return diagnose_part(name, args, kwargs, index, got)
+
+    return diagnose
 
 
 def _copy_args(x: Any) -> Any:
