@@ -19,7 +19,7 @@ from grader.sandbox import Limits, Mother
 ROOT = Path(__file__).resolve().parents[2]
 
 # CS231n's svm_loss_naive: `> 0` for the loss, `>= 0` for the gradient.
-SVM_KINK_IN_GRAD = '''
+SVM_KINK_IN_GRAD = """
 def svm_loss_and_grad(W, X, y, reg, margin=1.0):
     dW = np.zeros(W.shape)
     loss = 0.0
@@ -38,10 +38,10 @@ def svm_loss_and_grad(W, X, y, reg, margin=1.0):
     loss /= X.shape[0]
     dW /= X.shape[0]
     return loss + reg * np.sum(W * W), dW + 2 * reg * W
-'''
+"""
 
 # The whole score matrix shifted by its largest entry; the loss stays an np.float64.
-SOFTMAX_GLOBAL_MAX = '''
+SOFTMAX_GLOBAL_MAX = """
 def softmax_loss_and_grad(W, X, y, reg):
     N = X.shape[0]
     f = X.dot(W)
@@ -51,10 +51,10 @@ def softmax_loss_and_grad(W, X, y, reg):
     p = np.exp(f - log_sum[:, None])
     p[np.arange(N), y] -= 1
     return loss, X.T.dot(p) / N + 2 * reg * W
-'''
+"""
 
 # One-hot labels made as float64, whatever the dtype of the scores.
-TORCH_FLOAT64_ONE_HOT = '''
+TORCH_FLOAT64_ONE_HOT = """
 class SoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores, y):
@@ -70,7 +70,7 @@ class SoftmaxCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_output):
         log_probs, one_hot = ctx.saved_tensors
         return grad_output * (log_probs.exp() - one_hot) / log_probs.shape[0], None
-'''
+"""
 
 
 def grade(tmp_path: Path, mother: Mother, module: str, code: str) -> GradingResult:
