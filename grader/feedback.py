@@ -160,6 +160,23 @@ def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: A
     return None
 
 
+def diagnose_part(
+    name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, got: Any
+) -> str | None:
+    """The hint of the first known bug whose variant returns ``got`` as member ``index``.
+
+    For a tuple result whose failing member is not finite: a real bug that makes the loss -inf
+    makes the gradient inf or nan, but not always the same entries as the library's variant, and
+    the student should still read the diagnosis of the loss (issue 16). Needs the bug library.
+    """
+    if not bugs() or not layout.SOLUTIONS.is_dir():
+        return None
+    for hint, theirs in fingerprints(name, args, kwargs):
+        if isinstance(theirs, (tuple, list)) and len(theirs) > index and _same(theirs[index], got):
+            return hint
+    return None
+
+
 def fingerprints(
     name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> Iterator[tuple[str, Any]]:

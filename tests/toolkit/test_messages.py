@@ -114,6 +114,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         ("shape (3, 2)", "expected shape (2, 3)"),
     ),
     "NOT_FINITE": ("clause", {"name": "softmax", "what": "nan"}, ("`softmax` returned nan",)),
+    "NOT_FINITE_CATEGORY": ("clause", {"what": "-inf"}, ("returned -inf", "numerical stability")),
     "MISMATCH": (
         "clause",
         {
@@ -362,7 +363,19 @@ def test_shape_type_and_stability_messages_name_the_problem() -> None:
     with pytest.raises(StudentFailure, match="should return a number"):
         checks.as_scalar("svm_loss", "1.0")
     with pytest.raises(StudentFailure, match="returned nan where the correct result is finite"):
-        checks.expect_close("softmax", np.array([np.nan]), np.array([1.0]), inputs={})
+        checks.expect_close("l2_penalty", np.float32("nan"), 1.0, inputs={})
+    # The value itself, sign included (issue 16): -inf is not "inf", and an array says where.
+    with pytest.raises(StudentFailure, match="returned -inf where the correct result is finite"):
+        checks.expect_close("cross_entropy_loss", np.float64("-inf"), 2.0, inputs={})
+    with pytest.raises(StudentFailure) as info:
+        checks.expect_close(
+            "softmax", np.array([[0.5, np.nan], [-np.inf, np.nan]]), np.full((2, 2), 0.5), inputs={}
+        )
+    assert (
+        "returned an array with nan in 2 and -inf in 1 of its 4 entries (the first at index "
+        "(0, 1)) where the correct result is finite"
+    ) in info.value.message
+    assert info.value.category == "returned an array with nan and -inf entries; numerical stability"
 
 
 def test_large_inputs_are_summarized_not_dumped() -> None:
