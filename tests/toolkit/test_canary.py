@@ -43,7 +43,7 @@ def test_every_attempt_is_blocked_with_every_layer(tmp_path: Path, mother: Mothe
     for what in (
         "read solutions/",
         "read tests/grading/",
-        "list .git",
+        *(["list .git"] if (ROOT / ".git").is_dir() else []),  # a file in a git worktree
         "list examples",
         "write the results directory",
         "open a network connection",
