@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import landlock, layout
-from grader.sandbox import Mother, Sandbox, running_as_root, undumpable
+from grader.sandbox import OWN_UID, Mother, Sandbox, running_as_root, undumpable
 
 # The layer that should have stopped each kind of attempt, in the words of docs/SECURITY.md.
 TRUSTED_LAYER = "the file-system allowlist (Landlock, the minimal mount tree) and the sandbox uid"
@@ -320,7 +320,7 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
     layers = tuple(sorted((k, v) for k, v in box.layers.items() if k != "user"))
     return (
         running_as_root(),
-        box.layers.get("user", "").startswith("uid"),
+        box.layers.get("user") == OWN_UID,
         layers,
         box.disabled,
         box.limits.nproc,
