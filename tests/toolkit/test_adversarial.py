@@ -105,15 +105,7 @@ def test_an_unprivileged_grader_also_scores_honestly() -> None:
         top.chmod(0o755)
         copy = top / "project"
         _readable_copy(copy)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(copy),
-            "LANG": "C.UTF-8",
-            "GRADER_ROOT": str(copy),
-            "GRADER_SOLUTIONS": str(copy / "solutions"),
-            "GRADER_SUITES": str(copy / "tests" / "grading"),
-            "GRADER_NO_GPU": "1",
-        }
+        env = corpus.course_env(copy, home=copy)
         report_path = copy / "report.json"
         proc = subprocess.run(
             [
