@@ -22,7 +22,6 @@ from typing import Any, Final
 from grader import messages
 from grader.results import GradingResult, TestOutcome
 
-
 #: Bytes of JSON text that the tests' outputs (what the student reads) may take, all together.
 OUTPUT_BUDGET: Final = 256 * 2**10
 #: Bytes of JSON text for the staff-only texts of all tests together (tracebacks, messages).
