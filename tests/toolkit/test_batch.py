@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from grader import batch, gradescope
+from grader import batch, gradescope, layout
 from grader.batch import BatchOptions, Job
 from grader.cli import main
 from grader.gradebook import Gradebook, Record
@@ -184,8 +184,8 @@ def test_suite_digest_follows_the_suites_and_the_reference(
     (suites / "public" / "test_a.py").write_text("def test_a(): pass\n")
     solutions.mkdir()
     (solutions / "losses.py").write_text("x = 1\n")
-    monkeypatch.setattr(batch.layout, "SUITES", suites)
-    monkeypatch.setattr(batch.layout, "SOLUTIONS", solutions)
+    monkeypatch.setattr(layout, "SUITES", suites)
+    monkeypatch.setattr(layout, "SOLUTIONS", solutions)
     d0 = batch.suite_digest(FAST)
     (suites / "public" / "__pycache__").mkdir()
     (suites / "public" / "__pycache__" / "test_a.pyc").write_bytes(b"\0")

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradebook import (
-    GRADESCOPE_COLUMNS,
-    Gradebook,
-    Outcome,
-    Record,
-    Student,
-    export_csv,
-    export_gradescope_csv,
-)
+from grader.export import GRADESCOPE_COLUMNS, export_csv, export_gradescope_csv
+from grader.gradebook import Gradebook, Outcome, Record, Student
 
 
 def outcome(number: str, score: float, fingerprint: str = "") -> Outcome:
