@@ -34,7 +34,17 @@ from typing import Any, Final
 
 from grader import layout
 
-__all__ = ["DEFAULT_THRESHOLD", "Pair", "Similarity", "check", "lines", "load", "write"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "NOTICE",
+    "Pair",
+    "Similarity",
+    "check",
+    "lines",
+    "load",
+    "marked",
+    "write",
+]
 
 #: copydetect's noise threshold: matches shorter than this many filtered characters are noise.
 NOISE: Final = 25
@@ -288,6 +298,10 @@ def load(batch_dir: Path) -> Similarity | None:
     )
 
 
+def _pairs(n: int) -> str:
+    return f"{n} pair" + ("" if n == 1 else "s")
+
+
 def _pairs_of(ranges: Iterable[Sequence[int]]) -> tuple[tuple[int, int], ...]:
     return tuple((int(s), int(e)) for s, e in ranges)
 
@@ -297,7 +311,7 @@ def lines(found: Similarity) -> list[str]:
     above = found.above()
     out = [
         f"Similarity: {found.compared} of {found.submissions} submissions have code of their own"
-        f" to compare; {len(above)} pairs at or above {found.threshold:.0%}"
+        f" to compare; {_pairs(len(above))} at or above {found.threshold:.0%}"
         + (f" ({FOLDER}/pairs.csv):" if above else ".")
     ]
     out += [f"  {p.score:4.0%}  {p.a}  ~  {p.b}" for p in above[:10]]
