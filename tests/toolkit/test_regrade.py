@@ -63,9 +63,7 @@ def test_after_a_suite_change_the_regrade_shows_exactly_who_and_which_tests_move
     out = tmp_path / "out"
     batch.run_batch(src, out, FAST, stream=io.StringIO())
     first = rows(out)
-    passed = {
-        r.id for r in first.values() for o in r.outcomes if o.name == CHANGED and o.score > 0
-    }
+    passed = {r.id for r in first.values() for o in r.outcomes if o.name == CHANGED and o.score > 0}
     assert passed and passed != set(first)  # someone gains, someone does not
 
     suites = changed_suites(tmp_path / "suites")

@@ -64,7 +64,8 @@ def disguise(source: str) -> str:
     }
     rename = {name: f"tmp_{i}" for i, name in enumerate(sorted(local - keep))}
     tokens, previous = [], ""
-    for t in tokenize.generate_tokens(io.StringIO(source).readline):
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        t = tok
         if t.type == tokenize.NAME and t.string in rename and previous != ".":
             t = t._replace(string=rename[t.string])
         tokens.append(t)
@@ -88,7 +89,8 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(layout.SOLUTIONS, root / "s-ref", ignore=shutil.ignore_patterns("__*"))
     nb = nbformat.v4.new_notebook()
     for f in sorted((root / ORIGINAL).glob("*.py"), reverse=True):
-        nb.cells.append(nbformat.v4.new_code_cell(f"%%writefile {f.name}\n{disguise(f.read_text())}"))
+        cell = f"%%writefile {f.name}\n{disguise(f.read_text())}"
+        nb.cells.append(nbformat.v4.new_code_cell(cell))
     nbformat.write(nb, root / f"{COPY}.ipynb")
     return root
 
