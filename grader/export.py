@@ -190,7 +190,7 @@ def read_roster(path: Path) -> list[RosterEntry]:
         entry = RosterEntry(**cell)
         # Canvas's export also has a Points Possible row, rows marking muted assignments (no
         # name, no ids) and its Test Student, none of them a student to grade.
-        if entry.name in ("Points Possible", "Test Student"):
+        if entry.name in ("Points Possible", "Test Student", "Student, Test"):
             continue
         if entry.name or entry.match_keys():
             entries.append(entry)
