@@ -358,8 +358,7 @@ class Gradebook:
 
     def history(self, sub_id: str) -> list[Record]:
         """Every earlier grading of ``sub_id``, the oldest first (the current row not included)."""
-        rows = self._read("past_submissions", "past_outcomes", "WHERE id = ?", (sub_id,))
-        return sorted(rows, key=lambda r: r.finished)
+        return self._read("past_submissions", "past_outcomes", "WHERE id = ?", (sub_id,))
 
     def runs(self) -> list[Run]:
         return [
@@ -408,7 +407,7 @@ class Gradebook:
         for row in c.execute(
             f"SELECT id, {key}, content_digest, suite_digest, score, max_score, status, started,"
             f" finished, wall_seconds, error, grader_version, run FROM {subs} {where}"
-            " ORDER BY id",
+            " ORDER BY " + ("id, generation" if past else "id"),
             params,
         ):
             out.append(

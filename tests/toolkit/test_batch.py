@@ -103,6 +103,12 @@ def test_batch_grades_every_submission_once(graded_class: tuple[Path, Path]) -> 
         result = json.loads((out / "results" / f"{r.id}.json").read_text())
         assert result["score"] == r.score
         assert result["extra_data"]["submission_digest"] == r.content_digest
+        # what graded it, in the hidden part, is what the row says (issue 14)
+        assert result["extra_data"]["version"] == {
+            "suite_digest": r.suite_digest,
+            "grader": r.grader_version,
+        }
+        assert r.suite_digest == batch.suite_digest(FAST) and r.grader_version
     assert records["s00-ref"].score == records["s00-ref"].max_score
     assert records["s03-refzip"].score == records["s00-ref"].score
     assert records["s01-stub"].score == 0
