@@ -540,7 +540,7 @@ def run_batch(
         jobs = discover(source, out)
         current = Version(suite_digest(options), version.grader_version())
         with Gradebook(out / "gradebook.sqlite") as book:
-            before = {r.id: r for r in book.records()}
+            before = book.states()
             todo: list[tuple[Job, str]] = []
             for job in jobs:
                 digest = content_digest(job.path)
@@ -555,7 +555,7 @@ def run_batch(
             if todo:
                 kind = "regrade" if options.upgrade else "batch"
                 run = book.start_run(kind, current, options.engine_options())
-            graded_now: list[Record] = []
+            regraded: list[tuple[Record, Record]] = []  # (the row replaced, the new one)
             results = _grade_dask(todo, options, dask) if dask else _grade_local(todo, options, out)
             for job, digest, graded in results:
                 rec = _record(job, digest, current, graded, run)
@@ -565,7 +565,12 @@ def run_batch(
                 result = dataclasses.replace(result, extra_data=stamped)
                 gradescope_write(result, out / "results" / f"{job.id}.json")
                 book.record(rec)  # the commit point: after this, a rerun skips it
-                graded_now.append(rec)
+                if rec.id in before:
+                    replaced = book.history(rec.id)[-1]
+                    if regrade.compare(replaced, rec) is not None:
+                        regraded.append((replaced, rec))
+                    else:  # only counted: a MOOC's unchanged rows are not kept in memory
+                        regraded.append((_bare(replaced), _bare(rec)))
                 summary.counts[rec.status] = summary.counts.get(rec.status, 0) + 1
                 if rec.status == "graded" and rec.failed:
                     summary.with_failures += 1
@@ -573,8 +578,7 @@ def run_batch(
                     summary.problems.append((rec.id, rec.status))
                 progress.update(rec)
             summary.wall = time.monotonic() - start
-            records = book.records()
-            summary.regrade = regrade.summarize(before, graded_now, records, current)
+            summary.regrade = regrade.summarize(regraded, book.versions(), current)
             if summary.regrade.graded_again or summary.regrade.resubmitted:
                 regrade.write(summary.regrade, out)
             progress.finish()
@@ -586,15 +590,21 @@ def run_batch(
 
 
 def _needs_grading(
-    rec: Record | None, digest: str, current: Version, options: BatchOptions
+    state: tuple[str, Version, str] | None, digest: str, current: Version, options: BatchOptions
 ) -> bool:
-    if rec is None or options.regrade:
+    if state is None or options.regrade:
         return True
-    if (rec.content_digest, rec.suite_digest) != (digest, current.suite_digest):
+    content, graded_by, status = state
+    if (content, graded_by.suite_digest) != (digest, current.suite_digest):
         return True  # resubmitted, or the suites changed
-    if options.retry_errors and rec.status != "graded":
+    if options.retry_errors and status != "graded":
         return True
-    return options.upgrade and rec.grader_version != current.grader
+    return options.upgrade and graded_by.grader != current.grader
+
+
+def _bare(rec: Record) -> Record:
+    """``rec`` without its outcomes, for counting regrades that changed nothing."""
+    return dataclasses.replace(rec, outcomes=())
 
 
 def gradescope_write(result: GradingResult, path: Path) -> None:

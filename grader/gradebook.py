@@ -344,6 +344,17 @@ class Gradebook:
         rows = self.conn.execute("SELECT id, content_digest, suite_digest FROM submissions")
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def states(self) -> dict[str, tuple[str, Version, str]]:
+        """``{id: (content digest, version, status)}``: what a rerun decides by, without the
+        outcomes (a MOOC's gradebook holds millions)."""
+        rows = self.conn.execute(
+            "SELECT id, content_digest, suite_digest, grader_version, status FROM submissions"
+        )
+        return {r[0]: (r[1], Version(r[2], r[3]), r[4]) for r in rows}
+
+    def versions(self) -> dict[str, Version]:
+        return {sub_id: v for sub_id, (_, v, _) in self.states().items()}
+
     def records(self) -> list[Record]:
         """Every submission with its students and outcomes, ordered by id."""
         return self._read("submissions", "outcomes", "", ())

@@ -59,7 +59,7 @@ class Regrade:
     resubmitted: int  # graded again because the student's files changed: not a regrade
     changes: tuple[Change, ...]
     current: Version | None
-    stale: tuple[Record, ...]  # graded by another version than ``current``
+    stale: tuple[str, ...]  # the submissions graded by another version than ``current``
     versions: tuple[tuple[Version, int], ...]  # every version in the gradebook, rows of each
 
     @property
@@ -124,19 +124,15 @@ def _who(rec: Record) -> str:
 
 
 def summarize(
-    previous: Mapping[str, Record],
-    graded: Iterable[Record],
-    records: Sequence[Record],
+    regraded: Iterable[tuple[Record, Record]],
+    versions: Mapping[str, Version],
     current: Version | None,
 ) -> Regrade:
-    """The regrade of ``graded`` (new rows), each against its ``previous`` row, if it had one;
-    ``records`` (the whole gradebook after it) for the versions."""
+    """The regrade of each (old row, new row) pair of one submission; ``versions`` (every row
+    of the gradebook after it, ``Gradebook.versions``) for what is stale and what is mixed."""
     again = resubmitted = 0
     changes = []
-    for new in graded:
-        old = previous.get(new.id)
-        if old is None:
-            continue
+    for old, new in regraded:
         if old.content_digest != new.content_digest:
             resubmitted += 1
             continue
@@ -144,25 +140,25 @@ def summarize(
         change = compare(old, new)
         if change is not None:
             changes.append(change)
-    versions = Counter(r.version for r in records)
-    stale = tuple(r for r in records if current is not None and r.version != current)
+    counts = Counter(versions.values())
+    stale = tuple(sorted(i for i, v in versions.items() if current is not None and v != current))
     return Regrade(
         graded_again=again,
         resubmitted=resubmitted,
         changes=tuple(sorted(changes, key=lambda c: (-abs(c.delta), c.id))),
         current=current,
         stale=stale,
-        versions=tuple(sorted(versions.items(), key=lambda kv: (-kv[1], kv[0]))),
+        versions=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
 
 def from_gradebook(book: Gradebook) -> Regrade:
     """Every submission's latest regrade, against the version of the latest run."""
     previous = book.previous()
-    records = book.records()
+    pairs = [(previous[r.id], r) for r in book.records() if r.id in previous]
     runs = book.runs()
     current = runs[-1].version if runs else None
-    return summarize(previous, [r for r in records if r.id in previous], records, current)
+    return summarize(pairs, book.versions(), current)
 
 
 # -- text and files ---------------------------------------------------------------------------
@@ -187,7 +183,7 @@ def lines(r: Regrade) -> list[str]:
         if len(r.changes) > SHOWN:
             out.append(f"  ... and {len(r.changes) - SHOWN} more (regrade.csv has them all)")
     if r.stale and r.current is not None:
-        ids = ", ".join(s.id for s in r.stale[:SHOWN])
+        ids = ", ".join(r.stale[:SHOWN])
         more = f" and {len(r.stale) - SHOWN} more" if len(r.stale) > SHOWN else ""
         out.append(
             f"Graded by another version than the current one ({r.current.short()}) and not"

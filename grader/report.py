@@ -308,7 +308,7 @@ def _regrade_section(r: regrade.Regrade) -> list[str]:
         parts += [f"<tr><td>{e(v.short())}</td><td>{n}</td></tr>" for v, n in r.versions]
         parts.append("</table>")
     if r.stale:
-        ids = ", ".join(x.id for x in r.stale)
+        ids = ", ".join(r.stale)
         parts.append(
             f"<p>Graded by another version than the current one and not yet graded again"
             f" ({len(r.stale)}; <code>grader regrade</code> grades them): {e(ids)}</p>"

@@ -10,7 +10,8 @@ fingerprinted, so reordering functions does not either. What we add around it:
   notebook's ``%%writefile`` cells) and of the notebook's other given cells is boilerplate, so
   the template does not make everyone alike;
 * *code common to the class excluded*: a fingerprint found in more than ``COMMON_SHARE`` of the
-  submissions (and at least ``COMMON_MIN`` of them) is an idiom, not a copy, as MOSS's ``-m``;
+  submissions (at least ``COMMON_MIN``, at most ``COMMON_MAX`` of them) is an idiom, not a copy,
+  as with MOSS's ``-m``;
 * *candidates, not all pairs*: an inverted index of the remaining fingerprints finds the pairs
   that share any, and only those are compared (30,000 submissions are 450 million pairs);
 * *modules matched by name*: ``losses.py`` against ``losses.py``; a pair's share is, on each
@@ -56,8 +57,11 @@ GUARANTEE: Final = NOISE
 DEFAULT_THRESHOLD: Final = 0.5
 #: Pairs whose side-by-side view the report shows.
 TOP: Final = 20
+#: A k-gram in more than this share of the submissions is common code; the threshold is kept
+#: between COMMON_MIN and COMMON_MAX submissions (the top bounds the pairs one k-gram makes).
 COMMON_SHARE: Final = 0.1
 COMMON_MIN: Final = 10
+COMMON_MAX: Final = 100
 #: Where a batch writes it, under its --out folder.
 FOLDER: Final = "similarity"
 NOTICE: Final = (
@@ -164,7 +168,8 @@ def compare(
     seen: Counter[int] = Counter()
     for mods in prints.values():
         seen.update({h for fp in mods.values() for h in fp.hashes})
-    common = {h for h, n in seen.items() if n > max(COMMON_MIN, COMMON_SHARE * len(prints))}
+    most = min(max(COMMON_MIN, COMMON_SHARE * len(prints)), COMMON_MAX)
+    common = {h for h, n in seen.items() if n > most}
     for mods in prints.values():
         for fp in mods.values():
             if common & fp.hashes:
