@@ -21,7 +21,7 @@ import numpy as np
 from grader import messages, spec
 from grader.checks import StudentFailure
 from grader.results import CutBy
-from grader.sandbox import Sandbox, StudentError, Worker, WorkerGone
+from grader.sandbox import Sandbox, StudentError, Worker, WorkerGone, nvidia_driver
 
 T = TypeVar("T")
 
@@ -66,8 +66,14 @@ class Student:
         lean = module != "torch_losses"
         if lean not in self._workers:
             w = self._workers[lean] = self._sandbox.worker(lean=lean)
-            self._footprint[lean] = _status_bytes(w.pid, "VmSize")
+            self._footprint[lean] = _status_bytes(w.pid, _MEMORY[self._resident(lean)][1])
         return self._workers[lean]
+
+    def _resident(self, lean: bool) -> bool:
+        # Measure what the worker's cap counts: its address space, except in a torch worker
+        # where NVIDIA's driver is loaded (the cap is then on data: the driver reserves address
+        # space by the GPU's size, grader.sandbox), where resident memory is the honest figure.
+        return not lean and nvidia_driver()
 
     @property
     def output(self) -> str:
@@ -76,7 +82,7 @@ class Student:
 
     def close(self) -> None:
         for lean, w in self._workers.items():
-            peak = _status_bytes(w.pid, "VmPeak") if w.gone is None else 0
+            peak = _status_bytes(w.pid, _MEMORY[self._resident(lean)][0]) if w.gone is None else 0
             if peak:
                 self.usage.peak_memory = max(self.usage.peak_memory, peak - self._footprint[lean])
             w.close()
@@ -193,6 +199,9 @@ class TorchClass:
         return Remote.apply
 
 
+#: The /proc/PID/status fields of a worker's peak and of its size when handed over: address
+#: space, or resident memory (True) where the cap is on data (``Student._resident``).
+_MEMORY = {False: ("VmPeak", "VmSize"), True: ("VmHWM", "VmRSS")}
 #: How a worker killed by the kernel (most often for its memory) is described.
 _KILLED = messages.KILLED.split("{", 1)[0]
 

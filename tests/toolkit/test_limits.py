@@ -142,3 +142,27 @@ def test_the_suggestion_is_a_high_quantile_of_passing_calls_times_a_margin() -> 
     assert (found.memory.cut_now, found.memory.cut_suggested) == (1, 1)
     lines = limits.lines(found)
     assert "cut off 1 of 5 students (20.0%); suggested 5 s, would cut off 3 of 5" in lines[1]
+
+
+def test_a_torch_worker_under_a_data_cap_is_measured_by_its_resident_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where NVIDIA's driver is loaded the torch worker's cap is on data, and CUDA reserves
+    # address space by the GPU's size: its peak address space would say nothing. Pretend the
+    # driver is there (for the measurement only) and fill 320 MB in the torch class's forward.
+    from grader import engine, student
+
+    monkeypatch.setattr(student, "nvidia_driver", lambda: True)
+    sub = tmp_path / "sub"
+    shutil.copytree(layout.SOLUTIONS, sub, ignore=shutil.ignore_patterns("__*"))
+    torch_losses = sub / "torch_losses.py"
+    text = torch_losses.read_text()
+    old = '        """Mean over rows of ``-log softmax(scores)[i, y_i]``, as a 0-d tensor.'
+    assert text.count(old) == 1
+    torch_losses.write_text(
+        text.replace(old, "        import numpy; numpy.ones(40_000_000)\n" + old, 1)
+    )
+    result = engine.grade(sub, engine.Options(suites=("public",), only="SoftmaxCrossEntropy"))
+    assert result.grader_error is None and result.tests
+    assert all(t.status == "passed" for t in result.tests)
+    assert max(t.peak_memory for t in result.tests) >= 300 * MiB
