@@ -90,9 +90,10 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
         category = "unexpected result"
         staff["suspect_grader"] = True
     if excinfo is not None:
+        tb = _from_the_suites(excinfo.tb)
         staff.setdefault(
             "traceback",
-            "".join(traceback.format_exception(excinfo.type, excinfo.value, excinfo.tb))[-6000:],
+            "".join(traceback.format_exception(excinfo.type, excinfo.value, tb))[-6000:],
         )
     staff["message"] = public
     hint = getattr(exc, "hint", None)
@@ -102,6 +103,20 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
     if isinstance(exc, WorkerGone):
         hidden = messages.WORKER_GONE.format(name=name, reason=exc.reason)
     return Feedback(public=messages.sanitize(public, 8000), hidden=hidden, staff=staff)
+
+
+def _from_the_suites(tb: Any) -> Any:
+    """The traceback from its first frame in the grading suites on (the whole one if none is).
+
+    Above that frame are pytest's runner and pluggy's hook calls, ~4 KB of every failed test's
+    staff traceback that say nothing about the failure (issue 14: results.json's size).
+    """
+    t = tb
+    while t is not None:
+        if Path(t.tb_frame.f_code.co_filename).is_relative_to(layout.SUITES):
+            return t
+        t = t.tb_next
+    return tb
 
 
 _FIXTURE_ARG = re.compile(r"\s*(student|reference|diagnose)=")

@@ -31,6 +31,16 @@ FILE_LIMIT = "your code wrote a file larger than the {limit} limit"
 CALLED_EXIT = "your code called exit() (exit status {status}); a function must return a value"
 OUTPUT_FLOOD = "your code printed far more than the {limit} output limit and was stopped"
 OUTPUT_TRUNCATED = "\n[... output truncated: {total} printed in all]"
+#: The middle of one test's output, cut by the worker's output limit (issue 14).
+OUTPUT_CUT = (
+    "\n[... {cut} cut here: your code printed {total} in this test; the first and the last "
+    "{kept} are shown ...]\n"
+)
+#: The middle of one test's output, cut so that the results page stays small (issue 14).
+RESULTS_CUT = (
+    "\n[... {cut} characters cut here: the results show at most {budget} bytes of output in "
+    "all, shared between the tests ...]\n"
+)
 BAD_REPLY = "your code's result could not be read back ({detail})"
 WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"

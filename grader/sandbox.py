@@ -851,14 +851,21 @@ class Worker:
 
 
 class _BoundedOutput:
-    """A worker's stdout+stderr: keeps ``limit`` bytes, marks a flood past 20x; never parsed."""
+    """A worker's stdout+stderr: keeps the first and the last ``limit / 2`` bytes, marks a flood
+    past 20x ``limit``; never parsed.
+
+    The head shows what the student printed first (often the line they meant to see), the tail
+    what came last before the failure (issue 14): a print in a loop no longer hides the end.
+    """
 
     def __init__(self, fd: int, limits: Limits) -> None:
         self.fd = fd
         os.set_blocking(fd, False)
-        self._keep = limits.output
+        self._head_size = limits.output // 2
+        self._tail_size = limits.output - self._head_size
         self._kill_at = limits.output * limits.output_kill
-        self._buf = bytearray()
+        self._head = bytearray()
+        self._tail = bytearray()  # the last ``_tail_size`` bytes after the head
         self.total = 0
         self.flooded = False
         self._closed = False
@@ -875,8 +882,14 @@ class _BoundedOutput:
             if not chunk:
                 return False
             self.total += len(chunk)
-            if len(self._buf) < self._keep:
-                self._buf += chunk[: self._keep - len(self._buf)]
+            room = self._head_size - len(self._head)
+            if room > 0:
+                self._head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self._tail += chunk
+                if len(self._tail) > self._tail_size:
+                    del self._tail[: len(self._tail) - self._tail_size]
             if self.total > self._kill_at:
                 self.flooded = True
                 return True
@@ -893,11 +906,14 @@ class _BoundedOutput:
                 os.close(self.fd)
 
     def text(self) -> str:
-        """What the student printed: sanitized, never parsed, marked when cut."""
-        text = messages.sanitize(bytes(self._buf))
-        if self.total > len(self._buf):
-            text += messages.OUTPUT_TRUNCATED.format(total=_size(self.total))
-        return text
+        """What the student printed: sanitized, never parsed; a cut middle says how much."""
+        kept = len(self._head) + len(self._tail)
+        if self.total <= kept:
+            return messages.sanitize(bytes(self._head + self._tail))
+        cut = messages.OUTPUT_CUT.format(
+            cut=_size(self.total - kept), total=_size(self.total), kept=_size(len(self._tail))
+        )
+        return messages.sanitize(bytes(self._head)) + cut + messages.sanitize(bytes(self._tail))
 
 
 def _killpg(pid: int) -> None:
@@ -909,6 +925,8 @@ def _killpg(pid: int) -> None:
 
 
 def _size(n: int) -> str:
+    if n < 2**10:
+        return f"{n} bytes"
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 

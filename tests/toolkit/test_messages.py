@@ -49,6 +49,16 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "CALLED_EXIT": ("clause", {"status": 3}, ("called exit()", "exit status 3", "return a value")),
     "OUTPUT_FLOOD": ("clause", {"limit": "64 KiB"}, ("printed far more than the 64 KiB",)),
     "OUTPUT_TRUNCATED": ("fragment", {"total": "90000 characters"}, ("90000 characters",)),
+    "OUTPUT_CUT": (
+        "fragment",
+        {"cut": "1.2 MiB", "total": "1.3 MiB", "kept": "32 KiB"},
+        ("1.2 MiB cut here", "printed 1.3 MiB", "first and the last 32 KiB"),
+    ),
+    "RESULTS_CUT": (
+        "fragment",
+        {"cut": "61,184", "budget": "262,144"},
+        ("61,184 characters cut here", "at most 262,144 bytes"),
+    ),
     "BAD_REPLY": ("clause", {"detail": "a truncated frame"}, ("could not be read back",)),
     "WORKER_CLOSED": ("clause", {}, ("already closed",)),
     "WORKER_LOST": ("clause", {}, ("ended unexpectedly",)),
