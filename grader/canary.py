@@ -1,17 +1,20 @@
 """The sandbox's start-up self-test: before grading, a worker tries what a student must not.
 
-A worker forked exactly as a test's worker is (same zygote, same uid, rlimits, seccomp and
-namespaces) is asked to read the reference and the suites, to list and write the results
-directory, to connect to a socket the grader listens on, to signal and inspect the grader, and to
-fork past its process limit (``grader.worker.probe``). Each attempt that succeeds names the layer
-that should have stopped it.
+A worker forked exactly as a test's worker is (same zygote, same uid, rlimits, seccomp,
+namespaces and Landlock) is asked to read the reference and the suites, to read a world-readable
+file planted outside the allowlist and list the grader's home, to list and write the results
+directory, to write the shared temporary folders, to connect to a socket the grader listens on, to
+signal and inspect the grader, and to fork past its process limit (``grader.worker.probe``). Each
+attempt that succeeds names the layer that should have stopped it.
 
 As root (Gradescope, CI, a grading server) every layer is expected: one breach and the grader
 refuses to grade (``CanaryFailure``: a grader error, results.json says "the autograder failed" and
 names the missing layer in its staff-only entry), like codejail's service that "refuses to run if
-codejail has not been configured properly" (research/security.md). As a normal user some layers
-cannot exist (no uid of its own, so the worker can read what the grader can): the canary warns on
-stderr, once per process, and grading goes on.
+codejail has not been configured properly" (research/security.md). The file-system allowlist is
+expected wherever the kernel has Landlock or a mount namespace could be made; on a kernel with
+Landlock, grading as root without it is refused unless ``GRADER_UNSAFE_DISABLE`` names it. As a
+normal user some layers cannot exist (no uid of its own): the canary warns on stderr, once per
+process, about whatever secret got through, and grading goes on.
 
 The report is cached per warm ``Mother`` (or per process without one) and per sandbox layout, so a
 batch pays for it once; a grading without a mother pays one extra forked worker (docs/SECURITY.md
@@ -21,9 +24,11 @@ has the measured cost).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -32,17 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import layout
-from grader.sandbox import Mother, Sandbox, running_as_root, undumpable
+from grader import landlock, layout
+from grader.sandbox import OWN_UID, Mother, Sandbox, running_as_root, undumpable
 
 # The layer that should have stopped each kind of attempt, in the words of docs/SECURITY.md.
-TRUSTED_LAYER = "the sandbox uid and the trusted files' permissions (engine.protect_trusted_files)"
+TRUSTED_LAYER = "the file-system allowlist (Landlock, the minimal mount tree) and the sandbox uid"
+ALLOWLIST_LAYER = "the file-system allowlist (Landlock, the minimal mount tree)"
 RESULTS_LAYER = "the sandbox uid and a results directory only root can use"
-NETWORK_LAYER = "seccomp (no sockets) and the network namespace"
+NETWORK_LAYER = "seccomp (no sockets), the network namespace and Landlock (no TCP)"
 FORK_LAYER = "seccomp (no fork) and RLIMIT_NPROC for the sandbox uid"
 SIGNAL_LAYER = "seccomp (signals to itself only) and the sandbox uid"
 INSPECT_LAYER = "the sandbox uid (as a normal user: the grader made non-dumpable)"
-MOUNT_LAYER = "the mount namespace (every mount read-only)"
+MOUNT_LAYER = "the file-system allowlist (writes only in the work dir: Landlock, the mount tree)"
 #: Host directories anyone may write; with the mount namespace on, the worker may not.
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 
@@ -140,24 +146,39 @@ def check(box: Sandbox, results_dir: Path | None = None) -> Report:
     return report
 
 
+def allowlist_expected(box: Sandbox) -> bool:
+    """Whether the worker's view of the disk must be an allowlist: Landlock is in the kernel and
+    not turned off, or the minimal mount tree is on."""
+    if box.layers.get("mountns") == "on":
+        return True
+    return "landlock" not in box.disabled and landlock.abi()[0] > 0
+
+
 def run(box: Sandbox, results_dir: Path | None = None) -> Report:
     """Probe ``box`` once (one fresh worker) and judge each attempt."""
     start = time.perf_counter()
     root = running_as_root()
     box.ready()
-    mounts_on = box.layers.get("mountns") == "on"
+    expected = allowlist_expected(box)
     files = {}
     for d in layout.TRUSTED_DIRS:
         if os.path.isdir(d):  # False where even the grader cannot look (not ours to probe)
             files[d] = _a_file_in(d)
+    # A file anyone may read, outside the allowlist (as a readable clone of the course elsewhere
+    # on the disk would be), and the grader's home: only the allowlist keeps them from a worker.
+    plant = Path(tempfile.mkdtemp(prefix="grader-canary-plant-"))
     listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        plant.chmod(0o755)
+        planted = plant / "planted.txt"
+        planted.write_text("the canary's planted file\n")
+        planted.chmod(0o644)
         listen.bind(("127.0.0.1", 0))
         listen.listen(4)
         listen.setblocking(False)
         request: dict[str, Any] = {
-            "read": [str(f) for f in files.values() if f is not None],
-            "list": [str(d) for d in files],
+            "read": [str(f) for f in files.values() if f is not None] + [str(planted)],
+            "list": [str(d) for d in files] + [str(Path.home())],
             "write": [],
             "port": listen.getsockname()[1],
             "grader": os.getpid(),
@@ -172,6 +193,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
         connected = _accepted(listen)
     finally:
         listen.close()
+        shutil.rmtree(plant, ignore_errors=True)
     attempts = []
     for what, said in raw.items():
         if what == "uid":
@@ -179,24 +201,52 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
         outcome = said
         if what == "network" and connected and not said.startswith("ALLOWED"):
             outcome = "ALLOWED (the grader's socket saw the connection)"
-        attempts.append(_judge(what, outcome, results_dir, mounts_on))
+        outside = (planted, Path.home())
+        attempts.append(_judge(what, outcome, results_dir, expected, outside))
+    state = box.layers.get("landlock", "")
+    if (
+        expected
+        and "landlock" not in box.disabled
+        and landlock.abi()[0]
+        and not state.startswith("on")
+    ):
+        # The kernel has Landlock, and the workers did not get it: as root, refuse.
+        attempts.append(
+            Attempt(
+                "restrict itself with Landlock", f"ALLOWED (layer {state})", ALLOWLIST_LAYER, True
+            )
+        )
     return Report(tuple(attempts), root=root, seconds=time.perf_counter() - start)
 
 
-def _judge(what: str, outcome: str, results_dir: Path | None, mounts_on: bool) -> Attempt:
+def _judge(
+    what: str,
+    outcome: str,
+    results_dir: Path | None,
+    expected: bool,
+    outside: tuple[Path, ...] = (),
+) -> Attempt:
     verb, _, path = what.partition(" ")
     label = what
     if verb in ("read", "list", "write") and path:
         p = Path(path)
+        if p in outside:
+            # Readable by anyone (the planted file) or by the grader's user (its home): only
+            # the allowlist stops these; without one (no Landlock, no mount namespace) the
+            # grader says so once instead of refusing.
+            label = (
+                f"{verb} {'a planted world-readable file' if verb == 'read' else 'the home'} {p}"
+            )
+            return Attempt(label, outcome, ALLOWLIST_LAYER, expected)
         if results_dir is not None and p == results_dir:
             # Listing matters where the directory was closed (results of other gradings);
             # a directory left open on purpose (the repository root, /tmp) is only written.
             closed = verb == "write" or not _mode(p) & stat.S_IROTH
             return Attempt(f"{verb} the results directory {p}", outcome, RESULTS_LAYER, closed)
         if path in SHARED_WRITABLE:
-            # Without a mount namespace (Gradescope's container refuses one) the sandbox uid
-            # may write /tmp like any user: a known limit, not a broken layer.
-            return Attempt(f"write {path}", outcome, MOUNT_LAYER, mounts_on, secret=False)
+            # With neither Landlock nor a mount namespace (an old kernel in a container) the
+            # sandbox uid may write /tmp like any user: a known limit, not a broken layer.
+            return Attempt(f"write {path}", outcome, MOUNT_LAYER, expected, secret=False)
         label = f"{verb} {_short(p)}"
         secret = any(p.is_relative_to(s) for s in _secret_dirs())
         return Attempt(label, outcome, TRUSTED_LAYER, True, secret=secret)
@@ -270,7 +320,7 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
     layers = tuple(sorted((k, v) for k, v in box.layers.items() if k != "user"))
     return (
         running_as_root(),
-        box.layers.get("user", "").startswith("uid"),
+        box.layers.get("user") == OWN_UID,
         layers,
         box.disabled,
         box.limits.nproc,

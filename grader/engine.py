@@ -26,6 +26,7 @@ from grader import gradescope, layout, messages, spec
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root, undumpable
+from grader.version import Version, engine_options, grader_version, suite_digest
 
 SUITES = ("public", "hidden")
 
@@ -57,20 +58,32 @@ def grade(
     from grader.canary import CanaryFailure
 
     start = time.monotonic()
+    # What grades it (issue 14): in the hidden part of results.json and in a gradebook row.
+    stamp = {"version": version_of(options).as_json()}
     try:
         with _collector_held_off():
-            return _grade(submission, options, start, mother)
+            return _grade(submission, options, start, mother, stamp)
     except CanaryFailure as exc:
         # Not a traceback: the staff-only entry names what the sandbox let through.
         return GradingResult(
-            tests=(), grader_error=str(exc), execution_time=time.monotonic() - start
+            tests=(),
+            grader_error=str(exc),
+            execution_time=time.monotonic() - start,
+            extra_data=stamp,
         )
     except Exception:
         return GradingResult(
             tests=(),
             grader_error=traceback.format_exc(),
             execution_time=time.monotonic() - start,
+            extra_data=stamp,
         )
+
+
+def version_of(options: Options) -> Version:
+    """The suite digest of these options and this grader's version (``grader.version``)."""
+    digest = suite_digest(engine_options(options.suites, options.only, options.gpu_counts))
+    return Version(digest, grader_version())
 
 
 #: Gradings this process has run: a batch's grading process, a Dask worker or the test suite
@@ -113,7 +126,11 @@ def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> 
 
 
 def _grade(
-    submission: Path, options: Options, start: float, mother: Mother | None
+    submission: Path,
+    options: Options,
+    start: float,
+    mother: Mother | None,
+    stamp: dict[str, Any],
 ) -> GradingResult:
     from grader.submission import SubmissionError, load_submission
 
@@ -130,6 +147,7 @@ def _grade(
         if not any(p.fatal for p in sub.problems):
             sources = dict(sub.sources)
     protect_trusted_files(options.results_dir)
+    allowlist_notice()
     box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
     with undumpable(), box:
         canary_report = _arm_canary(box, options.results_dir)
@@ -165,7 +183,12 @@ def _grade(
         tests=tuple(session.outcomes),
         output="\n".join(notes),
         execution_time=time.monotonic() - start,
-        extra_data={"submission_digest": digest, "sandbox": layers, "files": sorted(sources)},
+        extra_data={
+            "submission_digest": digest,
+            "sandbox": layers,
+            "files": sorted(sources),
+            **stamp,
+        },
     )
 
 
@@ -232,29 +255,55 @@ def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
 
 
 def _uses_torch(sources: dict[str, str]) -> bool:
-    return "torch_losses.py" in sources or any("torch" in s for s in sources.values())
+    return "torch_losses.py" in sources or any(
+        "torch" in text for name, text in sources.items() if name.endswith(".py")
+    )
 
 
 def protect_trusted_files(results_dir: Path | None = None) -> None:
-    """As root, make the trusted files and the results directory unusable to the sandbox users.
+    """Create the results directory; where no allowlist can hold, close the trusted files.
 
-    A fresh clone is world-readable (umask 022); Gradescope's setup.sh does the same with
-    ``chmod go-rwx``. The results directory is created if missing and closed the same way,
-    unless it is not ours to close: a shared sticky directory such as /tmp, or an ancestor of
-    what the worker must reach (the repository root holding ``grader/``, the interpreter). It is
-    then left as it is, and the canary checks that the sandbox uid cannot write it (a
-    read-only mount as root on a server; a refusal to grade in a container without one). A
-    student on their own laptop runs unprivileged and owns all of these anyway.
+    Where the kernel has Landlock (and it is not turned off), the workers cannot reach anything
+    outside their allowlist, whatever its mode (``grader.filesystem``), and the grader leaves the
+    instructor's files as they are. Without it, as root, this is the fallback it was before the
+    allowlist: the trusted files and the results directory are closed to the sandbox users
+    (``chmod go-rwx``; a fresh clone is world-readable). A directory that is not ours to close
+    is left as it is: a shared sticky directory such as /tmp, or an ancestor of what the worker
+    must reach (the repository root holding ``grader/``, the interpreter); the canary checks
+    that the sandbox uid cannot write it.
     """
-    if not running_as_root():
+    if results_dir is not None:
+        results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not running_as_root() or landlock_expected():
         return
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
             _close(path)
-    if results_dir is not None:
-        results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if _closable(results_dir):
-            _close(results_dir)
+    if results_dir is not None and _closable(results_dir):
+        _close(results_dir)
+
+
+def landlock_expected() -> bool:
+    """Whether the workers will restrict themselves with Landlock: the kernel has it and
+    ``GRADER_UNSAFE_DISABLE`` does not name it."""
+    from grader import landlock
+    from grader.sandbox import unsafe_disabled
+
+    return "landlock" not in unsafe_disabled() and landlock.abi()[0] > 0
+
+
+_NOTICED: set[str] = set()
+
+
+def allowlist_notice() -> None:
+    """Say once, at start-up, when the kernel has no Landlock: what is left of the allowlist."""
+    from grader import landlock
+
+    version, why = landlock.abi()
+    if version or why in _NOTICED:
+        return
+    _NOTICED.add(why)
+    print("grader: " + messages.NO_LANDLOCK.format(why=why), file=sys.stderr, flush=True)
 
 
 def _closable(d: Path) -> bool:

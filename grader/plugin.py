@@ -152,7 +152,11 @@ def student(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield proxy
     finally:
         proxy.close()
-        request.node.stash[_CALL] = {**request.node.stash.get(_CALL, {}), "printed": proxy.output}
+        request.node.stash[_CALL] = {
+            **request.node.stash.get(_CALL, {}),
+            "printed": proxy.output,
+            "usage": proxy.usage,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -345,6 +349,7 @@ class Grading:
             nodeid=item.nodeid,
             duration=duration,
             extra=extra,
+            **_usage(info.get("usage")),
         )
 
     def _suite(self, item: pytest.Item) -> str:
@@ -352,6 +357,17 @@ class Grading:
         if root is not None and Path(item.path).is_relative_to(root):
             return "hidden"
         return "public"
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    """The ``TestOutcome`` fields of what a test's student calls used (``student.Usage``)."""
+    if usage is None:
+        return {}
+    return {
+        "slowest_call": round(usage.slowest_call, 4),
+        "peak_memory": max(int(usage.peak_memory), 0),
+        "cut_by": usage.cut_by,
+    }
 
 
 def needs_reference(excinfo: Any, name: str) -> Any:

@@ -41,6 +41,7 @@ __all__ = [
     "SubmissionError",
     "load_notebook_sources",
     "load_submission",
+    "safe_name",
     "write_sources",
 ]
 
@@ -59,6 +60,8 @@ _SHADOWING: Final = frozenset(
 )
 
 _SAFE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py")
+#: Text data a student's module may read next to its own file (``os.path.dirname(__file__)``).
+_DATA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\.(?:json|txt|csv|tsv)")
 _DRIVE: Final = re.compile(r"[A-Za-z]:")
 _EXPECTED_LOWER: Final = {f.lower(): f for f in FILES}
 _JUNK: Final = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -241,6 +244,7 @@ def _assemble(
 
     chosen: dict[str, tuple[str, _Entry]] = {n: (n, e) for n, e in top.items() if n in FILES}
     helpers: list[str] = []
+    data_files: list[str] = []
     for name in sorted(top):
         target = _EXPECTED_LOWER.get(name.lower())
         if name in FILES:
@@ -253,6 +257,9 @@ def _assemble(
         elif _SAFE_NAME.fullmatch(name):
             chosen[name] = (name, top[name])
             helpers.append(name)
+        elif _DATA_NAME.fullmatch(name):
+            chosen[name] = (name, top[name])
+            data_files.append(name)
         else:
             ignored.append(name)
     for name, seen in sorted(dupes.items()):
@@ -268,6 +275,8 @@ def _assemble(
             else ""
         )
         problems.append(_problem("extra-file", names=_names(helpers), note=note))
+    if data_files:
+        problems.append(_problem("data-file", names=_names(data_files)))
     if ignored:
         problems.append(_problem("ignored-file", names=_names(sorted(ignored))))
 
@@ -285,6 +294,9 @@ def _assemble(
             return {}
         text = _decode(data, target, problems)
         if text is None:
+            continue
+        if target in data_files:
+            sources[target] = text
             continue
         if not text.strip():
             problems.append(_problem("empty-file", file=target))
@@ -674,9 +686,14 @@ def _from_notebook(data: bytes, limits: IntakeLimits, problems: list[Problem]) -
     return _submission("notebook", _assemble(entries, limits, problems), problems)
 
 
+def safe_name(name: str) -> bool:
+    """Whether ``name`` may be a file of a submission: a plain module name or a text data file."""
+    return bool(_SAFE_NAME.fullmatch(name) or _DATA_NAME.fullmatch(name))
+
+
 def write_sources(sub: Submission, dest: Path) -> None:
     """Write each source to ``dest/name`` (flat, mode 0o644); refuse names that are not plain."""
-    bad = [name for name in sub.sources if not _SAFE_NAME.fullmatch(name)]
+    bad = [name for name in sub.sources if not safe_name(name)]
     if bad:
         raise ValueError(f"refusing to write files with unsafe names: {_names(bad)}")
     dest = Path(dest)

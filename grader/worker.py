@@ -30,8 +30,8 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import re
 import resource
+import shutil
 import signal
 import socket
 import sys
@@ -41,30 +41,14 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from grader import protocol
+from grader import filesystem, landlock, protocol
 
 #: Names of the student modules; found only in the scratch directory, never elsewhere.
 STUDENT_MODULES = ("losses", "gradients", "optim", "schedules", "search", "torch_losses")
 CLONE_NEWNET = 0x40000000
-CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
 PR_SET_CHILD_SUBREAPER = 36
-#: mount(2) flags
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 1024, 2048, 4096, 16384
-MS_PRIVATE, MS_RELATIME, MS_STRICTATIME = 1 << 18, 1 << 21, 1 << 24
-_MOUNT_OPTIONS = {
-    "nosuid": MS_NOSUID,
-    "nodev": MS_NODEV,
-    "noexec": MS_NOEXEC,
-    "noatime": MS_NOATIME,
-    "nodiratime": MS_NODIRATIME,
-    "relatime": MS_RELATIME,
-    "strictatime": MS_STRICTATIME,
-}
-#: The per-test writable directory inside the scratch (a fresh tmpfs for each child).
-WORK = "work"
 
 
 # -- zygote --------------------------------------------------------------------------------------
@@ -159,21 +143,27 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
                     layers[layer] = "unavailable (no user namespace)"
     if cfg.get("netns"):
         layers["netns"] = _unshare_net()
-    if cfg.get("mountns"):
-        layers["mountns"] = _private_filesystem(cfg)
-    cfg["work"] = cfg["scratch"]
-    if layers.get("mountns") == "on":
-        cfg["work"] = os.path.join(cfg["scratch"], WORK)
-    os.chdir(cfg["scratch"])
-    os.environ["HOME"] = os.environ["TMPDIR"] = cfg["work"]
     if cfg.get("torch") and "torch" not in layers:
         layers.update(_preload(cfg))
+    # Before the mount tree: finding libseccomp runs ldconfig, which the tree does not hold.
     seccomp = _load_seccomp_module()
     layers["seccomp"] = "available" if seccomp is not None else "unavailable"
     if not cfg.get("seccomp", True):
         layers["seccomp"] = "disabled"
         seccomp = None
     rules = _Filter.build(seccomp) if seccomp is not None else None
+    deny = tuple(cfg.get("deny", ()))
+    allowed = filesystem.allowlist(cfg["scratch"], deny, bool(cfg.get("gpu")))
+    if cfg.get("mountns"):
+        layers["mountns"] = filesystem.minimal_tree(cfg["scratch"], allowed, cfg.get("uid"))
+    # With the mount tree each worker mounts a fresh tmpfs on scratch/work; without it each
+    # makes a new directory of its own in the scratch (``filesystem.own_work_dir``).
+    cfg["tree"] = layers.get("mountns") == "on"
+    cfg["work"] = os.path.join(cfg["scratch"], filesystem.WORK) if cfg["tree"] else None
+    os.chdir(cfg["scratch"])
+    ruleset = None
+    if cfg.get("landlock"):
+        layers["landlock"], ruleset = filesystem.build_ruleset(allowed)
     ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())
     codes = _compile_sources(cfg["scratch"])
     # Live children (tests in progress, and the spare); a released or reaped one leaves.
@@ -184,7 +174,7 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
             if spare is None:
                 # Fork the next test's worker now, while the grader is busy elsewhere: it
                 # locks itself down and then waits for its first call.
-                spare = _Spare.fork(ctrl, cfg, rules, codes)
+                spare = _Spare.fork(ctrl, cfg, rules, ruleset, codes)
                 children.add(spare.pid)
             try:
                 msg = ctrl.recv(1 << 16)
@@ -205,10 +195,12 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
                 children.discard(pid)
                 _RELEASED.add(pid)
                 _sweep(keep=children, wait=False)
+                _remove_work_dirs(cfg, keep=children)
             elif req["op"] == "reap":
                 status = _reap(req["pid"])
                 children.discard(req["pid"])
                 killed = _sweep(keep=children)
+                _remove_work_dirs(cfg, keep=children)
                 ctrl.send(json.dumps({"op": "reaped", "status": status, "killed": killed}).encode())
             elif req["op"] == "exit":
                 killed = _sweep(keep=set())
@@ -216,6 +208,19 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
                 return 0
     finally:
         _sweep(keep=set())
+
+
+def _remove_work_dirs(cfg: dict[str, Any], keep: set[int]) -> None:
+    """Without the mount tree, remove the work directories of the workers that are gone: the
+    next test's worker must find nothing an earlier one wrote."""
+    if cfg["tree"]:
+        return
+    prefix = filesystem.WORK + "-"
+    with contextlib.suppress(OSError), os.scandir(cfg["scratch"]) as entries:
+        for entry in entries:
+            pid = entry.name[len(prefix) :]
+            if entry.name.startswith(prefix) and pid.isdigit() and int(pid) not in keep:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class _Spare:
@@ -230,6 +235,7 @@ class _Spare:
         ctrl: socket.socket,
         cfg: dict[str, Any],
         rules: _Filter | None,
+        ruleset: landlock.Ruleset | None,
         codes: dict[str, types.CodeType],
     ) -> _Spare:
         rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -239,7 +245,7 @@ class _Spare:
             ctrl.close()
             rpc_ours.close()
             os.close(out_r)
-            _child(cfg, rules, codes, rpc_theirs.detach(), out_w)  # never returns
+            _child(cfg, rules, ruleset, codes, rpc_theirs.detach(), out_w)  # never returns
         rpc_theirs.close()
         os.close(out_w)
         return cls(pid, rpc_ours, out_r)
@@ -411,112 +417,6 @@ def _unshare_net() -> str:
     return "on"
 
 
-def _private_filesystem(cfg: dict[str, Any]) -> str:
-    """Our own mount namespace: every mount read-only, the student's files on a small tmpfs.
-
-    Nothing a child does can then land on the host's disks (/tmp, /dev/shm, the project), and
-    each child mounts a fresh tmpfs of its own on ``scratch/work`` (``_fresh_work_dir``), so
-    files cannot carry state from one test to the next either. Root only (CAP_SYS_ADMIN); a
-    failure leaves the layer off and says why (Gradescope's container refuses unshare).
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    scratch = cfg["scratch"]
-    files = {}
-    for name in os.listdir(scratch):
-        with open(os.path.join(scratch, name), "rb") as f:
-            files[name] = f.read()
-    if libc.unshare(CLONE_NEWNS) != 0:
-        return f"failed: {os.strerror(ctypes.get_errno())}"
-    # Private first: nothing we mount or remount may propagate back to the host.
-    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-        return f"failed: make-private: {os.strerror(ctypes.get_errno())}"
-    for point, flags in _mounts():
-        # A bind remount changes this mount's flags only, in this namespace only.
-        libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None)
-    uid = cfg.get("uid")
-    owner = f",uid={uid},gid={cfg.get('gid', uid)}" if uid is not None else ""
-    size = max(sum(len(b) for b in files.values()) * 2, 4 * 2**20)
-    opts = f"size={size},mode=0755{owner}".encode()
-    if libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts) != 0:
-        return f"failed: scratch tmpfs: {os.strerror(ctypes.get_errno())}"
-    for name, data in files.items():
-        path = os.path.join(scratch, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o644)
-    os.mkdir(os.path.join(scratch, WORK), 0o700)
-    # The submission itself is read-only too: a test cannot leave a changed file to the next.
-    ro = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
-    if libc.mount(None, scratch.encode(), None, ro, None) != 0:
-        return f"failed: read-only scratch: {os.strerror(ctypes.get_errno())}"
-    writable = [p for p, _ in _mounts(real_only=True) if p != scratch and not _read_only(p)]
-    if writable:
-        return f"failed: still writable: {', '.join(writable[:5])}"
-    return "on"
-
-
-#: File systems where nobody creates files (kernel interfaces): they may stay as they are.
-_PSEUDO = frozenset(
-    [
-        "proc",
-        "sysfs",
-        "cgroup",
-        "cgroup2",
-        "devpts",
-        "mqueue",
-        "securityfs",
-        "debugfs",
-        "tracefs",
-        "pstore",
-        "bpf",
-        "configfs",
-        "fusectl",
-        "hugetlbfs",
-        "binfmt_misc",
-        "autofs",
-        "efivarfs",
-    ]
-)
-
-
-def _mounts(real_only: bool = False) -> list[tuple[str, int]]:
-    """(mount point, flags to keep) of every mount, parents before children."""
-    out = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-        for line in f:
-            fields = line.split()
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            fstype = fields[fields.index("-") + 1] if "-" in fields else ""
-            if real_only and fstype in _PSEUDO:
-                continue
-            flags = 0
-            for opt in fields[5].split(","):
-                flags |= _MOUNT_OPTIONS.get(opt, 0)
-            out.append((point, flags))
-    return out
-
-
-def _read_only(point: str) -> bool:
-    try:
-        return bool(os.statvfs(point).f_flag & os.ST_RDONLY)
-    except OSError:
-        return True  # hidden under another mount, or gone: nothing to write through
-
-
-def _fresh_work_dir(cfg: dict[str, Any]) -> None:
-    """Our own mount namespace and an empty tmpfs as cwd, HOME and TMPDIR (still root here)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    work = cfg["work"].encode()
-    if libc.unshare(CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) for the work directory")
-    uid = cfg.get("uid")
-    owner = f",uid={uid},gid={cfg.get('gid', uid)}" if uid is not None else ""
-    opts = f"size={cfg['limits'].get('fsize', 16 * 2**20)},mode=0700{owner}".encode()
-    if libc.mount(b"tmpfs", work, b"tmpfs", MS_NOSUID | MS_NODEV, opts) != 0:
-        raise OSError(ctypes.get_errno(), "mount of the work directory")
-    os.chdir(cfg["work"])
-
-
 def _load_seccomp_module() -> Any:
     try:
         import pyseccomp
@@ -533,6 +433,7 @@ def _load_seccomp_module() -> Any:
 def _child(
     cfg: dict[str, Any],
     rules: _Filter | None,
+    ruleset: landlock.Ruleset | None,
     codes: dict[str, types.CodeType],
     rpc_fd: int,
     out_fd: int,
@@ -548,15 +449,22 @@ def _child(
         os.close(devnull)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
-        if cfg["work"] != cfg["scratch"]:
-            _fresh_work_dir(cfg)
+        uid = cfg.get("uid") if os.getuid() == 0 else None
+        if cfg["tree"]:
+            work = cfg["work"]
+            filesystem.fresh_work_dir(work, uid, cfg["limits"].get("fsize", 16 * 2**20))
+        else:
+            work = filesystem.own_work_dir(cfg["scratch"], uid)
+        os.environ["HOME"] = os.environ["TMPDIR"] = work
         if cfg.get("userns"):
             _drop_capabilities()
         _limits(cfg["limits"])
-        if os.getuid() == 0 and cfg.get("uid") is not None:
+        if uid is not None:
             os.setgroups([])
             os.setgid(cfg["gid"])
-            os.setuid(cfg["uid"])
+            os.setuid(uid)
+        if ruleset is not None:
+            filesystem.confine(ruleset, work)
         if rules is not None:
             rules.load(os.getpid())
         sys.path.append(cfg["scratch"])

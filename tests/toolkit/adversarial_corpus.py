@@ -15,6 +15,7 @@ standard library, so it runs from a copy of the project that user can read.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import hashlib
@@ -22,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -74,6 +76,7 @@ def materialize(name: str, dest: Path, places: dict[str, Path], control: str | N
         "@SPY@": str(places["spy"] / "late.json"),
         "@ROOT@": str(layout.ROOT),
         "@SOLUTIONS@": str(layout.SOLUTIONS),
+        "@PLANTED@": str(planted_clone()),
     }
     for f in sorted(src.iterdir()):
         if f.name in ("case.json", "attack.py") or control is not None:
@@ -88,6 +91,43 @@ def materialize(name: str, dest: Path, places: dict[str, Path], control: str | N
         target = dest / f"{case['module']}.py"
         target.write_text(target.read_text() + "\n\n# -- the attack --\n" + attack)
     return dest
+
+
+def course_env(course: Path, home: Path) -> dict[str, str]:
+    """The environment of a grader run as another user on a copy of the course at ``course``."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GRADER_ROOT": str(course),
+        "GRADER_SOLUTIONS": str(course / "solutions"),
+        "GRADER_SUITES": str(course / "tests" / "grading"),
+        "GRADER_NO_GPU": "1",
+    }
+
+
+_PLANTED: list[Path] = []
+
+
+def planted_clone() -> Path:
+    """A world-readable copy of the course (its reference and hidden suite) outside the
+    grader's tree, as another clone or last year's copy elsewhere on the disk would be.
+
+    Planted once per process under /srv or /opt where we may write there (root), else in the
+    temporary directory, and removed when the process exits: no reliance on what a machine
+    happens to hold.
+    """
+    if _PLANTED:
+        return _PLANTED[0]
+    parent = next((d for d in ("/srv", "/opt") if os.access(d, os.W_OK)), tempfile.gettempdir())
+    top = Path(tempfile.mkdtemp(prefix="grader-planted-course-", dir=parent))
+    atexit.register(shutil.rmtree, top, True)
+    for rel, src in (("solutions", layout.SOLUTIONS), ("tests/grading", layout.SUITES)):
+        shutil.copytree(src, top / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [top, *top.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    _PLANTED.append(top)
+    return top
 
 
 def options_for(case: dict[str, Any], results_dir: Path) -> engine.Options:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import layout, sandbox
+from grader import landlock, layout, sandbox
 from grader.sandbox import Mother
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,7 +45,7 @@ def test_adversarial_submission_scores_honestly(name: str, tmp_path: Path, mothe
         pytest.skip(str(corpus.unsupported(report)))
     assert corpus.failures(report) == [], json.dumps(report, indent=2)
     if os.geteuid() == 0 and "uid" not in report["sandbox"]:
-        assert report["sandbox"]["user"].startswith("uid 61")
+        assert report["sandbox"]["user"] == sandbox.OWN_UID
 
 
 # Gradescope runs the grader as root in a Docker container that refuses namespaces: no read-only
@@ -99,20 +99,13 @@ def test_an_unprivileged_grader_also_scores_honestly() -> None:
     """
     names = corpus.case_names(unprivileged_only=True)
     assert len(names) >= 10
+    solutions_mode = layout.SOLUTIONS.stat().st_mode
     top = Path(tempfile.mkdtemp(prefix="grader-unprivileged-"))
     try:
         top.chmod(0o755)
         copy = top / "project"
         _readable_copy(copy)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(copy),
-            "LANG": "C.UTF-8",
-            "GRADER_ROOT": str(copy),
-            "GRADER_SOLUTIONS": str(copy / "solutions"),
-            "GRADER_SUITES": str(copy / "tests" / "grading"),
-            "GRADER_NO_GPU": "1",
-        }
+        env = corpus.course_env(copy, home=copy)
         report_path = copy / "report.json"
         proc = subprocess.run(
             [
@@ -140,13 +133,17 @@ def test_an_unprivileged_grader_also_scores_honestly() -> None:
                 continue
             assert corpus.failures(report) == [], json.dumps(report, indent=2)
             assert report["sandbox"]["user"] == "unavailable (not root)"
-        # The canary cannot pass without root: it says so, once per set of missing layers
-        # (the case with seccomp off makes a second set), and grading goes on.
         warned = proc.stderr.count("the sandbox is incomplete when the grader is not root")
-        assert 1 <= warned <= 2, proc.stderr
-        assert "read solutions" in proc.stderr
+        if landlock.abi()[0]:
+            # The allowlist holds without root: the canary finds nothing secret to warn about.
+            assert warned == 0, proc.stderr
+        else:
+            # Without it the canary says what got through, once per set of missing layers
+            # (the case with seccomp off makes a second set), and grading goes on.
+            assert 1 <= warned <= 2, proc.stderr
+            assert "read solutions" in proc.stderr
         assert not list(Path("/tmp").glob("ADVERSARIAL*"))
-        # The copy was nobody's to read; the real project stayed closed to nobody throughout.
-        assert not (layout.SOLUTIONS.stat().st_mode & 0o077)
+        # The grader changed no mode of the real project's (the allowlist needs none).
+        assert layout.SOLUTIONS.stat().st_mode == solutions_mode
     finally:
         shutil.rmtree(top, ignore_errors=True)

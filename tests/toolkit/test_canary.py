@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import canary, cli, engine, layout, messages, sandbox
+from grader import canary, cli, engine, landlock, layout, messages, sandbox
 from grader.sandbox import Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_every_attempt_is_blocked_with_every_layer(tmp_path: Path, mother: Mothe
     for what in (
         "read solutions/",
         "read tests/grading/",
-        "list .git",
+        *(["list .git"] if (ROOT / ".git").is_dir() else []),  # a file in a git worktree
         "list examples",
         "write the results directory",
         "open a network connection",
@@ -51,16 +51,49 @@ def test_every_attempt_is_blocked_with_every_layer(tmp_path: Path, mother: Mothe
         "signal the grader",
         "inspect the grader process",
         "write /tmp",
+        "read a planted world-readable file",
+        "list the home",
     ):
         assert what in tried
     assert report.summary().startswith("passed (")
 
 
+@root_only
+@pytest.mark.asroot
+def test_without_the_allowlist_the_planted_file_is_read(tmp_path: Path, mother: Mother) -> None:
+    """The planted file is world-readable: the allowlist, not its mode, is what the canary tests.
+    With Landlock and the mount tree off it is read (and said), not a breach: such a grader has
+    no allowlist to expect (an old kernel in a container)."""
+    os.environ[sandbox.UNSAFE_DISABLE] = "landlock,mountns"
+    try:
+        with Sandbox(_sources(), mother=mother) as box:
+            report = canary.run(box, tmp_path)
+    finally:
+        del os.environ[sandbox.UNSAFE_DISABLE]
+    (planted,) = [a for a in report.attempts if a.what.startswith("read a planted")]
+    assert planted.allowed and not planted.required, planted
+
+
+@root_only
+@pytest.mark.asroot
+def test_a_worker_without_landlock_on_a_kernel_with_it_is_refused(
+    tmp_path: Path, mother: Mother
+) -> None:
+    if not landlock.abi()[0]:
+        pytest.skip(f"this kernel has no Landlock: {landlock.abi()[1]}")
+    with Sandbox(_sources(), mother=mother) as box:
+        box.ready()
+        box.layers["landlock"] = "failed: simulated"  # what a zygote would report
+        report = canary.run(box, tmp_path)
+    assert [a.what for a in report.breaches] == ["restrict itself with Landlock"]
+    assert report.missing_layers() == [canary.ALLOWLIST_LAYER]
+
+
 # Each layer turned off (GRADER_UNSAFE_DISABLE) lets some attempt through; as root the grader
 # then refuses to grade and names what is missing.
 MISSING = [
-    ("uid", "read solutions/", canary.TRUSTED_LAYER),
-    ("seccomp,netns", "open a network connection to 127.0.0.1", canary.NETWORK_LAYER),
+    ("uid,landlock,mountns", "read solutions/", canary.TRUSTED_LAYER),
+    ("seccomp,netns,landlock", "open a network connection to 127.0.0.1", canary.NETWORK_LAYER),
     ("seccomp,rlimits", "fork past the process limit", canary.FORK_LAYER),
 ]
 
@@ -88,8 +121,8 @@ def test_a_missing_layer_makes_the_grader_refuse_as_root(
 @root_only
 @pytest.mark.asroot
 def test_a_results_directory_others_can_write_is_refused(mother: Mother) -> None:
-    # Not root's and open to all: not ours to close. With the mount namespace on, the worker
-    # still cannot write it; without it (Gradescope's container), the canary says no. (Under
+    # Not root's and open to all: not ours to close. With the allowlist on, the worker still
+    # cannot write it; without it (an old kernel in a container), the canary says no. (Under
     # /tmp, not pytest's tmp_path: the sandbox uid must be able to reach it.)
     top = Path(tempfile.mkdtemp(prefix="grader-canary-"))
     try:
@@ -98,7 +131,7 @@ def test_a_results_directory_others_can_write_is_refused(mother: Mother) -> None
         results.mkdir()
         os.chown(results, 65534, 65534)
         results.chmod(0o777)
-        os.environ[sandbox.UNSAFE_DISABLE] = "mountns"
+        os.environ[sandbox.UNSAFE_DISABLE] = "mountns,landlock"
         try:
             result = engine.grade(
                 ROOT / "solutions",
@@ -124,7 +157,7 @@ def test_without_root_the_canary_warns_and_grading_goes_on(
 ) -> None:
     # The judgement of a non-root grader, on what a worker without its own uid can do.
     monkeypatch.setattr(canary, "running_as_root", lambda: False)
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "uid")
+    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "uid,landlock,mountns")
     options = engine.Options(only="softmax", suites=("public",), results_dir=tmp_path)
     for _ in range(2):
         result = engine.grade(ROOT / "solutions", options, mother=mother)
@@ -191,7 +224,10 @@ def test_a_typo_in_the_unsafe_switch_is_a_grader_error(
 
 @root_only
 @pytest.mark.asroot
-def test_a_shared_results_directory_is_never_chmodded(tmp_path: Path) -> None:
+def test_a_shared_results_directory_is_never_chmodded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "landlock")  # the fallback that changes modes
     before = os.stat("/tmp").st_mode
     engine.protect_trusted_files(Path("/tmp"))
     assert os.stat("/tmp").st_mode == before
@@ -205,11 +241,20 @@ def test_a_shared_results_directory_is_never_chmodded(tmp_path: Path) -> None:
 
 @root_only
 @pytest.mark.asroot
-def test_a_batch_closes_its_output_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("off", ["", "landlock"])
+def test_a_batch_closes_its_output_directory_only_without_the_allowlist(
+    tmp_path: Path, off: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where Landlock holds, the grader changes no mode of the instructor's (the workers cannot
+    reach the folder whatever its mode); without it, as root, it closes the folder."""
     import io
 
     from grader import batch
 
+    if off:
+        monkeypatch.setenv(sandbox.UNSAFE_DISABLE, off)
+    elif not landlock.abi()[0]:
+        pytest.skip(f"this kernel has no Landlock: {landlock.abi()[1]}")
     source, out = tmp_path / "class", tmp_path / "out"
     (source / "alice").mkdir(parents=True)
     (source / "alice" / "schedules.py").write_text((ROOT / "solutions/schedules.py").read_text())
@@ -218,4 +263,4 @@ def test_a_batch_closes_its_output_directory(tmp_path: Path) -> None:
     options = batch.BatchOptions(jobs=1, suites=("public",), only="step_decay")
     summary = batch.run_batch(source, out, options, stream=io.StringIO())
     assert summary.done == 1
-    assert stat.S_IMODE(out.stat().st_mode) == 0o700  # other students' results live here
+    assert stat.S_IMODE(out.stat().st_mode) == (0o700 if off else 0o755)

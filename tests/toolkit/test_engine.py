@@ -434,7 +434,7 @@ import numpy as np
 
 
 def l2_penalty(W):
-    return open("/proc/self/limits").read()
+    return 0.0
 
 
 def l1_penalty(W):
@@ -463,7 +463,9 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
     assert "as" not in limits and limits["data"] > engine.DEFAULT_LIMITS.memory
     with Sandbox({"losses.py": LIMITS_AND_HOG}, torch=True, mother=mother) as box:
         w = box.worker()
-        table = w.call("losses", "l2_penalty", (0,), {})["value"]
+        assert w.call("losses", "l2_penalty", (0,), {})["value"] == 0.0  # locked down by now
+        # Read from here: the worker's own /proc is outside its allowlist.
+        table = Path(f"/proc/{w.pid}/limits").read_text()
         rows = {line[:26].strip(): line[26:].split()[0] for line in table.splitlines()[1:]}
         assert rows["Max address space"] == "unlimited"
         assert int(rows["Max data size"]) == limits["data"]
@@ -478,8 +480,10 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
 def test_workers_are_the_first_an_oom_killer_takes() -> None:
     from grader.sandbox import Sandbox
 
-    src = {"losses.py": "def l2_penalty(W):\n    return open('/proc/self/oom_score_adj').read()\n"}
+    src = {"losses.py": "def l2_penalty(W):\n    return 0.0\n"}
     with Sandbox(src) as box:
         w = box.worker()
-        assert w.call("losses", "l2_penalty", ([1.0, 2.0],), {})["value"].strip() == "1000"
+        assert w.call("losses", "l2_penalty", ([1.0, 2.0],), {})["value"] == 0.0
+        # Read from here: the worker's own /proc is outside its allowlist.
+        assert Path(f"/proc/{w.pid}/oom_score_adj").read_text().strip() == "1000"
         w.close()

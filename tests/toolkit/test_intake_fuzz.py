@@ -23,7 +23,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 LIMITS = IntakeLimits(max_total_bytes=4096, max_files=20, max_depth=3, max_file_bytes=1024)
-SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py")
+SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py|[A-Za-z_][A-Za-z0-9_-]*\.(json|txt|csv|tsv)")
 SECRET = "SECRET-REFERENCE-7f3a"
 
 names = st.one_of(

@@ -151,14 +151,25 @@ def test_pyc_only(tmp_path: Path, pyc: str) -> None:
 
 
 def test_extra_files(tmp_path: Path) -> None:
-    files = {**GOOD, "helpers.py": "H = 1\n", "numpy.py": "", "notes.txt": "hi", "data/x.csv": "1"}
+    files = {
+        **GOOD,
+        "helpers.py": "H = 1\n",
+        "numpy.py": "",
+        "notes.txt": "hi",
+        "data/x.csv": "1",
+        "w.npy": "x",
+    }
     sub = load_submission(make_folder(tmp_path, files))
     assert sub.sources["helpers.py"] == "H = 1\n"
     assert sub.sources["numpy.py"] == ""  # kept: the worker runs isolated; only noted
     extra = only(sub, "extra-file")
     assert "`helpers.py`" in extra.message and "share a name" in extra.message
+    # text data beside the modules is kept as it is (never compiled), anything else ignored
+    assert sub.sources["notes.txt"] == "hi"
+    assert "`notes.txt`" in only(sub, "data-file").message
     ignored = only(sub, "ignored-file")
-    assert "`notes.txt`" in ignored.message and "`data/x.csv`" in ignored.message
+    assert "`w.npy`" in ignored.message and "`data/x.csv`" in ignored.message
+    assert "notes.txt" not in ignored.message
     assert "missing-file" not in codes(sub)
 
 
@@ -556,7 +567,7 @@ def test_write_sources_roundtrip(tmp_path: Path) -> None:
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in (tmp_path / "out").iterdir())
 
 
-@pytest.mark.parametrize("name", ["../evil.py", "a/b.py", "x.txt", "1x.py", ".hidden.py", ""])
+@pytest.mark.parametrize("name", ["../evil.py", "a/b.py", "x.pdf", "1x.py", ".hidden.py", ""])
 def test_write_sources_refuses_unsafe_names(tmp_path: Path, name: str) -> None:
     from types import MappingProxyType
 

@@ -32,7 +32,7 @@ FUZZ = settings(
 )
 # small limits, so the fuzzer reaches them
 LIMITS = IntakeLimits(max_total_bytes=4096, max_files=20, max_depth=3, max_file_bytes=1024)
-SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py")
+SAFE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py|[A-Za-z_][A-Za-z0-9_-]*\.(json|txt|csv|tsv)")
 
 
 def snapshot(root: Path) -> set[Path]:
