@@ -885,8 +885,10 @@ def sandbox_layers(results: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in layers.items()}
 
 
-#: Values of a layer that mean it holds (anything else is reported as not on).
-_ON = re.compile(r"^(on|loaded|uid \d+|passed|available)\b")
+#: Values of a layer that mean it does not hold ("failed: Operation not permitted",
+#: "unavailable (...)", "disabled (GRADER_UNSAFE_DISABLE)"); a layer's other words mean it does
+#: ("on (ABI 7: ...)", "a sandbox uid of its own", "available"), whatever layers come.
+_OFF = re.compile(r"^(failed|unavailable|disabled|off|unused|not)\b", re.I)
 
 
 def exposures(layers: Mapping[str, str]) -> list[str]:
@@ -898,7 +900,7 @@ def exposures(layers: Mapping[str, str]) -> list[str]:
     elif canary and not canary.startswith("passed"):
         out.append(f"canary: {canary}")
     for key, value in layers.items():
-        if key != "canary" and not _ON.match(value):
+        if key != "canary" and _OFF.match(value):
             out.append(f"{key}: {value}")
     return out
 
