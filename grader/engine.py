@@ -25,7 +25,16 @@ from typing import Any
 from grader import gradescope, layout, messages, spec
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
-from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root, undumpable
+from grader.sandbox import (
+    DEFAULT_LIMITS,
+    Limits,
+    Mother,
+    Sandbox,
+    landlock_expected,
+    running_as_root,
+    undumpable,
+    unsafe_disabled,
+)
 from grader.version import Version, engine_options, grader_version, suite_digest
 
 SUITES = ("public", "hidden")
@@ -274,22 +283,13 @@ def protect_trusted_files(results_dir: Path | None = None) -> None:
     """
     if results_dir is not None:
         results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not running_as_root() or landlock_expected():
+    if not running_as_root() or landlock_expected(unsafe_disabled()):
         return
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
             _close(path)
     if results_dir is not None and _closable(results_dir):
         _close(results_dir)
-
-
-def landlock_expected() -> bool:
-    """Whether the workers will restrict themselves with Landlock: the kernel has it and
-    ``GRADER_UNSAFE_DISABLE`` does not name it."""
-    from grader import landlock
-    from grader.sandbox import unsafe_disabled
-
-    return "landlock" not in unsafe_disabled() and landlock.abi()[0] > 0
 
 
 _NOTICED: set[str] = set()

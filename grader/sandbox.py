@@ -482,6 +482,14 @@ class Sandbox:
 _PER_ZYGOTE = frozenset({"user", "torch", "lean", "canary"})
 
 
+def landlock_expected(disabled: frozenset[str]) -> bool:
+    """Whether workers restrict themselves with Landlock: the kernel has it and ``disabled``
+    (``GRADER_UNSAFE_DISABLE``) does not name it."""
+    from grader import landlock
+
+    return "landlock" not in disabled and landlock.abi()[0] > 0
+
+
 def nvidia_driver() -> bool:
     """Whether NVIDIA's kernel driver is loaded here (the only way CUDA can be available)."""
     return os.path.exists("/proc/driver/nvidia/version")
