@@ -29,6 +29,9 @@ PyTorch as the oracle (trusted side only; each imports torch when first called)
     :func:`cosine_lr` (learning rates of ``torch.optim.lr_scheduler``).
 Hypothesis strategies
     :func:`score_matrices` and :func:`scores_and_labels` (classifier scores and integer labels).
+Known bugs
+    :class:`Bug`: one wrong line of the solution and the hint for it; a pack's
+    ``tests/grading/bugs.py`` lists them in ``BUGS`` (feedback fingerprints and the bug corpus).
 """
 
 from __future__ import annotations
@@ -50,9 +53,11 @@ from grader.checks import (
     summarize_inputs,
     with_hint,
 )
+from grader.feedback import Bug
 from grader.oracle import adam, cosine_lr, sgd, step_lr
 
 __all__ = [
+    "Bug",
     "StudentFailure",
     "adam",
     "as_array",
