@@ -445,23 +445,7 @@ def _serve() -> int:
 def _to_wire(result: GradingResult) -> dict[str, Any]:
     """The typed record as plain JSON data; ``_from_wire`` rebuilds the identical record."""
     return {
-        "tests": [
-            {
-                "name": t.name,
-                "number": t.number,
-                "max_score": t.max_score,
-                "score": t.score,
-                "status": t.status,
-                "output": t.output,
-                "tags": list(t.tags),
-                "visibility": t.visibility,
-                "suite": t.suite,
-                "nodeid": t.nodeid,
-                "duration": t.duration,
-                "extra": dict(t.extra),
-            }
-            for t in result.tests
-        ],
+        "tests": [t.to_wire() for t in result.tests],
         "output": result.output,
         "execution_time": result.execution_time,
         "grader_error": result.grader_error,
@@ -471,7 +455,7 @@ def _to_wire(result: GradingResult) -> dict[str, Any]:
 
 def _from_wire(data: dict[str, Any]) -> GradingResult:
     return GradingResult(
-        tests=tuple(TestOutcome(**{**t, "tags": tuple(t["tags"])}) for t in data["tests"]),
+        tests=tuple(TestOutcome.from_wire(t) for t in data["tests"]),
         output=data["output"],
         execution_time=data["execution_time"],
         grader_error=data["grader_error"],
