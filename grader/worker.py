@@ -79,6 +79,11 @@ def _preload(cfg: dict[str, Any]) -> dict[str, str]:
     layers: dict[str, str] = {}
     import numpy  # noqa: F401  (pre-import: every worker needs it)
 
+    # And its random module, which a quarter of the tests' calls use: importing it (hashlib,
+    # secrets, OpenSSL's library) cost each of those workers ~20 ms of CPU. Each worker gives
+    # its global RandomState a fresh seed (``_reseed``), as a worker importing it did.
+    import numpy.random  # noqa: F401
+
     if cfg.get("torch"):
         try:
             import torch
@@ -491,6 +496,7 @@ def _child(
 ) -> None:
     code = 70
     try:
+        _reseed()
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -527,6 +533,15 @@ def _child(
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _reseed() -> None:
+    """Fresh entropy for numpy's global RandomState in this worker (the zygote imported it):
+    unseeded ``np.random`` calls are not the same in every worker, as Python's ``random`` is
+    reseeded in a forked child by the interpreter itself."""
+    random = sys.modules.get("numpy.random")
+    if random is not None:
+        random.seed()
 
 
 def _limits(limits: dict[str, int]) -> None:
