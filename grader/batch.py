@@ -261,6 +261,9 @@ class BatchOptions:
     recycle: int = DEFAULT_RECYCLE
     regrade: bool = False  # grade everything again, whatever the gradebook holds
     retry_errors: bool = False  # grade again what was recorded as timed out or grader error
+    #: processes each grading shares its tests between (``grader.shard``: the results are the
+    #: same, so not part of ``suite_digest``); None: ``default_shards`` of ``jobs``
+    shards: int | None = None
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
@@ -268,6 +271,18 @@ class BatchOptions:
 
     def engine_options(self) -> dict[str, Any]:
         return {"suites": list(self.suites), "only": self.only, "gpu_counts": self.gpu_counts}
+
+    def grading_options(self) -> dict[str, Any]:
+        """What each grading process is told: ``engine_options`` and the shards."""
+        shards = self.shards if self.shards is not None else default_shards(self.jobs)
+        return {**self.engine_options(), "shards": shards}
+
+
+def default_shards(jobs: int) -> int:
+    """Shards per grading when ``jobs`` gradings run at once: the cores left to each."""
+    from grader import shard
+
+    return max(1, min(shard.DEFAULT_MAX, shard.available_cpus() // max(1, jobs)))
 
 
 Kind = Literal["result", "timeout", "crash"]
@@ -423,7 +438,10 @@ def _serve() -> int:
                     mother = sandbox.Mother(torch=True)
                 o = req["options"]
                 options = engine.Options(
-                    suites=tuple(o["suites"]), only=o["only"], gpu_counts=o["gpu_counts"]
+                    suites=tuple(o["suites"]),
+                    only=o["only"],
+                    gpu_counts=o["gpu_counts"],
+                    shards=o.get("shards"),
                 )
                 result = engine.grade(Path(req["path"]), options, mother)
             except Exception:  # engine.grade does not raise; its set-up here might
@@ -632,7 +650,7 @@ def _grade_local(
         jobs.put(None)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
-    engine_options = options.engine_options()
+    engine_options = options.grading_options()
 
     def slot(index: int) -> None:
         with (logs / f"slot-{index}.log").open("ab") as log:
@@ -680,7 +698,7 @@ def _grade_dask(
         ) from exc
     if not todo:
         return
-    engine_options = options.engine_options()
+    engine_options = {**options.engine_options(), "shards": options.shards or 1}
     with Client(address) as client:  # type: ignore[no-untyped-call]
         futures = {
             client.submit(

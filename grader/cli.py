@@ -136,6 +136,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         regrade=args.regrade,
         retry_errors=args.retry_errors,
+        shards=args.shards,
     )
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
@@ -294,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-informational", action="store_true", help="as for `grade`")
     p.add_argument("--regrade", action="store_true", help="grade everything again")
     p.add_argument("--retry-errors", action="store_true", help="grade time-outs, errors again")
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="processes each grading shares its tests between (default: the cores per job, "
+        "at most 2; 1 with --dask)",
+    )
     p.set_defaults(run=_batch)
 
     p = sub.add_parser("export", help="a batch's gradebook as CSV (class, Gradescope upload)")

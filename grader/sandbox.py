@@ -401,7 +401,10 @@ class Sandbox:
         """Do now what the first ``worker()`` would: pass the gate (the canary), await both
         zygotes' hellos and decide whether the lean one serves. Before the tests start, so a
         sharded grading forks with ``layers`` final (``grader.shard``); a failure is kept
-        (``gate_error``, ``failed``) and raised again by the first ``worker()``, as before."""
+        (``gate_error``, ``failed``) and raised again by the first ``worker()``, as before.
+        Nothing without student files: no test asks for a worker then, nor runs the canary."""
+        if not any(name.endswith(".py") for name in self.sources):
+            return
         with contextlib.suppress(Exception, WorkerGone):
             self._pass_gate()
             self.ready()

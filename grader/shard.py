@@ -66,17 +66,55 @@ Budget = tuple[dict[str, int], float]
 
 
 def available_cpus() -> int:
-    """The cores this process may use: its CPU affinity, bounded by a cgroup's CPU quota
-    (a container's ``--cpus``, Gradescope's ½ vCPU: 1 there)."""
+    """The cores this process may use: its CPU affinity, bounded by the CPU quota of its cgroup
+    and of the cgroups above it (a container's ``--cpus``, Gradescope's ½ vCPU, the simulator's
+    quota: 1 there)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
     return max(1, cores)
+
+
+CGROUP = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def _cgroup_quota() -> float | None:
+    """The smallest CPU quota (in CPUs) on the way from our cgroup to the root, or None."""
+    try:
+        lines = PROC_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    found: list[float] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: cpu.max ("max 100000" or "50000 100000")
+            base, files = CGROUP, ("cpu.max",)
+        elif "cpu" in controllers.split(","):  # v1
+            base, files = CGROUP / "cpu", ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+            if not base.is_dir():
+                base = CGROUP / controllers
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        while True:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if len(files) == 1:
+                    quota, period = (folder / files[0]).read_text().split()[:2]
+                    if quota != "max":
+                        found.append(int(quota) / int(period))
+                else:
+                    quota, period = ((folder / f).read_text().strip() for f in files)
+                    if int(quota) > 0:
+                        found.append(int(quota) / int(period))
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(found) if found else None
 
 
 def default_shards() -> int:

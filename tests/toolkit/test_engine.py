@@ -480,8 +480,10 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
 def test_workers_are_the_first_an_oom_killer_takes() -> None:
     from grader.sandbox import Sandbox
 
-    src = {"losses.py": "def l2_penalty(W):\n    return open('/proc/self/oom_score_adj').read()\n"}
+    src = {"losses.py": "def l2_penalty(W):\n    return 0.0\n"}
     with Sandbox(src) as box:
         w = box.worker()
-        assert w.call("losses", "l2_penalty", ([1.0, 2.0],), {})["value"].strip() == "1000"
+        assert w.call("losses", "l2_penalty", ([1.0, 2.0],), {})["value"] == 0.0
+        # Read from here: the allowlist hides /proc from the worker itself.
+        assert Path(f"/proc/{w.pid}/oom_score_adj").read_text().strip() == "1000"
         w.close()

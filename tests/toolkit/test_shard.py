@@ -119,6 +119,34 @@ def test_units_keep_the_torch_tests_together() -> None:
     assert shard.units_of(items) == [[0], [1, 3], [2]]  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_cgroup_cpu_quota_above_us_bounds_the_shards(
+    version: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gradescope's ½ vCPU (the simulator's quota, a container's --cpus) gives one process,
+    whether the quota is on our own cgroup or on one above it."""
+    root = tmp_path / "cgroup"
+    if version == 2:
+        ours, above = root / "box" / "grading", root / "box"
+        ours.mkdir(parents=True)
+        (ours / "cpu.max").write_text("max 100000\n")
+        (above / "cpu.max").write_text("50000 100000\n")
+        lines = "0::/box/grading\n"
+    else:
+        ours, above = root / "cpu" / "box" / "grading", root / "cpu" / "box"
+        ours.mkdir(parents=True)
+        for folder, quota in ((ours, "-1"), (above, "150000")):
+            (folder / "cpu.cfs_quota_us").write_text(quota)
+            (folder / "cpu.cfs_period_us").write_text("100000")
+        lines = "1:cpu,cpuacct:/box/grading\n0::/\n"
+    (tmp_path / "self-cgroup").write_text(lines)
+    monkeypatch.setattr(shard, "CGROUP", root)
+    monkeypatch.setattr(shard, "PROC_CGROUP", tmp_path / "self-cgroup")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert shard._cgroup_quota() == (0.5 if version == 2 else 1.5)
+    assert shard.available_cpus() == 1 and shard.default_shards() == 1
+
+
 def _socket_targets(pid: int) -> set[str]:
     found = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
