@@ -92,6 +92,7 @@ def _cgroup_quota() -> float | None:
     found: list[float] = []
     for line in lines:
         _, controllers, path = line.split(":", 2)
+        files: tuple[str, ...]
         if controllers == "":  # v2: cpu.max ("max 100000" or "50000 100000")
             base, files = CGROUP, ("cpu.max",)
         elif "cpu" in controllers.split(","):  # v1

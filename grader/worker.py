@@ -77,7 +77,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _preload(cfg: dict[str, Any]) -> dict[str, str]:
     layers: dict[str, str] = {}
-    import numpy  # noqa: F401  (pre-import: every worker needs it)
+    import numpy
 
     # And its random module, which a quarter of the tests' calls use: importing it (hashlib,
     # secrets, OpenSSL's library) cost each of those workers ~20 ms of CPU. Each worker gives
