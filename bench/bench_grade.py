@@ -1,13 +1,14 @@
 """Benchmark: grading one submission end to end, against the import floor, and its peak memory.
 
-    .venv/bin/python bench/bench_grade.py [--repeat 3] [--skip-one-core] [SUBMISSION]
+    .venv/bin/python bench/bench_grade.py [--repeat 3] [--skip-one-core] [--serial] [SUBMISSION]
 
 Prints, for this machine, the median wall time (and the CPU time of the whole process tree) of
 
 * the floor: ``python -c "import numpy, torch, pytest, hypothesis"`` (what any grader pays), and
 * ``python -m grader grade SUBMISSION --out ...`` (default: the reference, which runs every test),
 
-their ratio (goal: <= 2x on all the cores this process may use), the same on one core
+their ratio (goal: <= 2x on all the cores this process may use; with ``--serial`` also for one
+grading process, ``grade --shards 1``, as gradings ran before issue 15), the same on one core
 (``taskset -c 0`` for both; goal <= 3x), the peak memory of the whole grading process tree,
 grader plus sandbox workers, sampled from /proc every 10 ms as the sum of PSS (each physical page
 counted once, as a container's limit counts it; goal: <= 700 MB, so a grading fits Gradescope's
@@ -142,7 +143,7 @@ def spread(values: list[float]) -> str:
 
 
 def compare(
-    label: str, floor_cmd: list[str], grade_cmd: list[str], repeat: int, goal: float
+    label: str, floor_cmd: list[str], grade_cmd: list[str], repeat: int, goal: float, name: str
 ) -> float:
     """Alternate floor and grading runs; print medians, spreads and the ratio; return it."""
     timed(floor_cmd)  # warm the page cache for both
@@ -161,7 +162,7 @@ def compare(
         f" {statistics.median(fc):5.2f} s CPU"
     )
     print(
-        f"  grade  ({Path(grade_cmd[-3]).name}):{'':>23}{g:6.2f} s wall ({spread(gw)}),"
+        f"  grade  ({name}):{'':>23}{g:6.2f} s wall ({spread(gw)}),"
         f" {statistics.median(gc):5.2f} s CPU"
     )
     pairs = spread(ratios)
@@ -273,6 +274,7 @@ def main() -> None:
     parser.add_argument("submission", nargs="?", default=str(ROOT / "solutions"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-one-core", action="store_true")
+    parser.add_argument("--serial", action="store_true", help="also `grade --shards 1`")
     parser.add_argument(
         "--per-test", type=int, default=200, metavar="N", help="trivial tests a round (0: skip)"
     )
@@ -285,11 +287,16 @@ def main() -> None:
     out = Path(tempfile.mkdtemp()) / "results.json"
     grade = [PY, "-m", "grader", "grade", args.submission, "--out", str(out)]
     cores = len(os.sched_getaffinity(0))
-    grading_cpu = compare(f"{cores} cores", FLOOR, grade, args.repeat, goal=2)
+    name = Path(args.submission).name
+    grading_cpu = compare(f"{cores} cores", FLOOR, grade, args.repeat, goal=2, name=name)
     tests = len(json.loads(out.read_text())["tests"])
+    if args.serial:
+        serial = [*grade, "--shards", "1"]
+        label = f"{cores} cores, one grading process (--shards 1)"
+        compare(label, FLOOR, serial, args.repeat, goal=2, name=name)
     if not args.skip_one_core:
         one = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
-        compare("1 core (taskset)", one + FLOOR, one + grade, args.repeat, goal=3)
+        compare("1 core (taskset)", one + FLOOR, one + grade, args.repeat, goal=3, name=name)
     rss, pss = [], []
     for _ in range(args.repeat):
         _, peak_rss, peak_pss = run(grade)
