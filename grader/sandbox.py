@@ -177,6 +177,9 @@ class Sandbox:
         #: timeouts so far per called name, and the wall seconds they cost (``timeout_for``)
         self.timeouts: dict[str, int] = {}
         self.time_lost = 0.0
+        #: set by a sharded grading while a test runs: true once the test's outcome can no
+        #: longer count (a test before it timed out elsewhere): its call stops at once
+        self.abandon: Callable[[], bool] | None = None
         #: a second zygote without torch, for the calls of modules that do not use it (``lean``)
         self._lean: Sandbox | None = None
         self._parent: Sandbox | None = None
@@ -858,6 +861,12 @@ class Worker:
         Reading its output here, not in a thread, means that when a reply is in, everything
         printed before it (the worker flushes first) has been read or is in the pipe.
         """
+        root = self.sandbox._parent or self.sandbox
+        if root.abandon is not None:
+            if root.abandon():
+                # A shard's test that runs again later: no use waiting (a loop would spin on).
+                raise self._die(messages.WORKER_CLOSED)
+            timeout = min(timeout, 0.1)
         for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
             if fd == self.output.fd:
                 if not self.output.read_available():

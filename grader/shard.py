@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import json
 import math
 import mmap
@@ -316,7 +317,11 @@ def _loop(
             session._setupstate.teardown_exact(items[i])
         before = box.budget()
         count = len(grading.outcomes)
-        items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=nextitem)
+        box.abandon = functools.partial(_after_a_timeout, shared, i)
+        try:
+            items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=nextitem)
+        finally:
+            box.abandon = None
         planned = nextitem
         spent = box.budget()
         timed_out = sum(spent[0].values()) > sum(before[0].values())
@@ -334,6 +339,11 @@ def _loop(
     if planned is not None:
         # The last test was run with a next one that was not run here: tear down after it.
         session._setupstate.teardown_exact(None)
+
+
+def _after_a_timeout(shared: _Shared, index: int) -> bool:
+    """Whether a test before this one timed out (in any process): its outcome will not count."""
+    return shared.first_timeout() < index
 
 
 def _child(
