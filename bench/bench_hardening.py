@@ -5,8 +5,9 @@
 Prints, for this machine (run it as root to measure every layer):
 
 * grading the reference (every test) with all layers on, and with every layer off
-  (``GRADER_UNSAFE_DISABLE``: seccomp, uid, userns, netns, mountns, rlimits, canary), both forked
-  from one warm mother, alternating, median of ``--repeat`` runs each; and their ratio;
+  (``GRADER_UNSAFE_DISABLE``: seccomp, uid, userns, netns, mountns, landlock, rlimits,
+  canary), both forked from one warm mother, alternating, median of ``--repeat`` runs each;
+  and their ratio;
 * one test's worker (fork, lock down, one call, close) with and without the layers, median over
   ``--workers`` workers: the per-test price of the layers;
 * the start-up canary: one probe (``grader.canary.run``) on a ready sandbox, median of 10, next

@@ -14,6 +14,7 @@ Reasons for each choice are in docs/BATCH.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
@@ -34,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO
 
-from grader import gradebook, layout, spec
+from grader import gradebook, regrade, similarity, spec, version
 from grader.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
+from grader.regrade import Regrade
 from grader.results import GradingResult, TestOutcome
+from grader.version import Version
 
 __all__ = [
     "BatchOptions",
@@ -233,19 +236,8 @@ def content_digest(path: Path) -> str:
 
 def suite_digest(options: BatchOptions) -> str:
     """A hash of everything besides the submission that decides its grade: the grading suites,
-    the reference solutions, and the grading options."""
-    h = hashlib.sha256()
-    h.update(json.dumps(options.engine_options(), sort_keys=True).encode())
-    for top in (layout.SUITES, layout.SOLUTIONS):
-        for p in sorted(top.rglob("*")):
-            rel = p.relative_to(top)
-            if not p.is_file() or any(
-                part.startswith(".") or part == "__pycache__" for part in rel.parts
-            ):
-                continue
-            h.update(f"\0{top.name}/{rel.as_posix()}\0".encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+    the reference solutions, and the grading options (``grader.version``)."""
+    return version.suite_digest(options.engine_options())
 
 
 # -- the grading process (one per job slot or per Dask worker) -----------------------------
@@ -264,13 +256,17 @@ class BatchOptions:
     #: processes each grading shares its tests between (``grader.shard``: the results are the
     #: same, so not part of ``suite_digest``); None: ``default_shards`` of ``jobs``
     shards: int | None = None
+    #: grade again what another grader version graded (``grader regrade``); a batch always
+    #: grades again what another suite graded
+    upgrade: bool = False
+    check_similarity: bool = True  # compare the submissions' code at the end (grader.similarity)
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
         spec.check_only(self.only)
 
     def engine_options(self) -> dict[str, Any]:
-        return {"suites": list(self.suites), "only": self.only, "gpu_counts": self.gpu_counts}
+        return version.engine_options(self.suites, self.only, self.gpu_counts)
 
     def grading_options(self) -> dict[str, Any]:
         """What each grading process is told: ``engine_options`` and the shards."""
@@ -515,6 +511,7 @@ class Summary:
     with_failures: int = 0  # graded, but some test failed
     wall: float = 0.0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (id, status)
+    regrade: Regrade | None = None  # what this run changed, and what it left to an older version
 
     @property
     def done(self) -> int:
@@ -540,26 +537,39 @@ def run_batch(
         for stale in (out / "results").glob(".results-*.json"):
             stale.unlink(missing_ok=True)  # a temp file of a write that a kill interrupted
         jobs = discover(source, out)
-        suite = suite_digest(options)
+        current = Version(suite_digest(options), version.grader_version())
         with Gradebook(out / "gradebook.sqlite") as book:
-            known = book.digests()
-            statuses = {r.id: r.status for r in book.records()} if options.retry_errors else {}
+            before = book.states()
             todo: list[tuple[Job, str]] = []
             for job in jobs:
                 digest = content_digest(job.path)
-                redo = options.regrade or statuses.get(job.id, "graded") != "graded"
-                if known.get(job.id) == (digest, suite) and not redo:
+                if not _needs_grading(before.get(job.id), digest, current, options):
                     continue
                 todo.append((job, digest))
             summary = Summary(total=len(jobs), skipped=len(jobs) - len(todo))
             progress = Progress(summary, len(todo), stream)
             progress.start()
             start = time.monotonic()
+            run = 0
+            if todo:
+                kind = "regrade" if options.upgrade else "batch"
+                run = book.start_run(kind, current, options.engine_options())
+            regraded: list[tuple[Record, Record]] = []  # (the row replaced, the new one)
             results = _grade_dask(todo, options, dask) if dask else _grade_local(todo, options, out)
             for job, digest, graded in results:
-                rec = _record(job, digest, suite, graded)
-                gradescope_write(_from_wire(graded.result), out / "results" / f"{job.id}.json")
+                rec = _record(job, digest, current, graded, run)
+                result = _from_wire(graded.result)
+                # The hidden part of results.json says what graded it, as the row does.
+                stamped = {**result.extra_data, "version": rec.version.as_json()}
+                result = dataclasses.replace(result, extra_data=stamped)
+                gradescope_write(result, out / "results" / f"{job.id}.json")
                 book.record(rec)  # the commit point: after this, a rerun skips it
+                if rec.id in before:
+                    replaced = book.history(rec.id)[-1]
+                    if regrade.compare(replaced, rec) is not None:
+                        regraded.append((replaced, rec))
+                    else:  # only counted: a MOOC's unchanged rows are not kept in memory
+                        regraded.append((_bare(replaced), _bare(rec)))
                 summary.counts[rec.status] = summary.counts.get(rec.status, 0) + 1
                 if rec.status == "graded" and rec.failed:
                     summary.with_failures += 1
@@ -567,8 +577,33 @@ def run_batch(
                     summary.problems.append((rec.id, rec.status))
                 progress.update(rec)
             summary.wall = time.monotonic() - start
+            summary.regrade = regrade.summarize(regraded, book.versions(), current)
+            if summary.regrade.graded_again or summary.regrade.resubmitted:
+                regrade.write(summary.regrade, out)
             progress.finish()
+        if options.check_similarity and (todo or not similarity.written(out)):
+            found = similarity.check({job.id: job.path for job in jobs})
+            similarity.write(found, out)
+            progress.similar(found)
     return summary
+
+
+def _needs_grading(
+    state: tuple[str, Version, str] | None, digest: str, current: Version, options: BatchOptions
+) -> bool:
+    if state is None or options.regrade:
+        return True
+    content, graded_by, status = state
+    if (content, graded_by.suite_digest) != (digest, current.suite_digest):
+        return True  # resubmitted, or the suites changed
+    if options.retry_errors and status != "graded":
+        return True
+    return options.upgrade and graded_by.grader != current.grader
+
+
+def _bare(rec: Record) -> Record:
+    """``rec`` without its outcomes, for counting regrades that changed nothing."""
+    return dataclasses.replace(rec, outcomes=())
 
 
 def gradescope_write(result: GradingResult, path: Path) -> None:
@@ -577,17 +612,22 @@ def gradescope_write(result: GradingResult, path: Path) -> None:
     gradescope.write(result, path)
 
 
-def _record(job: Job, digest: str, suite: str, g: Graded) -> Record:
+def _record(job: Job, digest: str, current: Version, g: Graded, run: int) -> Record:
     result = _from_wire(g.result)
     status: SubmissionStatus = "graded"
     if g.kind == "timeout":
         status = "timed out"
     elif result.grader_error is not None:
         status = "grader error"
+    # What the grading process says graded it; the coordinator's own version where it said
+    # nothing (a time-out, a crash). Both agree unless the workers run another installation.
+    graded_by = Version.from_json(result.extra_data.get("version")) or current
     return Record(
         id=job.id,
         content_digest=digest,
-        suite_digest=suite,
+        suite_digest=graded_by.suite_digest,
+        grader_version=graded_by.grader,
+        run=run,
         score=result.score,
         max_score=result.max_score,
         status=status,
@@ -607,6 +647,9 @@ def _record(job: Job, digest: str, suite: str, g: Graded) -> Record:
                 tags=t.tags,
                 fingerprint=str(t.extra.get("fingerprint") or ""),
                 duration=t.duration,
+                slowest_call=t.slowest_call,
+                peak_memory=t.peak_memory,
+                cut_by=t.cut_by,
             )
             for t in result.tests
         ),
@@ -770,6 +813,13 @@ class Progress:
         if self.tty and self.todo:
             self.stream.write("\n")
         for line in summary_table(self.summary):
+            self._print(line)
+        if self.summary.regrade is not None:
+            for line in regrade.lines(self.summary.regrade):
+                self._print(line)
+
+    def similar(self, found: similarity.Similarity) -> None:
+        for line in similarity.lines(found):
             self._print(line)
 
     def _print(self, line: str) -> None:

@@ -37,8 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import landlock, layout
-from grader.sandbox import Mother, Sandbox, running_as_root, undumpable
+from grader import layout
+from grader.sandbox import (
+    OWN_UID,
+    Mother,
+    Sandbox,
+    landlock_expected,
+    running_as_root,
+    undumpable,
+)
 
 # The layer that should have stopped each kind of attempt, in the words of docs/SECURITY.md.
 TRUSTED_LAYER = "the file-system allowlist (Landlock, the minimal mount tree) and the sandbox uid"
@@ -149,9 +156,7 @@ def check(box: Sandbox, results_dir: Path | None = None) -> Report:
 def allowlist_expected(box: Sandbox) -> bool:
     """Whether the worker's view of the disk must be an allowlist: Landlock is in the kernel and
     not turned off, or the minimal mount tree is on."""
-    if box.layers.get("mountns") == "on":
-        return True
-    return "landlock" not in box.disabled and landlock.abi()[0] > 0
+    return box.layers.get("mountns") == "on" or landlock_expected(box.disabled)
 
 
 def run(box: Sandbox, results_dir: Path | None = None) -> Report:
@@ -167,6 +172,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
     # A file anyone may read, outside the allowlist (as a readable clone of the course elsewhere
     # on the disk would be), and the grader's home: only the allowlist keeps them from a worker.
     plant = Path(tempfile.mkdtemp(prefix="grader-canary-plant-"))
+    home = Path.home()
     listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         plant.chmod(0o755)
@@ -178,7 +184,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
         listen.setblocking(False)
         request: dict[str, Any] = {
             "read": [str(f) for f in files.values() if f is not None] + [str(planted)],
-            "list": [str(d) for d in files] + [str(Path.home())],
+            "list": [str(d) for d in files] + [str(home)],
             "write": [],
             "port": listen.getsockname()[1],
             "grader": os.getpid(),
@@ -194,6 +200,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
     finally:
         listen.close()
         shutil.rmtree(plant, ignore_errors=True)
+    outside = (planted, home)
     attempts = []
     for what, said in raw.items():
         if what == "uid":
@@ -201,15 +208,9 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
         outcome = said
         if what == "network" and connected and not said.startswith("ALLOWED"):
             outcome = "ALLOWED (the grader's socket saw the connection)"
-        outside = (planted, Path.home())
         attempts.append(_judge(what, outcome, results_dir, expected, outside))
     state = box.layers.get("landlock", "")
-    if (
-        expected
-        and "landlock" not in box.disabled
-        and landlock.abi()[0]
-        and not state.startswith("on")
-    ):
+    if landlock_expected(box.disabled) and not state.startswith("on"):
         # The kernel has Landlock, and the workers did not get it: as root, refuse.
         attempts.append(
             Attempt(
@@ -320,7 +321,7 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
     layers = tuple(sorted((k, v) for k, v in box.layers.items() if k != "user"))
     return (
         running_as_root(),
-        box.layers.get("user", "").startswith("uid"),
+        box.layers.get("user") == OWN_UID,
         layers,
         box.disabled,
         box.limits.nproc,

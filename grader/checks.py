@@ -130,10 +130,10 @@ def expect_close(
     r, a = tolerances(np.empty(0, got_dtype), kind)
     r, a = (rtol if rtol is not None else r), (atol if atol is not None else a)
     if np.all(np.isfinite(exp)) and not np.all(np.isfinite(g64)):
-        bad = "nan" if np.any(np.isnan(g64)) else "inf"
+        shown = not_finite(g64) + (f" ({what})" if what else "")
         fail = StudentFailure(
-            messages.NOT_FINITE.format(name=name, what=bad) + _inputs_line(inputs),
-            category="not finite (numerical stability)",
+            messages.NOT_FINITE.format(name=name, what=shown) + _inputs_line(inputs),
+            category=messages.NOT_FINITE_CATEGORY.format(what=not_finite(g64, brief=True)),
         )
         _attach_hint(fail, name, call, got, diagnose)
         raise fail
@@ -162,6 +162,28 @@ def expect_close(
     )
     _attach_hint(fail, name, call, got, diagnose)
     raise fail
+
+
+def not_finite(got: Any, brief: bool = False) -> str:
+    """What the student returned, in words: ``-inf``, or which entries of an array are not finite.
+
+    ``brief`` leaves out where (hidden tests show no more than the kinds of value).
+    """
+    arr = np.asarray(got, dtype=np.float64)
+    kinds = {
+        "nan": np.isnan(arr),
+        "inf": np.isposinf(arr),
+        "-inf": np.isneginf(arr),
+    }
+    if arr.ndim == 0:
+        return next((k for k, hit in kinds.items() if bool(hit)), _num(arr))
+    found = [(k, int(np.sum(hit))) for k, hit in kinds.items() if np.any(hit)]
+    if brief:
+        return "an array with " + " and ".join(k for k, _ in found) + " entries"
+    counts = " and ".join(f"{k} in {n}" for k, n in found)
+    first = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    where = first if len(first) > 1 else first[0]
+    return f"an array with {counts} of its {arr.size} entries (the first at index {where})"
 
 
 def _attach_hint(
@@ -290,6 +312,8 @@ def compare(
                 )
             except StudentFailure as fail:
                 _attach_hint(fail, name, call, got, diagnose)
+                if fail.hint is None and not _finite(got[i]):
+                    _attach_hint(fail, name, call, got[i], _part_diagnosis(i))
                 raise
         return got
     expect_close(
@@ -304,6 +328,23 @@ def compare(
         call=call,
     )
     return got
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return True
+
+
+def _part_diagnosis(index: int) -> Diagnose:
+    """``diagnose`` of member ``index`` of a tuple result alone (grader.feedback.diagnose_part)."""
+    from grader.feedback import diagnose_part
+
+    def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> Any:
+        return diagnose_part(name, args, kwargs, index, got)
+
+    return diagnose
 
 
 def _copy_args(x: Any) -> Any:

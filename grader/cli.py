@@ -126,7 +126,7 @@ def _demo(args: argparse.Namespace) -> ExitCode:
 def _batch(args: argparse.Namespace) -> ExitCode:
     from grader import batch
 
-    if _unknown(args.only, "batch"):
+    if _unknown(args.only, args.command):
         return ExitCode.USAGE
     options = batch.BatchOptions(
         jobs=args.jobs,
@@ -134,36 +134,88 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         only=args.only,
         gpu_counts=not args.gpu_informational,
         timeout=args.timeout,
-        regrade=args.regrade,
+        regrade=getattr(args, "regrade", False),
         retry_errors=args.retry_errors,
         shards=args.shards,
+        upgrade=args.command == "regrade",
+        check_similarity=not args.no_similarity,
     )
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
     except batch.BatchError as exc:
-        print(f"grader batch: {exc}", file=sys.stderr)
+        print(f"grader {args.command}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     return ExitCode.GRADER_ERROR if summary.counts.get("grader error") else ExitCode.OK
 
 
-def _export(args: argparse.Namespace) -> ExitCode:
-    from grader import gradebook
-
-    path = Path(args.dir) / "gradebook.sqlite"
+def _gradebook_at(folder: str, command: str) -> Path | None:
+    path = Path(folder) / "gradebook.sqlite"
     if not path.is_file():
-        print(f"grader export: no gradebook at {path} (run `grader batch` first)", file=sys.stderr)
+        print(
+            f"grader {command}: no gradebook at {path} (run `grader batch` first)", file=sys.stderr
+        )
+        return None
+    return path
+
+
+def _export(args: argparse.Namespace) -> ExitCode:
+    from grader import export, gradebook
+
+    path = _gradebook_at(args.dir, "export")
+    if path is None:
         return ExitCode.USAGE
-    if not (args.csv or args.gradescope):
-        print("grader export: say what to write: --csv FILE and/or --gradescope FILE")
+    if args.format and not args.out:
+        print(f"grader export: --format {args.format} needs --out FILE", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.out and not args.format:
+        print("grader export: --out FILE needs --format csv|gradescope|canvas", file=sys.stderr)
+        return ExitCode.USAGE
+    if not (args.csv or args.gradescope or args.format):
+        print(
+            "grader export: say what to write: --csv FILE, --gradescope FILE, or "
+            "--format canvas --out FILE",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    if (args.roster or args.assignment) and args.format != "canvas":
+        print("grader export: --roster and --assignment go with --format canvas", file=sys.stderr)
+        return ExitCode.USAGE
+    roster = None
+    if args.roster:
+        try:
+            roster = export.read_roster(Path(args.roster))
+        except export.RosterError as exc:
+            print(f"grader export: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+    with gradebook.Gradebook(path) as book:
+        records = book.records()
+    csv_out = args.csv or (args.out if args.format == "csv" else None)
+    upload = args.gradescope or (args.out if args.format == "gradescope" else None)
+    if csv_out:
+        n = export.export_csv(records, Path(csv_out))
+        print(f"wrote {csv_out} ({n} students)")
+    if upload:
+        n = export.export_gradescope_csv(records, Path(upload))
+        print(f"wrote {upload} ({n} students with an email or SID)")
+    if args.format == "canvas":
+        done = export.export_canvas(
+            records, Path(args.out), args.assignment or export.DEFAULT_ASSIGNMENT, roster
+        )
+        for line in export.canvas_lines(done, Path(args.out)):
+            print(line)
+    return ExitCode.OK
+
+
+def _limits(args: argparse.Namespace) -> ExitCode:
+    from grader import gradebook, limits
+
+    path = _gradebook_at(args.dir, "limits")
+    if path is None:
         return ExitCode.USAGE
     with gradebook.Gradebook(path) as book:
         records = book.records()
-    if args.csv:
-        n = gradebook.export_csv(records, Path(args.csv))
-        print(f"wrote {args.csv} ({n} students)")
-    if args.gradescope:
-        n = gradebook.export_gradescope_csv(records, Path(args.gradescope))
-        print(f"wrote {args.gradescope} ({n} students with an email or SID)")
+    for line in limits.lines(limits.suggest(records)):
+        print(line)
     return ExitCode.OK
 
 
@@ -285,30 +337,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("batch", help="grade many submissions into a resumable gradebook")
-    p.add_argument("input", help="a folder of submissions, or a Gradescope export (folder/zip)")
-    p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
-    p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")
-    p.add_argument("--timeout", type=float, default=600.0, help="wall seconds per submission")
-    p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
-    p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
-    p.add_argument("--gpu-informational", action="store_true", help="as for `grade`")
+    _grading_arguments(p)
     p.add_argument("--regrade", action="store_true", help="grade everything again")
-    p.add_argument("--retry-errors", action="store_true", help="grade time-outs, errors again")
-    p.add_argument(
-        "--shards",
-        type=_positive,
-        metavar="N",
-        help="processes each grading shares its tests between (default: the cores per job, "
-        "at most 2; 1 with --dask)",
-    )
     p.set_defaults(run=_batch)
 
-    p = sub.add_parser("export", help="a batch's gradebook as CSV (class, Gradescope upload)")
+    p = sub.add_parser(
+        "regrade",
+        help="grade again what an older grader or suite graded; print and write what changed",
+    )
+    _grading_arguments(p)
+    p.set_defaults(run=_batch)
+
+    p = sub.add_parser("export", help="a batch's gradebook as CSV (class, Gradescope, Canvas)")
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--csv", metavar="FILE", help="one row per student, per-test scores")
     p.add_argument("--gradescope", metavar="FILE", help="Gradescope score upload CSV")
+    p.add_argument(
+        "--format",
+        choices=["csv", "gradescope", "canvas"],
+        help="what to write to --out: the class CSV, Gradescope's upload, Canvas's import",
+    )
+    p.add_argument("--out", metavar="FILE", help="the file --format writes")
+    p.add_argument(
+        "--roster",
+        metavar="FILE",
+        help="Canvas: the students to match (Canvas's gradebook export, or a CSV with "
+        "name/email/sid/login/section columns); default: the submitters the batch knows",
+    )
+    p.add_argument(
+        "--assignment",
+        metavar="NAME",
+        help="Canvas: the assignment column, 'Name (id)' for an existing assignment "
+        "(default: a new one called Autograder)",
+    )
     p.set_defaults(run=_export)
+
+    p = sub.add_parser("limits", help="suggested timeout and memory limit from a batch's data")
+    p.add_argument("dir", help="the --out folder of `grader batch`")
+    p.set_defaults(run=_limits)
 
     p = sub.add_parser("report", help="an HTML class report with pictures from a batch")
     p.add_argument("dir", help="the --out folder of `grader batch`")
@@ -337,6 +403,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_simulate)
     return parser
+
+
+def _grading_arguments(p: argparse.ArgumentParser) -> None:
+    """What `batch` and `regrade` share."""
+    p.add_argument("input", help="a folder of submissions, or a Gradescope export (folder/zip)")
+    p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")
+    p.add_argument("--timeout", type=float, default=600.0, help="wall seconds per submission")
+    p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
+    p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")
+    p.add_argument("--gpu-informational", action="store_true", help="as for `grade`")
+    p.add_argument("--retry-errors", action="store_true", help="grade time-outs, errors again")
+    p.add_argument(
+        "--no-similarity",
+        action="store_true",
+        help="skip the comparison of the submissions' code at the end",
+    )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="processes each grading shares its tests between (default: the cores per job, "
+        "at most 2; 1 with --dask)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -375,6 +466,7 @@ _EXTRAS = {
     "matplotlib": "instructor",
     "yaml": "instructor",
     "jsonschema": "instructor",
+    "copydetect": "instructor",
     "dask": "distributed",
     "distributed": "distributed",
 }

@@ -25,7 +25,17 @@ from typing import Any
 from grader import gradescope, layout, messages, spec
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
-from grader.sandbox import DEFAULT_LIMITS, Limits, Mother, Sandbox, running_as_root, undumpable
+from grader.sandbox import (
+    DEFAULT_LIMITS,
+    Limits,
+    Mother,
+    Sandbox,
+    landlock_expected,
+    running_as_root,
+    undumpable,
+    unsafe_disabled,
+)
+from grader.version import Version, engine_options, grader_version, suite_digest
 
 SUITES = ("public", "hidden")
 
@@ -60,20 +70,32 @@ def grade(
     from grader.canary import CanaryFailure
 
     start = time.monotonic()
+    # What grades it (issue 14): in the hidden part of results.json and in a gradebook row.
+    stamp = {"version": version_of(options).as_json()}
     try:
         with _collector_held_off():
-            return _grade(submission, options, start, mother)
+            return _grade(submission, options, start, mother, stamp)
     except CanaryFailure as exc:
         # Not a traceback: the staff-only entry names what the sandbox let through.
         return GradingResult(
-            tests=(), grader_error=str(exc), execution_time=time.monotonic() - start
+            tests=(),
+            grader_error=str(exc),
+            execution_time=time.monotonic() - start,
+            extra_data=stamp,
         )
     except Exception:
         return GradingResult(
             tests=(),
             grader_error=traceback.format_exc(),
             execution_time=time.monotonic() - start,
+            extra_data=stamp,
         )
+
+
+def version_of(options: Options) -> Version:
+    """The suite digest of these options and this grader's version (``grader.version``)."""
+    digest = suite_digest(engine_options(options.suites, options.only, options.gpu_counts))
+    return Version(digest, grader_version())
 
 
 #: Gradings this process has run: a batch's grading process, a Dask worker or the test suite
@@ -116,7 +138,11 @@ def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> 
 
 
 def _grade(
-    submission: Path, options: Options, start: float, mother: Mother | None
+    submission: Path,
+    options: Options,
+    start: float,
+    mother: Mother | None,
+    stamp: dict[str, Any],
 ) -> GradingResult:
     from grader.submission import SubmissionError, load_submission
 
@@ -170,7 +196,12 @@ def _grade(
         tests=tuple(session.outcomes),
         output="\n".join(notes),
         execution_time=time.monotonic() - start,
-        extra_data={"submission_digest": digest, "sandbox": layers, "files": sorted(sources)},
+        extra_data={
+            "submission_digest": digest,
+            "sandbox": layers,
+            "files": sorted(sources),
+            **stamp,
+        },
     )
 
 
@@ -262,22 +293,13 @@ def protect_trusted_files(results_dir: Path | None = None) -> None:
     """
     if results_dir is not None:
         results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not running_as_root() or landlock_expected():
+    if not running_as_root() or landlock_expected(unsafe_disabled()):
         return
     for path in layout.TRUSTED_DIRS:
         with contextlib.suppress(FileNotFoundError):
             _close(path)
     if results_dir is not None and _closable(results_dir):
         _close(results_dir)
-
-
-def landlock_expected() -> bool:
-    """Whether the workers will restrict themselves with Landlock: the kernel has it and
-    ``GRADER_UNSAFE_DISABLE`` does not name it."""
-    from grader import landlock
-    from grader.sandbox import unsafe_disabled
-
-    return "landlock" not in unsafe_disabled() and landlock.abi()[0] > 0
 
 
 _NOTICED: set[str] = set()

@@ -82,7 +82,6 @@ class Allowed:
 
     path: str
     access: int  # Landlock rights (grader.landlock), used by both mechanisms
-    device: bool = False
 
 
 def allowlist(scratch: str, deny: tuple[str, ...] = (), gpu: bool = False) -> list[Allowed]:
@@ -105,12 +104,12 @@ def allowlist(scratch: str, deny: tuple[str, ...] = (), gpu: bool = False) -> li
     out = [Allowed(path, landlock.READ) for path in _outermost(candidates)]
     for dev in DEVICES:
         rights = landlock.READ_FILE | (landlock.WRITE_FILE if dev == "/dev/null" else 0)
-        out.append(Allowed(dev, rights, device=True))
+        out.append(Allowed(dev, rights))
     if gpu:
         # NVIDIA's driver: its device files (read, write, ioctl) and what it reports under
         # /proc and /sys. Never run here (no GPU was lent): docs/SECURITY.md, "Known limits".
         gpu_rw = landlock.READ_FILE | landlock.WRITE_FILE | landlock.IOCTL_DEV
-        out += [Allowed(d, gpu_rw, device=True) for d in sorted(glob.glob("/dev/nvidia*"))]
+        out += [Allowed(d, gpu_rw) for d in sorted(glob.glob("/dev/nvidia*"))]
         out += [Allowed(p, landlock.READ) for p in ("/proc/driver/nvidia", "/sys/devices")]
     # The submission: read it; write only in the work directory (``confine``'s second layer).
     out.append(Allowed(scratch, landlock.WORK))
@@ -177,13 +176,11 @@ def confine(ruleset: landlock.Ruleset, work: str) -> None:
     """
     ruleset.restrict()
     ruleset.close()
+    # What the first layer grants nowhere (devices, sockets, execution) stays denied by it.
     writing = landlock.WORK & ~landlock.READ & ruleset.handled.fs
-    writing |= ruleset.handled.fs & (
-        landlock.MAKE_CHAR | landlock.MAKE_BLOCK | landlock.MAKE_SOCK | landlock.EXECUTE
-    )
     own = landlock.Ruleset(landlock.Handled(writing))
     try:
-        own.allow(work, writing & ~(landlock.MAKE_CHAR | landlock.MAKE_BLOCK | landlock.EXECUTE))
+        own.allow(work, writing)
         own.allow("/dev/null", landlock.WRITE_FILE)
         own.restrict()
     finally:

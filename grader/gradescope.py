@@ -1,6 +1,13 @@
 """The one serializer from a ``GradingResult`` to Gradescope's results.json (and back, for tests).
 
 Specification: gradescope-autograders.readthedocs.io "specs" (research/autograders.md, A.2).
+
+The file is bounded (issue 14): Gradescope's results page and its upload both suffer at a few
+megabytes, and a submission that prints in every call used to fill each test's output with the
+sandbox's 64 KiB. The tests' outputs share ``OUTPUT_BUDGET`` bytes and the staff-only texts
+(tracebacks, full messages) ``STAFF_BUDGET``; a text over its share keeps its first and last
+part and says in the middle how much was cut. Shares are fair: short texts are kept whole, and
+what they leave is split evenly between the long ones.
 """
 
 from __future__ import annotations
@@ -8,11 +15,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from grader import messages
 from grader.results import GradingResult, TestOutcome
+
+#: Bytes of JSON text that the tests' outputs (what the student reads) may take, all together.
+OUTPUT_BUDGET: Final = 256 * 2**10
+#: Bytes of JSON text for the staff-only texts of all tests together (tracebacks, messages).
+STAFF_BUDGET: Final = 256 * 2**10
 
 
 def to_json(result: GradingResult) -> dict[str, Any]:
@@ -43,7 +56,51 @@ def to_json(result: GradingResult) -> dict[str, Any]:
     }
     if result.extra_data:
         out["extra_data"] = dict(result.extra_data)
+    shown = [t for t in tests if t["visibility"] != "hidden"]
+    _share(OUTPUT_BUDGET, [(out, "output"), *((t, "output") for t in shown)])
+    staff = [(t, "output") for t in tests if t["visibility"] == "hidden"]
+    staff += [(t["extra_data"], k) for t in tests for k in t.get("extra_data", {})]
+    _share(STAFF_BUDGET, [(d, k) for d, k in staff if isinstance(d[k], str)])
     return out
+
+
+def _cost(text: str) -> int:
+    """Bytes the text takes in results.json (UTF-8, with JSON's escapes)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+
+
+def _share(budget: int, places: list[tuple[dict[str, Any], str]]) -> None:
+    """Cut the texts at ``places`` (a dict and its key) so that together they cost ``budget``."""
+    costs = [_cost(d[k]) for d, k in places]
+    if sum(costs) <= budget:
+        return
+    left, waiting = budget, len(places)
+    for i in sorted(range(len(places)), key=costs.__getitem__):
+        share = left // waiting
+        if costs[i] > share:
+            d, k = places[i]
+            d[k] = _cut(d[k], share, budget)
+            costs[i] = _cost(d[k])
+        left -= costs[i]
+        waiting -= 1
+
+
+def _cut(text: str, allowed: int, budget: int) -> str:
+    """The first and last part of ``text`` in about ``allowed`` bytes, the cut said between."""
+
+    def longest(fits: Callable[[int], bool], most: int) -> int:
+        lo, hi = 0, most  # the largest n in [0, most] with fits(n); fits(0) holds
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        return lo
+
+    marker = messages.RESULTS_CUT.format(cut=len(text), budget=f"{budget:,}")
+    room = max(allowed - _cost(marker), 0)
+    head = longest(lambda n: _cost(text[:n]) <= room // 2, len(text))
+    tail = longest(lambda n: _cost(text[len(text) - n :]) <= room - room // 2, len(text) - head)
+    marker = messages.RESULTS_CUT.format(cut=f"{len(text) - head - tail:,}", budget=f"{budget:,}")
+    return text[:head] + marker + text[len(text) - tail :]
 
 
 def _test(t: TestOutcome) -> dict[str, Any]:

@@ -59,7 +59,8 @@ _FS_BY_ABI = {1: (1 << 13) - 1, 2: REFER, 3: TRUNCATE, 5: IOCTL_DEV}
 #: The rights that apply to a file (not a directory) in a rule.
 FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
 READ = READ_FILE | READ_DIR
-#: What a worker may do in its own work directory: everything but devices, sockets and links.
+#: What a worker may do in its own work directory: everything but making device nodes and
+#: sockets, and executing.
 WORK = (
     READ
     | WRITE_FILE

@@ -31,6 +31,16 @@ FILE_LIMIT = "your code wrote a file larger than the {limit} limit"
 CALLED_EXIT = "your code called exit() (exit status {status}); a function must return a value"
 OUTPUT_FLOOD = "your code printed far more than the {limit} output limit and was stopped"
 OUTPUT_TRUNCATED = "\n[... output truncated: {total} printed in all]"
+#: The middle of one test's output, cut by the worker's output limit (issue 14).
+OUTPUT_CUT = (
+    "\n[... {cut} cut here: your code printed {total} in this test; the first and the last "
+    "{kept} are shown ...]\n"
+)
+#: The middle of one test's output, cut so that the results page stays small (issue 14).
+RESULTS_CUT = (
+    "\n[... {cut} characters cut here: the results show at most {budget} bytes of output in "
+    "all, shared between the tests ...]\n"
+)
 BAD_REPLY = "your code's result could not be read back ({detail})"
 WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"
@@ -68,6 +78,8 @@ WORKER_GONE = "`{name}`: {reason}"
 WRONG_TYPE = "`{name}` should return {expected}, but returned {got}"
 WRONG_SHAPE = "`{name}` returned an array of shape {got}; expected shape {expected}"
 NOT_FINITE = "`{name}` returned {what} where the correct result is finite"
+#: A hidden test's category for NOT_FINITE: what came back, never the input.
+NOT_FINITE_CATEGORY = "returned {what}; numerical stability"
 MISMATCH = (
     "`{name}` returned a wrong value{where}.\n"
     "  input:    {inputs}\n"
@@ -197,16 +209,18 @@ CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
 HIDDEN_EXAMINES = MappingProxyType(
     {
         "losses": "edge cases (N = 1, C = 2, scores up to ±1e4, rows of very different size, "
-        "ties), float32 inputs, inputs left unchanged, and the lecture's quiz properties",
+        "ties, hinge terms exactly at their kink), inputs left unchanged, and the lecture's quiz "
+        "properties",
         "gradients": "gradients against PyTorch autograd and against finite differences of your "
-        "own loss, regularization on and off, call counts of f, x restored",
+        "own loss, regularization on and off, the hinge's kink, call counts of f, x restored, "
+        "an error exactly equal to tol",
         "optim": "long trajectories against torch.optim.SGD / Adam with other hyperparameters, "
-        "minibatch sampling, schedules inside minibatch_sgd",
+        "minibatch sampling (batches of one row and of all N), schedules inside minibatch_sgd",
         "schedules": "StepLR / CosineAnnealingLR over many steps, monotonicity, t > T",
         "search": "split and fold properties for many N and k, call counts, log-uniform spread, "
         "tie rules",
-        "torch_losses": "backward against torch autograd, gradcheck in float64, dtypes, and CUDA "
-        "where the grader has a GPU",
+        "torch_losses": "backward against torch autograd (at the hinge's kink too), gradcheck in "
+        "float64, float32 scores kept float32, and CUDA where the grader has a GPU",
     }
 )
 

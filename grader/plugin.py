@@ -154,7 +154,11 @@ def student(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield proxy
     finally:
         proxy.close()
-        request.node.stash[_CALL] = {**request.node.stash.get(_CALL, {}), "printed": proxy.output}
+        request.node.stash[_CALL] = {
+            **request.node.stash.get(_CALL, {}),
+            "printed": proxy.output,
+            "usage": proxy.usage,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -359,6 +363,7 @@ class Grading:
             nodeid=item.nodeid,
             duration=duration,
             extra=extra,
+            **_usage(info.get("usage")),
         )
 
     def _suite(self, item: pytest.Item) -> str:
@@ -372,6 +377,17 @@ def _strip(text: str, prefixes: list[str]) -> str:
     for prefix in prefixes:
         text = text.replace(prefix, "")
     return text
+
+
+def _usage(usage: Any) -> dict[str, Any]:
+    """The ``TestOutcome`` fields of what a test's student calls used (``student.Usage``)."""
+    if usage is None:
+        return {}
+    return {
+        "slowest_call": round(usage.slowest_call, 4),
+        "peak_memory": max(int(usage.peak_memory), 0),
+        "cut_by": usage.cut_by,
+    }
 
 
 def needs_reference(excinfo: Any, name: str) -> Any:

@@ -72,14 +72,17 @@ class Encoder:
     def value(self, v: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise Unencodable("value nested too deeply")
-        if v is None or isinstance(v, (bool, str)):
-            return v
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-        if isinstance(v, float):
-            return v if math.isfinite(v) else {"$": "float", "v": repr(v)}
+        # NumPy first: np.float64 is a subclass of float, and as a JSON number it would lose its
+        # dtype (and, for inf and nan, reach the float branch with a repr of its own, issue 16).
+        # As raw bytes every numpy scalar keeps its dtype, sign of zero and NaN exactly.
         if isinstance(v, (np.ndarray, np.generic)):
             return self._array(v)
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float):
+            return v if math.isfinite(v) else {"$": "float", "v": _float_name(v)}
         if isinstance(v, tuple):
             return {"$": "tuple", "v": [self.value(x, depth + 1) for x in v]}
         if isinstance(v, list):
@@ -120,6 +123,13 @@ class Encoder:
         if len(head) + len(body) > MAX_FRAME:
             raise Unencodable(f"message of {len(head) + len(body)} bytes exceeds {MAX_FRAME}")
         return _HEAD.pack(len(head), len(body)) + head + body
+
+
+def _float_name(v: float) -> str:
+    """``"nan"``, ``"inf"`` or ``"-inf"``, whatever ``repr`` a float subclass may have."""
+    if math.isnan(v):
+        return "nan"
+    return "inf" if v > 0 else "-inf"
 
 
 def encode(

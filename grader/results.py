@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 Visibility = Literal["hidden", "after_due_date", "after_published", "visible"]
 Status = Literal["passed", "failed", "skipped", "error"]
+CutBy = Literal["", "timeout", "memory"]
 VISIBILITIES: tuple[Visibility, ...] = ("hidden", "after_due_date", "after_published", "visible")
 
 
@@ -35,6 +36,13 @@ class TestOutcome:
     duration: float = 0.0
     #: staff-only details (full message, traceback, bug fingerprint); never shown to students
     extra: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
+    #: What the test's calls of student code used, for ``grader limits`` (issue 14): kept in the
+    #: gradebook, never written to results.json. The slowest call's wall seconds (callbacks to
+    #: the trusted side included), the peak memory of its workers above their size when handed
+    #: over (bytes of address space), and which limit stopped a call, if one did.
+    slowest_call: float = 0.0
+    peak_memory: int = 0
+    cut_by: CutBy = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.score <= self.max_score:
@@ -56,6 +64,9 @@ class TestOutcome:
             "nodeid": self.nodeid,
             "duration": self.duration,
             "extra": dict(self.extra),
+            "slowest_call": self.slowest_call,
+            "peak_memory": self.peak_memory,
+            "cut_by": self.cut_by,
         }
 
     @classmethod

@@ -65,6 +65,8 @@ DEFAULT_LIMITS = Limits()
 SLOT_UID = 61000
 SLOTS = 64
 SLOT_LOCKS = Path(tempfile.gettempdir()) / "grader-slots"
+#: The "user" layer as root: a uid of its own from the slots (SLOT_UID + k).
+OWN_UID = f"a sandbox uid of its own ({SLOT_UID}+)"
 #: The layers of the sandbox, as ``GRADER_UNSAFE_DISABLE`` names them (docs/SECURITY.md).
 LAYERS = ("seccomp", "uid", "userns", "netns", "mountns", "landlock", "rlimits", "canary")
 #: The environment variable that turns layers off: for the canary's own tests and for
@@ -245,7 +247,9 @@ class Sandbox:
             self._slot = _Slot.acquire()
             cfg["uid"] = cfg["gid"] = self._slot.uid
             os.chown(self.scratch, self._slot.uid, self._slot.uid)
-            self.layers["user"] = f"uid {self._slot.uid}"
+            # Which slot it got depends on the other gradings running: not in the results
+            # (a regrade must give the same results.json), only that it is its own.
+            self.layers["user"] = OWN_UID
         elif not root:
             self.layers["user"] = "unavailable (not root)"
         self.scratch.chmod(0o700)
@@ -534,6 +538,14 @@ class Sandbox:
 
 #: Layers that name the zygote itself, not how its workers are locked down.
 _PER_ZYGOTE = frozenset({"user", "torch", "lean", "canary"})
+
+
+def landlock_expected(disabled: frozenset[str]) -> bool:
+    """Whether workers restrict themselves with Landlock: the kernel has it and ``disabled``
+    (``GRADER_UNSAFE_DISABLE``) does not name it."""
+    from grader import landlock
+
+    return "landlock" not in disabled and landlock.abi()[0] > 0
 
 
 def nvidia_driver() -> bool:
@@ -911,14 +923,21 @@ class Worker:
 
 
 class _BoundedOutput:
-    """A worker's stdout+stderr: keeps ``limit`` bytes, marks a flood past 20x; never parsed."""
+    """A worker's stdout+stderr: keeps the first and the last ``limit / 2`` bytes, marks a flood
+    past 20x ``limit``; never parsed.
+
+    The head shows what the student printed first (often the line they meant to see), the tail
+    what came last before the failure (issue 14): a print in a loop no longer hides the end.
+    """
 
     def __init__(self, fd: int, limits: Limits) -> None:
         self.fd = fd
         os.set_blocking(fd, False)
-        self._keep = limits.output
+        self._head_size = limits.output // 2
+        self._tail_size = limits.output - self._head_size
         self._kill_at = limits.output * limits.output_kill
-        self._buf = bytearray()
+        self._head = bytearray()
+        self._tail = bytearray()  # the last ``_tail_size`` bytes after the head
         self.total = 0
         self.flooded = False
         self._closed = False
@@ -935,8 +954,14 @@ class _BoundedOutput:
             if not chunk:
                 return False
             self.total += len(chunk)
-            if len(self._buf) < self._keep:
-                self._buf += chunk[: self._keep - len(self._buf)]
+            room = self._head_size - len(self._head)
+            if room > 0:
+                self._head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self._tail += chunk
+                if len(self._tail) > self._tail_size:
+                    del self._tail[: len(self._tail) - self._tail_size]
             if self.total > self._kill_at:
                 self.flooded = True
                 return True
@@ -953,11 +978,14 @@ class _BoundedOutput:
                 os.close(self.fd)
 
     def text(self) -> str:
-        """What the student printed: sanitized, never parsed, marked when cut."""
-        text = messages.sanitize(bytes(self._buf))
-        if self.total > len(self._buf):
-            text += messages.OUTPUT_TRUNCATED.format(total=_size(self.total))
-        return text
+        """What the student printed: sanitized, never parsed; a cut middle says how much."""
+        kept = len(self._head) + len(self._tail)
+        if self.total <= kept:
+            return messages.sanitize(bytes(self._head + self._tail))
+        cut = messages.OUTPUT_CUT.format(
+            cut=_size(self.total - kept), total=_size(self.total), kept=_size(len(self._tail))
+        )
+        return messages.sanitize(bytes(self._head)) + cut + messages.sanitize(bytes(self._tail))
 
 
 def _killpg(pid: int) -> None:
@@ -969,6 +997,8 @@ def _killpg(pid: int) -> None:
 
 
 def _size(n: int) -> str:
+    if n < 2**10:
+        return f"{n} bytes"
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
@@ -999,8 +1029,14 @@ class _Slot:
         raise SandboxError(f"all {SLOTS} sandbox users are busy")
 
     def reap(self) -> None:
-        """Kill every process of the slot's uid: daemons that escaped their process group."""
-        for _ in range(3):
+        """Kill every process of the slot's uid: daemons that escaped their process group.
+
+        A killed process may take a while to be gone (a torch worker freeing its memory on a
+        loaded machine): a few more rounds, a few milliseconds apart, before giving up.
+        """
+        for attempt in range(40):
+            if attempt >= 3:
+                time.sleep(0.005 * attempt)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the forked reaper
                 try:
@@ -1012,7 +1048,7 @@ class _Slot:
                     pass
                 os._exit(0)
             os.waitpid(pid, 0)
-            if not _processes_of(self.uid):
+            if not _running(_processes_of(self.uid)):  # a zombie runs nothing
                 return
 
     def release(self) -> None:

@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
 from grader import messages, spec
 from grader.checks import StudentFailure
-from grader.sandbox import Sandbox, StudentError, Worker
+from grader.results import CutBy
+from grader.sandbox import Sandbox, StudentError, Worker, WorkerGone, nvidia_driver
+
+T = TypeVar("T")
+
+
+@dataclass
+class Usage:
+    """What one test's calls of student code used (``TestOutcome.slowest_call`` and after)."""
+
+    slowest_call: float = 0.0
+    peak_memory: int = 0
+    cut_by: CutBy = ""
 
 
 class Student:
@@ -35,6 +49,9 @@ class Student:
         self._submitted = submitted
         #: this test's workers: one for torch_losses (torch), one for the rest (``lean``)
         self._workers: dict[bool, Worker] = {}
+        #: each worker's address space when it was handed over (its start-up footprint)
+        self._footprint: dict[bool, int] = {}
+        self.usage = Usage()
         #: array arguments (by position "0", "1", ... or keyword) the last call modified
         self.mutated: tuple[str, ...] = ()
         #: told of each call before it runs: ``observer(name, args, kwargs)`` (a recording of the
@@ -48,8 +65,15 @@ class Student:
         """This test's worker for a call of ``module`` (torch is loaded only for torch_losses)."""
         lean = module != "torch_losses"
         if lean not in self._workers:
-            self._workers[lean] = self._sandbox.worker(lean=lean)
+            w = self._workers[lean] = self._sandbox.worker(lean=lean)
+            self._footprint[lean] = _status_bytes(w.pid, _MEMORY[self._resident(lean)][1])
         return self._workers[lean]
+
+    def _resident(self, lean: bool) -> bool:
+        # Measure what the worker's cap counts: its address space, except in a torch worker
+        # where NVIDIA's driver is loaded (the cap is then on data: the driver reserves address
+        # space by the GPU's size, grader.sandbox), where resident memory is the honest figure.
+        return not lean and nvidia_driver()
 
     @property
     def output(self) -> str:
@@ -57,8 +81,30 @@ class Student:
         return "".join(w.output.text() for w in self._workers.values())
 
     def close(self) -> None:
-        for w in self._workers.values():
+        for lean, w in self._workers.items():
+            peak = _status_bytes(w.pid, _MEMORY[self._resident(lean)][0]) if w.gone is None else 0
+            if peak:
+                self.usage.peak_memory = max(self.usage.peak_memory, peak - self._footprint[lean])
             w.close()
+
+    def measured(self, call: Callable[[], T]) -> T:
+        """Run one call of student code, noting its time and which limit stopped it, if one did."""
+        timeouts = sum(getattr(self._sandbox, "timeouts", {}).values())
+        start = time.perf_counter()
+        try:
+            return call()
+        except StudentError as exc:
+            if exc.type == "MemoryError":
+                self.usage.cut_by = "memory"
+            raise
+        except WorkerGone as exc:
+            if sum(getattr(self._sandbox, "timeouts", {}).values()) > timeouts:
+                self.usage.cut_by = "timeout"
+            elif exc.reason.startswith(_KILLED):
+                self.usage.cut_by = "memory"
+            raise
+        finally:
+            self.usage.slowest_call = max(self.usage.slowest_call, time.perf_counter() - start)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in spec.MODULE_OF:
@@ -78,8 +124,9 @@ class Student:
         if self.observer is not None:
             self.observer(name, args, kwargs)
         standins = {k: v for k, v in self._standins.items() if k != name}
+        worker = self.worker(module)
         try:
-            reply = self.worker(module).call(module, name, args, kwargs, standins)
+            reply = self.measured(lambda: worker.call(module, name, args, kwargs, standins))
         except StudentError as exc:
             raise failure_from(exc, name, module) from None
         if not isinstance(reply, dict) or "value" not in reply:
@@ -131,8 +178,9 @@ class TorchClass:
             "grad_output": None if grad_output is None else float(grad_output),
             "device": device,
         }
+        worker = self.student.worker("torch_losses")
         try:
-            return self.student.worker("torch_losses").torch_op(self.name, value)
+            return self.student.measured(lambda: worker.torch_op(self.name, value))
         except StudentError as exc:
             raise failure_from(exc, self.name, "torch_losses") from None
 
@@ -162,6 +210,25 @@ class TorchClass:
                 return torch.as_tensor(np.asarray(out["grad"]), dtype=scores.dtype)
 
         return Remote.apply
+
+
+#: The /proc/PID/status fields of a worker's peak and of its size when handed over: address
+#: space, or resident memory (True) where the cap is on data (``Student._resident``).
+_MEMORY = {False: ("VmPeak", "VmSize"), True: ("VmHWM", "VmRSS")}
+#: How a worker killed by the kernel (most often for its memory) is described.
+_KILLED = messages.KILLED.split("{", 1)[0]
+
+
+def _status_bytes(pid: int, key: str) -> int:
+    """A ``/proc/PID/status`` size (``VmPeak``, ``VmSize``) in bytes; 0 if it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def spec_name(run: Any) -> str:

@@ -163,7 +163,6 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
     # With the mount tree each worker mounts a fresh tmpfs on scratch/work; without it each
     # makes a new directory of its own in the scratch (``filesystem.own_work_dir``).
     cfg["tree"] = layers.get("mountns") == "on"
-    cfg["work"] = os.path.join(cfg["scratch"], filesystem.WORK) if cfg["tree"] else None
     os.chdir(cfg["scratch"])
     ruleset = None
     if cfg.get("landlock"):
@@ -506,7 +505,7 @@ def _child(
             signal.signal(sig, signal.SIG_DFL)
         uid = cfg.get("uid") if os.getuid() == 0 else None
         if cfg["tree"]:
-            work = cfg["work"]
+            work = os.path.join(cfg["scratch"], filesystem.WORK)
             filesystem.fresh_work_dir(work, uid, cfg["limits"].get("fsize", 16 * 2**20))
         else:
             work = filesystem.own_work_dir(cfg["scratch"], uid)

@@ -128,6 +128,17 @@ BUGS: list[Bug] = [
         "your loss is negative: cross-entropy is minus the log-probability of the correct "
         "class, and it is never below 0.",
     ),
+    Bug(
+        # A real class (issue 16): `f -= np.max(f)` shifts every row by the array's largest score.
+        "ce-global-max",
+        "cross_entropy_loss",
+        L,
+        "row_max = np.max(scores, axis=1, keepdims=True)",
+        "row_max = np.max(scores)",
+        "your loss is -inf (or nan) when one row's scores are far below another row's: you shift "
+        "every row by the largest score of the whole array, so a low row's exponentials all "
+        "underflow to 0; shift each row by its own maximum (axis=1) and add that back.",
+    ),
     # -- svm_loss --------------------------------------------------------------------------------
     Bug(
         "svm-includes-correct-class",
@@ -354,6 +365,17 @@ BUGS: list[Bug] = [
         "the regularization part of your dW is half what it should be: the derivative of "
         "reg * sum(W**2) is 2 * reg * W.",
     ),
+    Bug(
+        # A real class (issue 16): CS231n-style `f -= np.max(f)` over the whole score matrix.
+        "smgrad-global-max",
+        "softmax_loss_and_grad",
+        G,
+        "shifted = scores - np.max(scores, axis=1, keepdims=True)",
+        "shifted = scores - np.max(scores)",
+        "your loss is -inf and your dW nan for rows whose scores are far below another row's: "
+        "you shift every row by the largest score of the whole matrix, so a low row's "
+        "exponentials all underflow to 0; shift each row by its own maximum (axis=1).",
+    ),
     # -- svm_loss_and_grad -----------------------------------------------------------------------
     Bug(
         "svmgrad-missing-correct-column",
@@ -418,6 +440,19 @@ BUGS: list[Bug] = [
         "N = 1  #",
         "your dW (data part) is N times too large: the loss is a mean over the examples, so "
         "its gradient is one too.",
+    ),
+    Bug(
+        # A real class (issue 16): the loss uses `margin > 0`, the gradient `>= 0` on the raw
+        # margins (the correct class excluded), so only terms exactly at a kink differ.
+        "svmgrad-kink-active-in-grad",
+        "svm_loss_and_grad",
+        G,
+        "active = (margins > 0).astype(scores.dtype)",
+        "active = ((scores - correct + margin >= 0) & (np.arange(scores.shape[1]) != y[:, None]))"
+        ".astype(scores.dtype)",
+        "at a kink (a term with s_j - s_{y_i} + margin exactly 0) your gradient counts the term "
+        "as active, while your loss (max(0, .)) does not: the gradient must use the same strict "
+        "> 0, so a term at its kink adds nothing to dW.",
     ),
     # -- numeric_gradient ------------------------------------------------------------------------
     Bug(
@@ -526,6 +561,15 @@ BUGS: list[Bug] = [
         "error = float(np.max(np.abs(analytic - numeric)))",
         "your error is an absolute difference: it must be the relative error (it does not "
         "depend on the scale of the gradient).",
+    ),
+    Bug(
+        "gradcheck-le-tol",
+        "gradient_check",
+        G,
+        "return bool(error < tol), error",
+        "return bool(error <= tol), error",
+        "an error exactly equal to tol passes your check: passed is error < tol, strictly.",
+        fingerprint=False,  # its answer (True, tol) is also what gradcheck-passed-inverted gives
     ),
     # -- sgd_step --------------------------------------------------------------------------------
     Bug(
@@ -711,6 +755,16 @@ BUGS: list[Bug] = [
         "idx = np.random.default_rng(seed).choice(N, size=batch_size, replace=False)\n",
         "every step sees the same minibatch: create the random generator once, before the "
         "loop, and keep drawing from it.",
+    ),
+    Bug(
+        "minibatch-squeezed-batch",
+        "minibatch_sgd",
+        OPT,
+        "    loss, dW = loss_and_grad(W, X[idx], y[idx])",
+        "    loss, dW = loss_and_grad(W, np.squeeze(X[idx]), np.squeeze(y[idx]))",
+        "with batch_size = 1 your batch loses its axis (shape (D,) instead of (1, D)): pass "
+        "X[idx] and y[idx] as they are, without squeezing.",
+        fingerprint=False,  # its answer equals the reference's wherever batch_size > 1
     ),
     # -- step_decay ------------------------------------------------------------------------------
     Bug(
@@ -1074,6 +1128,19 @@ BUGS: list[Bug] = [
         "your backward ignores grad_output: multiply by the upstream gradient (chain rule).",
         fingerprint=False,
     ),
+    Bug(
+        # A real class (issue 16): a float64 tensor mixed into float32 scores makes a float64 loss.
+        "sce-float64-one-hot",
+        "SoftmaxCrossEntropy",
+        T,
+        "return -log_probs[rows, y].mean()",
+        "return -(log_probs * torch.eye(log_probs.shape[1], dtype=torch.float64, "
+        "device=log_probs.device)[y]).sum() / len(y)",
+        "your forward turns float32 scores into a float64 loss: a tensor you create as float64 "
+        "(the one-hot labels) promotes everything it touches; create it with "
+        "dtype=scores.dtype.",
+        fingerprint=False,
+    ),
     # -- MulticlassHinge -------------------------------------------------------------------------
     Bug(
         "hinge-includes-correct-class",
@@ -1118,6 +1185,29 @@ BUGS: list[Bug] = [
         "return margins.sum() / N",
         "return margins.sum()",
         "your loss is N times too large: the loss is a mean over the examples.",
+        fingerprint=False,
+    ),
+    Bug(
+        # A real class (issue 16), as sce-float64-one-hot: a float64 mask of the correct classes.
+        "hinge-float64-mask",
+        "MulticlassHinge",
+        T,
+        "margins[rows, y] = 0",
+        "margins = margins * (1 - torch.eye(margins.shape[1], dtype=torch.float64, "
+        "device=margins.device)[y])",
+        "your forward turns float32 scores into a float64 loss: the mask you create as float64 "
+        "promotes everything it touches; create new tensors with dtype=scores.dtype.",
+        fingerprint=False,
+    ),
+    Bug(
+        "hinge-kink-active-in-backward",
+        "MulticlassHinge",
+        T,
+        "active = (margins > 0).to(scores.dtype)",
+        "active = ((scores - correct + margin >= 0) & (torch.arange(scores.shape[1], "
+        "device=scores.device) != y.unsqueeze(1))).to(scores.dtype)",
+        "at a kink (a term with s_j - s_{y_i} + margin exactly 0) your backward counts the term "
+        "as active: use the same strict > 0 as the forward's clamp, so it adds nothing.",
         fingerprint=False,
     ),
 ]

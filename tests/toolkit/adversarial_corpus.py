@@ -93,6 +93,19 @@ def materialize(name: str, dest: Path, places: dict[str, Path], control: str | N
     return dest
 
 
+def course_env(course: Path, home: Path) -> dict[str, str]:
+    """The environment of a grader run as another user on a copy of the course at ``course``."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GRADER_ROOT": str(course),
+        "GRADER_SOLUTIONS": str(course / "solutions"),
+        "GRADER_SUITES": str(course / "tests" / "grading"),
+        "GRADER_NO_GPU": "1",
+    }
+
+
 _PLANTED: list[Path] = []
 
 

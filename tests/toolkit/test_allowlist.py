@@ -166,15 +166,7 @@ def test_a_normal_users_worker_sees_only_its_allowlist(
     driver.mkdir()
     shutil.copy(Path(__file__).with_name("allowlist_driver.py"), driver)
     _owned(home, uid, gid)
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "GRADER_ROOT": str(course),
-        "GRADER_SOLUTIONS": str(course / "solutions"),
-        "GRADER_SUITES": str(course / "tests" / "grading"),
-        "GRADER_NO_GPU": "1",
-    }
+    env = corpus.course_env(course, home)
     if userns.startswith("without"):
         env[sandbox.UNSAFE_DISABLE] = "userns"
     report_path = home / "report.json"

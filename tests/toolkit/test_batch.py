@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from grader import batch, gradescope
+from grader import batch, gradescope, layout
 from grader.batch import BatchOptions, Job
 from grader.cli import main
 from grader.gradebook import Gradebook, Record
@@ -103,6 +103,12 @@ def test_batch_grades_every_submission_once(graded_class: tuple[Path, Path]) -> 
         result = json.loads((out / "results" / f"{r.id}.json").read_text())
         assert result["score"] == r.score
         assert result["extra_data"]["submission_digest"] == r.content_digest
+        # what graded it, in the hidden part, is what the row says (issue 14)
+        assert result["extra_data"]["version"] == {
+            "suite_digest": r.suite_digest,
+            "grader": r.grader_version,
+        }
+        assert r.suite_digest == batch.suite_digest(FAST) and r.grader_version
     assert records["s00-ref"].score == records["s00-ref"].max_score
     assert records["s03-refzip"].score == records["s00-ref"].score
     assert records["s01-stub"].score == 0
@@ -184,8 +190,8 @@ def test_suite_digest_follows_the_suites_and_the_reference(
     (suites / "public" / "test_a.py").write_text("def test_a(): pass\n")
     solutions.mkdir()
     (solutions / "losses.py").write_text("x = 1\n")
-    monkeypatch.setattr(batch.layout, "SUITES", suites)
-    monkeypatch.setattr(batch.layout, "SOLUTIONS", solutions)
+    monkeypatch.setattr(layout, "SUITES", suites)
+    monkeypatch.setattr(layout, "SOLUTIONS", solutions)
     d0 = batch.suite_digest(FAST)
     (suites / "public" / "__pycache__").mkdir()
     (suites / "public" / "__pycache__" / "test_a.pyc").write_bytes(b"\0")

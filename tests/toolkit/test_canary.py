@@ -43,7 +43,7 @@ def test_every_attempt_is_blocked_with_every_layer(tmp_path: Path, mother: Mothe
     for what in (
         "read solutions/",
         "read tests/grading/",
-        "list .git",
+        *(["list .git"] if (ROOT / ".git").is_dir() else []),  # a file in a git worktree
         "list examples",
         "write the results directory",
         "open a network connection",
@@ -70,9 +70,8 @@ def test_without_the_allowlist_the_planted_file_is_read(tmp_path: Path, mother: 
             report = canary.run(box, tmp_path)
     finally:
         del os.environ[sandbox.UNSAFE_DISABLE]
-    allowed = [a.what for a in report.allowed]
-    assert any(w.startswith("read a planted world-readable file") for w in allowed), allowed
-    assert report.breaches == [], report.summary()
+    (planted,) = [a for a in report.attempts if a.what.startswith("read a planted")]
+    assert planted.allowed and not planted.required, planted
 
 
 @root_only

@@ -316,5 +316,5 @@ def test_hidden_notes_are_only_the_assignment_folders_own_files(tmp_path: Path) 
     assert len(check.quiet_notes(folder, None)) == 1
     proc = run_cli(str(folder))
     assert "note:" not in proc.stdout
-    (folder / "notes.txt").write_text("mine")
+    (folder / "notes.pdf").write_text("mine")
     assert not check.quiet_notes(folder, None)  # a stray file of the student's: say it

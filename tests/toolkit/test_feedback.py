@@ -60,6 +60,8 @@ def _inputs() -> dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
 
     Xm, ym = rng.normal(size=(12, 3)), rng.integers(0, 4, size=12)
     Xcv, ycv = rng.normal(size=(7, 2)), np.arange(7.0) ** 2
+    kink_W = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 2.0]])
+    kink_X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0]])
     return {
         "softmax": [((S,), {}), ((big,), {}), ((far_rows,), {}), ((S[:4],), {})],
         "cross_entropy_loss": [
@@ -74,7 +76,12 @@ def _inputs() -> dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
         "elastic_net_penalty": [((W, 0.3), {})],
         "ridge_fit": [((Xr, yr, 0.7), {})],
         "softmax_loss_and_grad": [((W, X, yc, 0.2), {}), ((W * 2000, X, yc, 0.0), {})],
-        "svm_loss_and_grad": [((W, X, yc, 0.2), {}), ((W, X, yc, 0.2), {"margin": 3.0})],
+        "svm_loss_and_grad": [
+            ((W, X, yc, 0.2), {}),
+            ((W, X, yc, 0.2), {"margin": 3.0}),
+            # Integer scores with two terms exactly at their kink (issue 16).
+            ((kink_W, kink_X, np.array([0, 2, 1, 0]), 0.0), {}),
+        ],
         "numeric_gradient": [((f_nonlinear, A.copy()), {"h": 1e-3})],
         "relative_error": [
             ((np.array([1.0, 0.0, -2.0, 3.0]), np.array([1.1, 0.0, 2.0, 3.0])), {}),

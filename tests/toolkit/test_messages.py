@@ -49,6 +49,16 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "CALLED_EXIT": ("clause", {"status": 3}, ("called exit()", "exit status 3", "return a value")),
     "OUTPUT_FLOOD": ("clause", {"limit": "64 KiB"}, ("printed far more than the 64 KiB",)),
     "OUTPUT_TRUNCATED": ("fragment", {"total": "90000 characters"}, ("90000 characters",)),
+    "OUTPUT_CUT": (
+        "fragment",
+        {"cut": "1.2 MiB", "total": "1.3 MiB", "kept": "32 KiB"},
+        ("1.2 MiB cut here", "printed 1.3 MiB", "first and the last 32 KiB"),
+    ),
+    "RESULTS_CUT": (
+        "fragment",
+        {"cut": "61,184", "budget": "262,144"},
+        ("61,184 characters cut here", "at most 262,144 bytes"),
+    ),
     "BAD_REPLY": ("clause", {"detail": "a truncated frame"}, ("could not be read back",)),
     "WORKER_CLOSED": ("clause", {}, ("already closed",)),
     "WORKER_LOST": ("clause", {}, ("ended unexpectedly",)),
@@ -114,6 +124,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         ("shape (3, 2)", "expected shape (2, 3)"),
     ),
     "NOT_FINITE": ("clause", {"name": "softmax", "what": "nan"}, ("`softmax` returned nan",)),
+    "NOT_FINITE_CATEGORY": ("clause", {"what": "-inf"}, ("returned -inf", "numerical stability")),
     "MISMATCH": (
         "clause",
         {
@@ -362,7 +373,19 @@ def test_shape_type_and_stability_messages_name_the_problem() -> None:
     with pytest.raises(StudentFailure, match="should return a number"):
         checks.as_scalar("svm_loss", "1.0")
     with pytest.raises(StudentFailure, match="returned nan where the correct result is finite"):
-        checks.expect_close("softmax", np.array([np.nan]), np.array([1.0]), inputs={})
+        checks.expect_close("l2_penalty", np.float32("nan"), 1.0, inputs={})
+    # The value itself, sign included (issue 16): -inf is not "inf", and an array says where.
+    with pytest.raises(StudentFailure, match="returned -inf where the correct result is finite"):
+        checks.expect_close("cross_entropy_loss", np.float64("-inf"), 2.0, inputs={})
+    with pytest.raises(StudentFailure) as info:
+        checks.expect_close(
+            "softmax", np.array([[0.5, np.nan], [-np.inf, np.nan]]), np.full((2, 2), 0.5), inputs={}
+        )
+    assert (
+        "returned an array with nan in 2 and -inf in 1 of its 4 entries (the first at index "
+        "(0, 1)) where the correct result is finite"
+    ) in info.value.message
+    assert info.value.category == "returned an array with nan and -inf entries; numerical stability"
 
 
 def test_large_inputs_are_summarized_not_dumped() -> None:

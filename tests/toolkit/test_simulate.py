@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from grader import gradescope, package, policies, simulate
+from grader import gradescope, package, policies, sandbox, simulate
 from grader.results import GradingResult, TestOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +178,7 @@ def _check_run(sim: simulate.Simulation, within_memory: bool = True) -> dict[str
     extra = sim.results["extra_data"]
     assert extra["submission"]["id"] == simulate.fake_metadata()["id"]
     if os.geteuid() == 0:
-        assert extra["sandbox"]["user"].startswith("uid 61")
+        assert extra["sandbox"]["user"] == sandbox.OWN_UID
     return sim.results
 
 
@@ -238,7 +239,12 @@ def softmax(scores):
 @pytest.mark.slow
 @pytest.mark.asroot
 @root_only
-def test_the_sandbox_uid_cannot_read_source(autograder_zip: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("off", ["", "landlock,mountns"])
+def test_the_sandbox_uid_cannot_read_source(autograder_zip: Path, tmp_path: Path, off: str) -> None:
+    """With the allowlist nothing outside it is readable, the control file included; without it
+    (a kernel with no Landlock, a container with no mount namespace) setup.sh's permission step
+    and the engine's fallback close source/ while the world-readable control stays readable."""
+    env = {sandbox.UNSAFE_DISABLE: off} if off else {}  # simulate drops the GRADER_* of ours
     # Under /tmp, not pytest's tmp_path (mode 0700 under /tmp/pytest-of-root): the sandbox uid
     # must be able to reach the root, so that only source/'s own mode keeps it out.
     work = Path(tempfile.mkdtemp(prefix="gradescope-probe-"))
@@ -248,13 +254,18 @@ def test_the_sandbox_uid_cannot_read_source(autograder_zip: Path, tmp_path: Path
         sub = tmp_path / "sub"
         sub.mkdir()
         (sub / "losses.py").write_text(PROBE.format(root=str(work / "autograder")))
-        sim = simulate.simulate(sub, autograder_zip, work=work, keep=True)
+        sim = simulate.simulate(sub, autograder_zip, work=work, keep=True, env=env)
         data = _check_run(sim)
         outputs = "\n".join(t["output"] for t in data["tests"] if "softmax" in t["tags"])
-        # solutions/ is closed twice (setup.sh and the engine's protect_trusted_files);
-        # requirements.txt only by setup.sh's permission step, which this checks.
-        expected = "secret=PermissionError source=PermissionError control=read 5 bytes"
-        assert expected in outputs, outputs[:2000]
+        if off:
+            # solutions/ is closed twice (setup.sh and the engine's protect_trusted_files);
+            # requirements.txt only by setup.sh's permission step, which this checks.
+            expected = "secret=PermissionError source=PermissionError control=read 5 bytes"
+            assert expected in outputs, outputs[:2000]
+        else:
+            probe = re.search(r"PROBE (secret=\S+ source=\S+ control=\S+)", outputs)
+            assert probe is not None, outputs[:2000]
+            assert "read" not in probe.group(1), probe.group(1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

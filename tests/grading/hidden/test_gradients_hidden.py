@@ -16,8 +16,10 @@ from grader.checks import (
     compare,
     expect_close,
     expect_unchanged,
+    not_finite,
     summarize,
     summarize_inputs,
+    with_hint,
 )
 
 GRAD_CATEGORY = "wrong gradient: {kind}"
@@ -117,9 +119,9 @@ def expect_gradient(name, got, expected, W, reg, inputs, against, rtol=None, ato
     exp = np.asarray(expected, dtype=np.float64)
     if not np.all(np.isfinite(g)):
         raise StudentFailure(
-            messages.NOT_FINITE.format(name=name, what="a gradient with nan or inf")
+            messages.NOT_FINITE.format(name=name, what="as dW " + not_finite(g))
             + f"\n  input: {summarize_inputs(inputs)}",
-            category="not finite (numerical stability)",
+            category=messages.NOT_FINITE_CATEGORY.format(what="as dW " + not_finite(g, True)),
         )
     float32 = g.dtype in (np.float32, np.float16)
     r = rtol if rtol is not None else (1e-3 if float32 else 1e-6)
@@ -245,6 +247,86 @@ def test_svm_grad_margin(student, reference):
     expect_gradient("svm_loss_and_grad", dW, exp_dW, W, 0.05, inputs, "the reference solution")
 
 
+# -- the kink convention: a hinge term exactly 0 counts as inactive ---------------------------------
+
+KINK_CATEGORY = "wrong gradient at a kink (a hinge term exactly 0 counts as inactive)"
+KINK_NOTE = (
+    "  at a kink: this input puts hinge terms exactly on their kink, s_j - s_{{y_i}} + margin = 0 "
+    "({where}); there a term counts as inactive and adds nothing to dW{counted}"
+)
+KINK_COUNTED = (
+    ". Your dW counts them as active: the gradient needs the same strict > 0 as max(0, .) "
+    "in the loss"
+)
+
+# Small integers: every score is exact, so the terms listed by _kinks are exactly 0. Each case
+# also has active and inactive terms, and a row whose only non-zero term is a kink.
+KINK_CASES = (
+    (
+        np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 2.0]]),
+        np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, -1.0]]),
+        np.array([0, 2, 1, 0]),
+        0.0,
+        1.0,
+    ),
+    (
+        np.array([[2.0, 0.0, 1.0, -1.0], [1.0, -1.0, 0.0, 2.0]]),
+        np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]]),
+        np.array([0, 2, 3]),
+        0.1,
+        2.0,
+    ),
+)
+
+
+def _kinks(W, X, y, margin):
+    S = X @ W
+    rows = np.arange(len(y))
+    M = S - S[rows, y][:, None] + margin
+    M[rows, y] = np.nan
+    return [(int(i), int(j)) for i, j in np.argwhere(M == 0)]
+
+
+def _hinge_grad(W, X, y, reg, margin, kink_active):
+    """dW of the hinge loss, a term at its kink counted as active or not (trusted)."""
+    S = X @ W
+    rows = np.arange(len(y))
+    M = S - S[rows, y][:, None] + margin
+    active = (M >= 0 if kink_active else M > 0).astype(np.float64)
+    active[rows, y] = 0
+    active[rows, y] = -active.sum(axis=1)
+    return X.T @ active / len(y) + 2 * reg * W
+
+
+# Each case has at least two kinks, and counting them as active changes dW.
+assert all(len(_kinks(*c[:3], c[4])) >= 2 for c in KINK_CASES)
+assert not any(np.allclose(_hinge_grad(*c, True), _hinge_grad(*c, False)) for c in KINK_CASES)
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("svm_loss_and_grad")
+def test_svm_grad_at_a_kink(student, reference):
+    """hinge gradient: a term exactly at its kink (s_j - s_y + margin = 0) counts as inactive"""
+    name = "svm_loss_and_grad"
+    for W, X, y, reg, margin in KINK_CASES:
+        got = _pair(name, student.call(name, W, X, y, reg, margin=margin))
+        exp_loss, exp_dW = reference.svm_loss_and_grad(W.copy(), X.copy(), y.copy(), reg, margin)
+        inputs = _inputs(W, X, y, reg, margin=margin)
+        expect_close(name, as_scalar(name, got[0]), exp_loss, inputs=inputs, what="loss")
+        try:
+            expect_gradient(name, got[1], exp_dW, W, reg, inputs, "the reference solution")
+        except StudentFailure as fail:
+            where = ", ".join(f"row {i} class {j}" for i, j in _kinks(W, X, y, margin))
+            dW = np.asarray(got[1], dtype=np.float64)
+            counted = _close(dW, _hinge_grad(W, X, y, reg, margin, True), 1.0)
+            fail.message += "\n" + KINK_NOTE.format(
+                where=where, counted=KINK_COUNTED if counted else ""
+            )
+            fail.args = (fail.message,)
+            fail.category = KINK_CATEGORY
+            raise with_hint(fail, name, (W, X, y, reg), {"margin": margin}, got) from None
+
+
 @pytest.mark.points(1)
 @pytest.mark.tags("softmax_loss_and_grad")
 def test_softmax_grad_huge_scores(student, reference):
@@ -283,32 +365,6 @@ def test_svm_grad_huge_scores(student, reference):
         parts=("loss", "dW"),
         kinds=("value", "grad"),
     )
-
-
-@pytest.mark.points(1)
-@pytest.mark.tags("softmax_loss_and_grad")
-def test_softmax_grad_float32(student, reference):
-    """softmax loss and gradient of float32 inputs"""
-    _float32_case(student, reference, "softmax_loss_and_grad")
-
-
-@pytest.mark.points(1)
-@pytest.mark.tags("svm_loss_and_grad")
-def test_svm_grad_float32(student, reference):
-    """hinge loss and gradient of float32 inputs"""
-    _float32_case(student, reference, "svm_loss_and_grad")
-
-
-def _float32_case(student, reference, name):
-    W, X, y = CASES["N=7,D=5,C=3"]
-    W32, X32 = W.astype(np.float32), X.astype(np.float32)
-    loss, dW = loss_and_grad(student, name, W32, X32, y, 0.1)
-    # Expected values in float64 from the float32 numbers; compared at float32 tolerances.
-    W64, X64 = W32.astype(np.float64), X32.astype(np.float64)
-    exp_loss, exp_dW = getattr(reference, name)(W64, X64, y.copy(), 0.1)
-    inputs = _inputs(W32, X32, y, 0.1)
-    expect_close(name, loss, exp_loss, inputs=inputs, what="loss", rtol=1e-4, atol=1e-5)
-    expect_gradient(name, dW, exp_dW, W64, 0.1, inputs, "the reference", rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.points(1)
@@ -798,6 +854,32 @@ def test_gradient_check_tol(student):
     _expect_passed(passed, True, f, grad_f, X0, tol=1e-3)
     passed, _ = _grad_check(student, f, grad_f, X0)
     _expect_passed(passed, False, f, grad_f, X0, tol="1e-6 (default)")
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("gradient_check")
+def test_gradient_check_error_equal_to_tol(student):
+    """gradient check: passed = error < tol, strictly, so an error exactly equal to tol fails"""
+    # Dyadic numbers and h = 0.5 make every step exact: the numeric gradient of sum(c * x) is c,
+    # and the relative error of 3c against c is |3c - c| / (|3c| + |c|) = 0.5 exactly.
+    c = np.array([[1.0, -2.0], [0.5, 4.0]])
+    f = Recorder(lambda v: np.sum(c * v), "f(x) = sum(c * x), c = [[1, -2], [0.5, 4]]")
+
+    def grad_f(x):
+        """3 c (every entry three times the true gradient c)"""
+        return 3 * c
+
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    passed, error = _grad_check(student, f, grad_f, x, h=0.5, tol=0.5)
+    inputs = {"f": f, "grad_f": grad_f, "x": x, "h": 0.5, "tol": 0.5}
+    expect_close("gradient_check", error, 0.5, inputs=inputs, what="error")
+    if passed:
+        raise StudentFailure(
+            "`gradient_check` returned passed = True for an error exactly equal to tol "
+            "(error = tol = 0.5): passed is error < tol, a strict comparison, so here it is "
+            f"False.\n  input: {summarize_inputs(inputs)}",
+            category="wrong pass/fail decision at error == tol",
+        )
 
 
 @pytest.mark.points(1)

@@ -39,7 +39,6 @@ MIXED_ROWS = np.array([[20.0, 0.0, 0.0], [1000.0, 0.0, 0.0]])
 # Scores up to 1e4; the correct class of row 0 is 2e4 below the best one.
 HUGE = np.array([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3], [3e3, -2e3, 1e4]])
 HUGE_Y = np.array([2, 1, 0])
-TIES, TIES_Y = CASES["ties"]
 
 
 # -- softmax --------------------------------------------------------------------------------------
@@ -60,13 +59,6 @@ def test_softmax_stable(student, reference):
     compare(student, reference, "softmax", HUGE)
     # A global (not per-row) max turns the first row into 0 / 0.
     compare(student, reference, "softmax", MIXED_ROWS)
-
-
-@pytest.mark.points(1)
-@pytest.mark.tags("softmax")
-def test_softmax_float32(student, reference):
-    """softmax of float32 scores"""
-    compare(student, reference, "softmax", CASES["N=6,C=5"][0].astype(np.float32))
 
 
 @pytest.mark.points(1)
@@ -100,13 +92,6 @@ def test_cross_entropy_stable(student, reference):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("cross_entropy_loss")
-def test_cross_entropy_ties_and_float32(student, reference):
-    """cross-entropy of float32 scores with ties"""
-    compare(student, reference, "cross_entropy_loss", TIES.astype(np.float32), TIES_Y)
-
-
-@pytest.mark.points(1)
-@pytest.mark.tags("cross_entropy_loss")
 def test_cross_entropy_leaves_input(student):
     """cross-entropy leaves its inputs unchanged"""
     student.cross_entropy_loss(*CASES["N=C"])
@@ -134,10 +119,9 @@ def test_svm_margin(student, reference):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("svm_loss")
-def test_svm_huge_and_float32(student, reference):
-    """hinge loss for scores up to 1e4, and for float32 scores"""
+def test_svm_huge(student, reference):
+    """hinge loss for scores up to 1e4"""
     compare(student, reference, "svm_loss", HUGE, HUGE_Y)
-    compare(student, reference, "svm_loss", CASES["N=C"][0].astype(np.float32), CASES["N=C"][1])
 
 
 @pytest.mark.points(1)
@@ -158,11 +142,9 @@ def test_squared_svm_shapes(student, reference):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("squared_svm_loss")
-def test_squared_svm_margin_float32_huge(student, reference):
-    """squared hinge loss: margin 2.5, float32 scores, and scores up to 1e4"""
+def test_squared_svm_margin_and_large(student, reference):
+    """squared hinge loss: margin 2.5, and scores up to 100"""
     compare(student, reference, "squared_svm_loss", *CASES["N=6,C=5"], margin=2.5)
-    s32 = CASES["N=C"][0].astype(np.float32)
-    compare(student, reference, "squared_svm_loss", s32, CASES["N=C"][1])
     compare(student, reference, "squared_svm_loss", HUGE / 100, HUGE_Y)
 
 
@@ -209,10 +191,10 @@ def test_elastic_net_beta(student, reference):
 
 @pytest.mark.points(1)
 @pytest.mark.tags("elastic_net_penalty")
-def test_elastic_net_3d_float32(student, reference):
-    """elastic-net penalty of a 3-d array and of a float32 array"""
+def test_elastic_net_any_shape(student, reference):
+    """elastic-net penalty of a 1-d and a 3-d array"""
+    compare(student, reference, "elastic_net_penalty", W_CASES["1-d"], 0.7)
     compare(student, reference, "elastic_net_penalty", W_CASES["3-d"], 1.5)
-    compare(student, reference, "elastic_net_penalty", W_CASES["2-d"].astype(np.float32), 0.7)
 
 
 @pytest.mark.points(1)

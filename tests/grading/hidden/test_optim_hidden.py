@@ -557,6 +557,71 @@ def test_minibatch_sgd_schedule_values(student):
     )
 
 
+class BatchRecorder:
+    """A trusted loss_and_grad that keeps the shape and rows of every batch it is given.
+
+    Column 0 of its X holds each row's own number, so a batch names the rows it holds. A batch
+    of the wrong shape is recorded and answered with (0, zeros): the run goes on, and the test
+    reports the shape instead of an error inside the student's loop.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.batches = []
+
+    def data(self):
+        rng = np.random.default_rng(11)
+        X = np.c_[np.arange(self.n, dtype=float), rng.normal(size=(self.n, D - 1))]
+        return X, rng.integers(0, C, size=self.n), 0.1 * rng.normal(size=(D, C))
+
+    def __call__(self, W, Xb, yb):
+        Xb, yb = np.asarray(Xb, dtype=float), np.asarray(yb)
+        self.batches.append((Xb.shape, yb.shape, Xb[:, 0].tolist() if Xb.ndim == 2 else None))
+        if Xb.ndim != 2 or yb.ndim != 1:
+            return 0.0, np.zeros_like(np.asarray(W, dtype=float))
+        return softmax_loss(W, Xb / self.n, yb)
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags("minibatch_sgd")
+def test_minibatch_sgd_batch_of_one_and_of_all(student):
+    """minibatch_sgd: batch_size = 1 gives batches of one row, shape (1, D); batch_size = N all N rows"""
+    for batch_size in (1, N):
+        rec = BatchRecorder(N)
+        X, y, W0 = rec.data()
+        student.minibatch_sgd(rec, W0, X, y, 0.5, batch_size, 3, seed=4)
+        setup = f"N={N}, D={D}, C={C}, lr=0.5, batch_size={batch_size}, num_steps=3, seed=4"
+        if len(rec.batches) != 3:
+            raise count_failure(3, len(rec.batches), setup)
+        for t, (x_shape, y_shape, rows) in enumerate(rec.batches):
+            if x_shape != (batch_size, D) or y_shape != (batch_size,):
+                raise StudentFailure(
+                    CALLBACK.format(
+                        name="minibatch_sgd",
+                        what=f"call {t} of loss_and_grad got a batch of the wrong shape (X[idx] "
+                        "and y[idx] for the batch_size indices idx, kept 2-d and 1-d even when "
+                        "batch_size is 1)",
+                        setup=setup,
+                        expected=f"X_batch of shape {(batch_size, D)}, y_batch of shape "
+                        f"{(batch_size,)}",
+                        got=f"X_batch of shape {x_shape}, y_batch of shape {y_shape}",
+                    ),
+                    category="wrong batch shape",
+                )
+            if sorted(rows) != sorted(set(rows)) or not set(rows) <= set(range(N)):
+                raise StudentFailure(
+                    CALLBACK.format(
+                        name="minibatch_sgd",
+                        what=f"call {t} of loss_and_grad got rows that are not {batch_size} "
+                        "distinct rows of X",
+                        setup=setup,
+                        expected=f"{batch_size} distinct rows of X",
+                        got=f"rows {rows}",
+                    ),
+                    category="batch rows not from X",
+                )
+
+
 @pytest.mark.points(1)
 @pytest.mark.tags("minibatch_sgd")
 def test_minibatch_sgd_leaves_inputs(student):

@@ -207,6 +207,35 @@ def test_hinge_backward(student):
     _backward(student, HINGE, scores, y, 1.0, margin=2.5)
 
 
+# Integer scores: the terms of (row 0, class 1), (row 1, class 1) and, with margin 2, (row 0,
+# class 1) and (row 1, class 0) are exactly 0, at their kink.
+KINKS = (
+    (np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 2.0], [1.0, 1.0, 1.0]]), np.array([0, 2, 1]), 1.0),
+    (np.array([[2.0, 0.0, 1.0, -1.0], [2.0, -2.0, 0.0, 4.0]]), np.array([0, 3]), 2.0),
+)
+KINK_CATEGORY = "wrong gradient at a kink (a hinge term exactly 0 counts as inactive)"
+KINK_NOTE = (
+    "  at a kink: these scores put hinge terms exactly on their kink, s_j - s_{y_i} + margin = 0; "
+    "there a term counts as inactive and adds nothing to the gradient (use a strict > 0 in "
+    "backward, as max(0, .) does in forward)"
+)
+
+
+@pytest.mark.points(1)
+@pytest.mark.tags(HINGE)
+def test_hinge_backward_at_a_kink(student):
+    """MulticlassHinge backward: a term exactly at its kink (s_j - s_y + margin = 0) counts as inactive"""
+    for scores, y, margin in KINKS:
+        _forward(student, HINGE, scores, y, margin=margin)
+        try:
+            _backward(student, HINGE, scores, y, 1.0, margin=margin)
+        except StudentFailure as fail:
+            fail.message += "\n" + KINK_NOTE
+            fail.args = (fail.message,)
+            fail.category = KINK_CATEGORY
+            raise
+
+
 @pytest.mark.points(2)
 @pytest.mark.tags(HINGE)
 def test_hinge_gradcheck(student):
