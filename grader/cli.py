@@ -47,6 +47,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
             verbose=args.verbose,
             gpu_counts=not args.gpu_informational,
             results_dir=Path(args.out).resolve().parent,
+            shards=args.shards,
         )
     except ValueError as exc:
         print(f"grader grade: {exc}", file=sys.stderr)
@@ -135,6 +136,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         regrade=getattr(args, "regrade", False),
         retry_errors=args.retry_errors,
+        shards=args.shards,
         upgrade=args.command == "regrade",
         check_similarity=not args.no_similarity,
     )
@@ -275,6 +277,13 @@ def _simulate(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if sim.ok else ExitCode.GRADER_ERROR
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader", description="Autograder for 'Loss Functions and Optimization'."
@@ -303,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--metadata",
         metavar="FILE",
         help="Gradescope's submission_metadata.json: recorded in extra_data; policies applied",
+    )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="grading processes to share the tests between (default: one per core this "
+        "process may use, at most 2; the results are those of one process)",
     )
     p.set_defaults(run=_grade)
 
@@ -404,6 +420,13 @@ def _grading_arguments(p: argparse.ArgumentParser) -> None:
         "--no-similarity",
         action="store_true",
         help="skip the comparison of the submissions' code at the end",
+    )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="processes each grading shares its tests between (default: the cores per job, "
+        "at most 2; 1 with --dask)",
     )
 
 

@@ -52,6 +52,9 @@ class Options:
     #: where results.json will be written: closed to the sandbox users as root, and probed by
     #: the start-up canary (``grader.canary``)
     results_dir: Path | None = None
+    #: grading processes to share the tests between (``grader.shard``; the results are those
+    #: of a serial run); None: one per core this process may use, at most ``shard.DEFAULT_MAX``
+    shards: int | None = None
 
     def __post_init__(self) -> None:
         spec.check_only(self.only)
@@ -168,6 +171,7 @@ def _grade(
             gpu_counts=options.gpu_counts,
             only=options.only,
             progress=options.progress,
+            shards=options.shards if options.shards is not None else default_shards(),
         )
         log, code = run_suites(session, options.suites)
         layers = dict(box.layers)
@@ -240,6 +244,12 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         code = pytest.main(args, plugins=[EngineHook(session)])
     return buf.getvalue(), int(code)
+
+
+def default_shards() -> int:
+    from grader import shard
+
+    return shard.default_shards()
 
 
 def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:

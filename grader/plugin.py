@@ -50,6 +50,8 @@ class GradingSession:
     #: called with each outcome as it is decided (``grader check``'s progress line)
     progress: Callable[[TestOutcome, int], None] | None = None
     total: int = 0
+    #: grading processes to share the tests between (``grader.shard``); 1: this one alone
+    shards: int = 1
 
 
 SESSION = pytest.StashKey[GradingSession]()
@@ -263,6 +265,16 @@ class Grading:
         finally:
             gc.unfreeze()
 
+    @pytest.hookimpl(specname="pytest_runtestloop", tryfirst=True)
+    def pytest_runtestloop_sharded(self, session: pytest.Session) -> bool | None:
+        """The tests, shared between ``shards`` forked grading processes (``grader.shard``),
+        or None: pytest runs them here, one after another."""
+        from grader import shard
+
+        if session.items and not session.config.option.collectonly:
+            shard.prepare(self.session)
+        return shard.run(session, self.session, self.session.shards)
+
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         from grader import answers
 
@@ -325,11 +337,13 @@ class Grading:
             status, score = "failed", 0.0
             fb = feedback.explain(excinfo, tags, verbose=self.session.verbose)
             output = fb.public if suite == "public" else fb.hidden
-            extra.update(fb.staff)
-            # Paths in tracebacks name the student's file, not our scratch directory.
-            printed = info.get("printed", "")
-            for scratch in self.session.sandbox.scratches:
-                printed = printed.replace(f"{scratch}/", "")
+            # Paths in tracebacks name the student's file, not our scratch directory (a new
+            # one each grading: a regrade gives the same results, staff's part included).
+            scratches = [f"{scratch}/" for scratch in self.session.sandbox.scratches]
+            extra.update(
+                {k: _strip(v, scratches) if isinstance(v, str) else v for k, v in fb.staff.items()}
+            )
+            printed = _strip(info.get("printed", ""), scratches)
             if printed and suite == "public":
                 output += "\n\nYour code printed:\n" + printed
         gpu = item.get_closest_marker("gpu") is not None
@@ -357,6 +371,12 @@ class Grading:
         if root is not None and Path(item.path).is_relative_to(root):
             return "hidden"
         return "public"
+
+
+def _strip(text: str, prefixes: list[str]) -> str:
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
 
 
 def _usage(usage: Any) -> dict[str, Any]:

@@ -179,6 +179,9 @@ class Sandbox:
         #: timeouts so far per called name, and the wall seconds they cost (``timeout_for``)
         self.timeouts: dict[str, int] = {}
         self.time_lost = 0.0
+        #: set by a sharded grading while a test runs: true once the test's outcome can no
+        #: longer count (a test before it timed out elsewhere): its call stops at once
+        self.abandon: Callable[[], bool] | None = None
         #: a second zygote without torch, for the calls of modules that do not use it (``lean``)
         self._lean: Sandbox | None = None
         self._parent: Sandbox | None = None
@@ -201,6 +204,19 @@ class Sandbox:
         if seconds < self.limits.call_timeout:
             return messages.TIMED_OUT_AGAIN.format(seconds=seconds, full=self.limits.call_timeout)
         return messages.TIMED_OUT.format(seconds=seconds)
+
+    def budget(self) -> tuple[dict[str, int], float]:
+        """The timeout budget spent so far (``timeout_for``): timeouts per name, seconds lost."""
+        if self._parent is not None:
+            return self._parent.budget()
+        return dict(self.timeouts), self.time_lost
+
+    def restore_budget(self, spent: tuple[dict[str, int], float]) -> None:
+        """Set the spent budget to what ``budget`` returned (a sharded grading, grader.shard)."""
+        if self._parent is not None:
+            self._parent.restore_budget(spent)
+            return
+        self.timeouts, self.time_lost = dict(spent[0]), spent[1]
 
     # lifecycle
 
@@ -387,6 +403,48 @@ class Sandbox:
         if lean and self._lean is not None and self._lean_ready():
             return self._lean._fork_worker()
         return self._fork_worker()
+
+    def settle(self) -> None:
+        """Do now what the first ``worker()`` would: pass the gate (the canary), await both
+        zygotes' hellos and decide whether the lean one serves. Before the tests start, so a
+        sharded grading forks with ``layers`` final (``grader.shard``); a failure is kept
+        (``gate_error``, ``failed``) and raised again by the first ``worker()``, as before.
+        Nothing without student files: no test asks for a worker then, nor runs the canary."""
+        if not any(name.endswith(".py") for name in self.sources):
+            return
+        with contextlib.suppress(Exception, WorkerGone):
+            self._pass_gate()
+            self.ready()
+            if self._lean is not None:
+                self._lean_ready()
+
+    def attach(self) -> list[socket.socket]:
+        """New control channels to this sandbox's zygotes (the lean one's second), for one
+        process a sharded grading forks: each zygote serves it as it serves us, with a spare
+        worker of its own (``grader.worker``, ``attach``). Call ``settle`` first."""
+        channels = []
+        for box in (self, self._lean):
+            if box is None or box._ctrl is None:
+                continue
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                with box._lock:
+                    socket.send_fds(box._ctrl, [b'{"op": "attach"}'], [theirs.fileno()])
+            finally:
+                theirs.close()
+            channels.append(ours)
+        return channels
+
+    def join(self, channels: list[socket.socket]) -> None:
+        """In a process a sharded grading forked: talk to the zygotes over ``channels``
+        (``attach``) only. This process never closes the sandbox: the grading's own does."""
+        boxes = [b for b in (self, self._lean) if b is not None and b._ctrl is not None]
+        if len(boxes) != len(channels):
+            raise SandboxError("a shard's channels do not match the sandbox's zygotes")
+        for box, channel in zip(boxes, channels, strict=True):
+            box._ctrl = channel
+            box._proc = None  # not our child: only the grading's own process waits for it
+            box._workers = []
 
     def _lean_ready(self) -> bool:
         """Whether the lean zygote may serve: checked at its first worker, then remembered."""
@@ -815,6 +873,12 @@ class Worker:
         Reading its output here, not in a thread, means that when a reply is in, everything
         printed before it (the worker flushes first) has been read or is in the pipe.
         """
+        root = self.sandbox._parent or self.sandbox
+        if root.abandon is not None:
+            if root.abandon():
+                # A shard's test that runs again later: no use waiting (a loop would spin on).
+                raise self._die(messages.WORKER_CLOSED)
+            timeout = min(timeout, 0.1)
         for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
             if fd == self.output.fd:
                 if not self.output.read_available():
