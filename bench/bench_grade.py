@@ -200,7 +200,7 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
 
     import pytest
 
-    from grader import layout
+    from grader import pack
     from grader.plugin import EngineHook, GradingSession
     from grader.sandbox import Sandbox
     from grader.submission import load_submission
@@ -243,7 +243,7 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
                         finally:
                             m["cpu1"], m["z1"] = time.process_time(), _zygote_cpu(zygote)
 
-                args = [str(test), "-c", str(layout.SUITES / "pytest.ini"), "--rootdir",
+                args = [str(test), "-c", str(pack.active().suites / "pytest.ini"), "--rootdir",
                         str(folder), "--import-mode=importlib", "-p", "no:cacheprovider",
                         "--assert=plain", "-p", "no:unraisableexception", "-p", "no:logging",
                         "--tb=native", "-q", "--no-header"]  # fmt: skip

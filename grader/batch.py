@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO
 
-from grader import gradebook, regrade, similarity, spec, version
+from grader import gradebook, pack, regrade, similarity, version
 from grader.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
 from grader.regrade import Regrade
 from grader.results import GradingResult, TestOutcome
@@ -263,7 +263,7 @@ class BatchOptions:
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
-        spec.check_only(self.only)
+        pack.active().check_only(self.only)
 
     def engine_options(self) -> dict[str, Any]:
         return version.engine_options(self.suites, self.only, self.gpu_counts)

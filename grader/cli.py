@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from grader import layout, spec
+from grader import pack
 
 
 class ExitCode(enum.IntEnum):
@@ -64,7 +64,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         result = policies.apply(
             engine.grade(submission, options),
             policies.load_metadata(Path(args.metadata)),
-            policies.load_policy(layout.ROOT),
+            policies.load_policy(pack.ROOT),
         )
         gradescope.write(result, Path(args.out))
     else:
@@ -81,22 +81,22 @@ def _assign(args: argparse.Namespace) -> ExitCode:
 
     dest = Path(args.dest)
     if args.check:
-        stale = assign.stale(layout.SOLUTIONS, dest)
+        stale = assign.stale(pack.active().solutions, dest)
         for path in stale:
             print(f"out of date: {dest / path}  (run: python -m grader assign)")
         return ExitCode.FAILED if stale else ExitCode.OK
-    for written in assign.write(layout.SOLUTIONS, dest):
+    for written in assign.write(pack.active().solutions, dest):
         print(f"wrote {written}")
     return ExitCode.OK
 
 
 def _unknown(only: str | None, command: str) -> bool:
     """Say so (with a suggestion) when ``--only`` names nothing of the assignment."""
-    if only is None or only in spec.MODULE_OF or only in spec.MODULES:
+    if only is None or only in pack.active().module_of or only in pack.active().by_module:
         return False
-    names = [*spec.MODULE_OF, *spec.MODULES]
+    names = [*pack.active().module_of, *pack.active().by_module]
     print(
-        f"grader {command}: {only!r} is not part of the assignment{spec.did_you_mean(only, names)}",
+        f"grader {command}: {only!r} is not part of the assignment{pack.did_you_mean(only, names)}",
         file=sys.stderr,
     )
     return True
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_check)
 
     p = sub.add_parser("assign", help="generate assignment/ (stubs + notebook) from solutions/")
-    p.add_argument("--dest", default=str(layout.ASSIGNMENT))
+    p.add_argument("--dest", default=str(pack.active().assignment))
     p.add_argument("--check", action="store_true", help="only report files that are out of date")
     p.set_defaults(run=_assign)
 

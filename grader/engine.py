@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import gradescope, layout, messages, spec
+from grader import gradescope, messages, pack
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import (
@@ -57,7 +57,7 @@ class Options:
     shards: int | None = None
 
     def __post_init__(self) -> None:
-        spec.check_only(self.only)
+        pack.active().check_only(self.only)
 
 
 def grade(
@@ -166,7 +166,7 @@ def _grade(
         session = GradingSession(
             sandbox=box,
             submitted=frozenset(sources),
-            hidden_root=layout.HIDDEN_SUITE,
+            hidden_root=pack.active().hidden_suite,
             verbose=options.verbose,
             gpu_counts=options.gpu_counts,
             only=options.only,
@@ -212,13 +212,13 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     """Run the suites with pytest in this process; returns pytest's log and exit code."""
     import pytest
 
-    paths = [str(layout.SUITES / s) for s in suites]
+    paths = [str(pack.active().suites / s) for s in suites]
     args = [
         *paths,
         "-c",
-        str(layout.SUITES / "pytest.ini"),
+        str(pack.active().suites / "pytest.ini"),
         "--rootdir",
-        str(layout.SUITES),
+        str(pack.active().suites),
         "--import-mode=importlib",
         "-p",
         "no:cacheprovider",
@@ -295,7 +295,7 @@ def protect_trusted_files(results_dir: Path | None = None) -> None:
         results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not running_as_root() or landlock_expected(unsafe_disabled()):
         return
-    for path in layout.TRUSTED_DIRS:
+    for path in pack.trusted_dirs():
         with contextlib.suppress(FileNotFoundError):
             _close(path)
     if results_dir is not None and _closable(results_dir):
@@ -321,7 +321,7 @@ def _closable(d: Path) -> bool:
     if st.st_uid != 0 or (st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH):
         return False
     needed = (
-        layout.ROOT,
+        pack.ROOT,
         Path(sys.prefix),
         Path(sys.base_prefix),
         Path(__file__).parent,
@@ -348,7 +348,7 @@ def open_session(submission: Path, verbose: bool = False) -> GradingSession:
     return GradingSession(
         sandbox=box,
         submitted=frozenset(sources),
-        hidden_root=layout.HIDDEN_SUITE,
+        hidden_root=pack.active().hidden_suite,
         verbose=verbose,
     )
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from grader import layout
+from grader import pack
 
-STORE = layout.SUITES / "oracle.npz"
+STORE = pack.active().suites / "oracle.npz"
 
 _store: dict[str, np.ndarray] | None = None
 #: answers computed live in this process, by digest (written out by ``record``)
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from grader import engine
 
     with record():
-        result = engine.grade(layout.SOLUTIONS)
+        result = engine.grade(pack.active().solutions)
     if result.grader_error is not None or result.score != result.max_score:
         print(result.grader_error or "the reference did not get full marks", file=sys.stderr)
         return 1

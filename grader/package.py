@@ -147,7 +147,7 @@ public tests with the reference itself, and the hidden tests. Submit the six .py
 notebook) there.
 """
 
-#: Where the bundle holds the reference's recorded answers (``grader.layout.ANSWERS`` there).
+#: Where the bundle holds the reference's recorded answers (``grader.pack.active().answers`` there).
 ANSWERS_ENTRY = "tests/grading/public_answers.frame"
 
 
@@ -184,20 +184,20 @@ def record_public_answers(repo: Path = REPO) -> bytes:
     for it (in the tests' ``reference`` and the sandbox's stand-ins). Every public test must
     pass, and every call be recordable: otherwise the bundle could not replay it.
     """
-    from grader import answers, engine, layout
+    from grader import answers, engine, pack
     from grader.reference import reference
 
     suites = repo / "tests" / "grading"
-    if suites.resolve() != layout.SUITES.resolve():
+    if suites.resolve() != pack.active().suites.resolve():
         raise PackageError(
-            f"the public answers are recorded with the grader's suites ({layout.SUITES}), "
+            f"the public answers are recorded with the grader's suites ({pack.active().suites}), "
             f"not {suites}: set GRADER_SUITES to package another tree"
         )
-    if not layout.SOLUTIONS.is_dir():
-        raise PackageError(f"no reference at {layout.SOLUTIONS}: its answers are recorded")
+    if not pack.active().solutions.is_dir():
+        raise PackageError(f"no reference at {pack.active().solutions}: its answers are recorded")
     options = engine.Options(suites=("public",))
     recorded, result, problems = answers.record(
-        reference(), lambda: engine.grade(layout.SOLUTIONS, options)
+        reference(), lambda: engine.grade(pack.active().solutions, options)
     )
     if result.grader_error is not None:
         raise PackageError(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from grader import layout
+from grader import pack
 
 if TYPE_CHECKING:
     from grader.results import TestOutcome, Visibility
@@ -109,11 +109,11 @@ def _hypothesis_profile() -> None:
     # Its cache of constants (read from the suites and the reference) goes where the grader's
     # files are closed off, whatever the working directory (engine.protect_trusted_files).
     try:
-        layout.HYPOTHESIS.mkdir(mode=0o700, exist_ok=True)
+        pack.active().hypothesis.mkdir(mode=0o700, exist_ok=True)
     except OSError:  # a read-only installation: Hypothesis's default, the working directory
         pass
     else:
-        set_hypothesis_home_dir(layout.HYPOTHESIS)
+        set_hypothesis_home_dir(pack.active().hypothesis)
 
     # research/security.md d.9: no deadline (a jittery but correct solution must pass),
     # derandomized (regrades agree), no database (nothing written, nothing replayed).
@@ -195,7 +195,7 @@ def _marker_arg(item: pytest.Item, name: str) -> Any:
 
 def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | None]:
     """Points, tags and visibility of a grading test; a mistake is an error naming the test."""
-    from grader import spec
+    from grader import pack
     from grader.results import VISIBILITIES
 
     where = item.nodeid
@@ -206,10 +206,10 @@ def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | No
     if not tags:
         raise pytest.UsageError(f"{where}: needs @pytest.mark.tags('function_name', ...)")
     for tag in tags:
-        if tag not in spec.MODULE_OF:
+        if tag not in pack.active().module_of:
             raise pytest.UsageError(
                 f"{where}: tag {tag!r} is not a function or class of the assignment"
-                f"{spec.did_you_mean(tag)}"
+                f"{pack.did_you_mean(tag)}"
             )
     vis = _marker_arg(item, "visibility")
     visibility = None
@@ -410,9 +410,9 @@ def needs_reference(excinfo: Any, name: str) -> Any:
 
 def _selected(only: str, tags: tuple[str, ...]) -> bool:
     """``--only`` names a function/class, or a whole module."""
-    from grader import spec
+    from grader import pack
 
-    return any(tag == only or spec.MODULE_OF[tag] == only for tag in tags)
+    return any(tag == only or pack.active().module_of[tag] == only for tag in tags)
 
 
 def _title(item: pytest.Item) -> str:

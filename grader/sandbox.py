@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import layout, messages, protocol
+from grader import messages, pack, protocol
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,7 @@ class Sandbox:
             "mountns": "mountns" not in off and (root or "userns" not in off),
             "landlock": "landlock" not in off,
             # Never part of the allowlist, even where a folder above them is (grader.filesystem).
-            "deny": [str(p) for p in layout.TRUSTED_DIRS],
+            "deny": [str(p) for p in pack.trusted_dirs()],
             "gpu": self.torch and nvidia_driver(),
         }
         for layer in sorted(off):

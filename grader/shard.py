@@ -178,14 +178,14 @@ class _Shared:
 def units_of(items: list[pytest.Item]) -> list[list[int]]:
     """The units of work, in the collected order: one per test, except that the tests of the
     torch module form one (the first of them imports sympy in the grader, ~0.3 s: once)."""
-    from grader import spec
+    from grader import pack
 
     torch_tests: list[int] = []
     units: list[list[int]] = []
     for i, item in enumerate(items):
         mark = item.get_closest_marker("tags")
         tags = mark.args if mark is not None else ()
-        if any(spec.MODULE_OF.get(t) == "torch_losses" for t in tags):
+        if any(pack.active().module_of.get(t) == "torch_losses" for t in tags):
             if not torch_tests:
                 units.append(torch_tests)
             torch_tests.append(i)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from grader import messages, spec
+from grader import messages, pack
 from grader.checks import StudentFailure
 from grader.results import CutBy
 from grader.sandbox import Sandbox, StudentError, Worker, WorkerGone, nvidia_driver
@@ -107,9 +107,9 @@ class Student:
             self.usage.slowest_call = max(self.usage.slowest_call, time.perf_counter() - start)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in spec.MODULE_OF:
+        if name.startswith("_") or name not in pack.active().module_of:
             raise NotInAssignment(name)
-        if name in spec.CLASSES:
+        if name in pack.active().classes:
             return TorchClass(self, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -119,7 +119,7 @@ class Student:
         return call
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        module = spec.module_of(name)
+        module = pack.active().owner(name)
         self._require(module, name)
         if self.observer is not None:
             self.observer(name, args, kwargs)
@@ -151,7 +151,7 @@ class NotInAssignment(AttributeError):
         self.missing = name
 
     def __str__(self) -> str:
-        return f"{self.missing!r} is not part of the assignment{spec.did_you_mean(self.missing)}"
+        return f"{self.missing!r} is not part of the assignment{pack.did_you_mean(self.missing)}"
 
 
 class TorchClass:
@@ -243,7 +243,7 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
             messages.NOT_IMPLEMENTED.format(name=name), category="not implemented"
         )
     if exc.type == "MissingName":
-        hint = spec.did_you_mean(name, exc.available)
+        hint = pack.did_you_mean(name, exc.available)
         return StudentFailure(
             messages.MISSING_NAME.format(module=module, name=name, hint=hint),
             category="missing function",
@@ -290,7 +290,7 @@ def _own_frames(traceback: str, module: str) -> tuple[str, str]:
     folders = {
         os.path.dirname(m["path"])
         for m in frames
-        if os.path.basename(m["path"]) in (f"{module}.py", *spec.FILES)
+        if os.path.basename(m["path"]) in (f"{module}.py", *pack.active().files)
     } - {""}
     own = [m for m in frames if os.path.dirname(m["path"]) in folders]
     for folder in folders:

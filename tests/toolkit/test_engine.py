@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, engine, gradescope, messages
+from grader import cli, engine, gradescope, messages, pack
 from grader.results import GradingResult
 from grader.sandbox import Mother
 
@@ -38,10 +38,10 @@ def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
 
 
 def test_every_function_and_class_is_graded(reference_result: GradingResult) -> None:
-    from grader import spec
+    from grader import pack
 
     tagged = {tag for t in reference_result.tests for tag in t.tags}
-    assert set(spec.MODULE_OF) <= tagged
+    assert set(pack.active().module_of) <= tagged
 
 
 def test_public_and_hidden_suites_both_run(reference_result: GradingResult) -> None:
@@ -113,9 +113,9 @@ def test_hypothesis_keeps_its_cache_in_the_closed_home(mother: Mother) -> None:
     from hypothesis import configuration
 
     engine.grade(ROOT / "solutions", engine.Options(only="svm_loss"), mother)
-    assert configuration.storage_directory().path == engine.layout.HYPOTHESIS
+    assert configuration.storage_directory().path == pack.active().hypothesis
     if engine.running_as_root():
-        assert engine.layout.HYPOTHESIS.stat().st_mode & 0o077 == 0
+        assert pack.active().hypothesis.stat().st_mode & 0o077 == 0
 
 
 def test_cli_grade_writes_results_and_exits_zero(tmp_path: Path) -> None:
@@ -231,7 +231,8 @@ def test_only_a_function_no_suite_examines_is_an_empty_result(
         '    """svm_loss runs"""\n'
         "    student.svm_loss\n"
     )
-    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    with_suites = dataclasses.replace(pack.load(pack.ROOT), suites=suites)
+    monkeypatch.setattr(pack, "active", lambda: with_suites)
     options = engine.Options(suites=("public",), only="adam_step")
     result = engine.grade(ROOT / "solutions", options, mother=mother)
     assert result.grader_error is None
@@ -281,7 +282,8 @@ def test_hypothesis_stops_when_the_worker_is_gone(
         "        pass\n"
         "    return 0.0\n"
     )
-    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    with_suites = dataclasses.replace(pack.load(pack.ROOT), suites=suites)
+    monkeypatch.setattr(pack, "active", lambda: with_suites)
     limits = dataclasses.replace(engine.DEFAULT_LIMITS, call_timeout=1.0)
     options = engine.Options(suites=("public",), limits=limits)
     result = engine.grade(sub, options, mother=mother)

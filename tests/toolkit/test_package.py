@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import package, spec
+from grader import pack, package
 from grader.cli import main
 from grader.policies import Policy
 
@@ -83,7 +83,7 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
         "tests/grading/pytest.ini",
     ):
         assert required in names
-    assert {f"solutions/{f}" for f in spec.FILES} <= set(names)
+    assert {f"solutions/{f}" for f in pack.active().files} <= set(names)
     for folder in ("tests/grading/public/", "tests/grading/hidden/"):
         assert any(n.startswith(folder) for n in names), folder
     if (ROOT / "tests/grading/bugs.py").exists():
@@ -162,7 +162,7 @@ def test_permission_step_closes_source_and_results(autograder_zip: Path, tmp_pat
 
 def test_student_bundle_has_the_assignment_and_public_tests(student_zip: Path) -> None:
     names = set(_names(student_zip))
-    assert {f"assignment/{f}" for f in spec.FILES} <= names
+    assert {f"assignment/{f}" for f in pack.active().files} <= names
     assert "assignment/assignment.ipynb" in names
     assert "assignment/README.md" in names
     assert any(n.startswith("tests/grading/public/test_") for n in names)
