@@ -200,13 +200,12 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
 
     import pytest
 
-    from grader import pack
+    from grader import engine, pack
     from grader.plugin import EngineHook, GradingSession
-    from grader.sandbox import Sandbox
     from grader.submission import load_submission
 
     sources = dict(load_submission(ROOT / "solutions").sources)
-    box = Sandbox(sources, torch=True).start()
+    box = engine.new_sandbox(sources).start()
     results: dict[str, list[float]] = {"grader": [], "worker": [], "empty": []}
     try:
         box.settle()

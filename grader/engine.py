@@ -160,7 +160,7 @@ def _grade(
             sources = dict(sub.sources)
     protect_trusted_files(options.results_dir)
     allowlist_notice()
-    box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
+    box = new_sandbox(sources, limits=options.limits, mother=mother)
     with undumpable(), box:
         canary_report = _arm_canary(box, options.results_dir)
         session = GradingSession(
@@ -274,8 +274,23 @@ def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
 
 
 def _uses_torch(sources: dict[str, str]) -> bool:
-    return "torch_losses.py" in sources or any(
+    """Whether the zygote needs torch: a module the manifest says needs it was handed in, or
+    some code names it (a lean zygote still serves the rest, ``sandbox.lean_eligible``)."""
+    torch_files = {f"{m}.py" for m in pack.active().torch_modules}
+    return any(name in sources for name in torch_files) or any(
         "torch" in text for name, text in sources.items() if name.endswith(".py")
+    )
+
+
+def new_sandbox(sources: dict[str, str], **kwargs: Any) -> Sandbox:
+    """A sandbox for the active pack: its modules, its torch modules' files."""
+    p = pack.active()
+    return Sandbox(
+        sources,
+        torch=_uses_torch(sources),
+        modules=p.module_names,
+        torch_files=tuple(f"{m}.py" for m in p.torch_modules),
+        **kwargs,
     )
 
 
@@ -343,7 +358,7 @@ def open_session(submission: Path, verbose: bool = False) -> GradingSession:
     sub = load_submission(submission)
     sources = {} if any(p.fatal for p in sub.problems) else dict(sub.sources)
     protect_trusted_files()
-    box = Sandbox(sources, torch=_uses_torch(sources)).start()
+    box = new_sandbox(sources).start()
     _arm_canary(box, None)
     return GradingSession(
         sandbox=box,

@@ -156,6 +156,12 @@ class Sandbox:
     disabled: frozenset[str] = field(default_factory=unsafe_disabled)
     #: serve the calls that need no torch from a second zygote without it (``worker(lean=)``)
     lean: bool = True
+    #: the student modules (the pack's), importable only from the scratch directory; default:
+    #: every ``.py`` file of ``sources``
+    modules: tuple[str, ...] | None = None
+    #: the files of the modules that need torch (the pack's ``torch = true``): the lean zygote
+    #: serves the others
+    torch_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-sub-"))
@@ -229,6 +235,11 @@ class Sandbox:
         root = running_as_root()
         cfg: dict[str, Any] = {
             "scratch": str(self.scratch),
+            "modules": list(
+                self.modules
+                if self.modules is not None
+                else [n.removesuffix(".py") for n in self.sources if n.endswith(".py")]
+            ),
             "torch": self.torch,
             "limits": {} if "rlimits" in off else self._rlimits(),
             "seccomp": "seccomp" not in off,
@@ -266,7 +277,12 @@ class Sandbox:
         # The zygote imports numpy and torch (~1.5 s) while the grader imports and collects
         # the suites on the other core; its hello is awaited by the first worker().
         self._starting = True
-        if self.torch and self.lean and self._parent is None and lean_eligible(self.sources):
+        if (
+            self.torch
+            and self.lean
+            and self._parent is None
+            and lean_eligible(self.sources, self.torch_files)
+        ):
             self._start_lean()
         return self
 
@@ -285,6 +301,7 @@ class Sandbox:
             disabled=self.disabled,
             lean=False,
             mother=self.mother.lean if self.mother is not None else None,
+            modules=self.modules,
         )
         lean._parent = self
         try:
@@ -553,20 +570,20 @@ def nvidia_driver() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
-def lean_eligible(sources: dict[str, str]) -> bool:
-    """Only ``torch_losses.py`` uses torch: the other modules' calls can do without it.
+def lean_eligible(sources: dict[str, str], torch_files: tuple[str, ...]) -> bool:
+    """Only the ``torch_files`` use torch: the other modules' calls can do without it.
 
     "Uses": its code (not a docstring or comment: the stubs' docstrings name torch.optim) has
     the word torch in a name, attribute, import or string. A module that cannot be parsed, or
     that hides the name (``importlib.import_module("to" + "rch")``), still works in a lean
     worker: it imports torch there, slowly.
     """
-    if "torch_losses.py" not in sources:
+    if not any(name in sources for name in torch_files):
         return False
     return not any(
         _mentions_torch(text)
         for name, text in sources.items()
-        if name != "torch_losses.py" and name.endswith(".py")  # data files are not code
+        if name not in torch_files and name.endswith(".py")  # data files are not code
     )
 
 
@@ -769,8 +786,8 @@ class Worker:
         values = {"args": args, "kwargs": kwargs, "standins": standins or {}}
         return self.request(header, values)
 
-    def torch_op(self, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        result = self.request({"op": "torch", "name": name}, {"value": value})
+    def torch_op(self, module: str, name: str, value: dict[str, Any]) -> dict[str, Any]:
+        result = self.request({"op": "torch", "module": module, "name": name}, {"value": value})
         if not isinstance(result, dict):
             raise WorkerGone("the worker answered a torch operation with a malformed reply")
         return result

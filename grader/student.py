@@ -47,7 +47,7 @@ class Student:
         self._sandbox = sandbox
         self._standins = dict(standins)
         self._submitted = submitted
-        #: this test's workers: one for torch_losses (torch), one for the rest (``lean``)
+        #: this test's workers: one for the modules that need torch, one for the rest (``lean``)
         self._workers: dict[bool, Worker] = {}
         #: each worker's address space when it was handed over (its start-up footprint)
         self._footprint: dict[bool, int] = {}
@@ -62,8 +62,9 @@ class Student:
         return "<your submission>"  # stable: shown in Hypothesis' failing-input reports
 
     def worker(self, module: str) -> Worker:
-        """This test's worker for a call of ``module`` (torch is loaded only for torch_losses)."""
-        lean = module != "torch_losses"
+        """This test's worker for a call of ``module`` (torch is loaded only for the modules the
+        manifest says need it)."""
+        lean = module not in pack.active().torch_modules
         if lean not in self._workers:
             w = self._workers[lean] = self._sandbox.worker(lean=lean)
             self._footprint[lean] = _status_bytes(w.pid, _MEMORY[self._resident(lean)][1])
@@ -161,31 +162,31 @@ class TorchClass:
         self.student = student
         self.name = name
 
-    def run(
-        self,
-        scores: np.ndarray,
-        y: np.ndarray,
-        *extra: Any,
-        grad_output: float | None = None,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
-        """Forward, and backward for ``grad_output`` if given; values come back as arrays."""
-        self.student._require("torch_losses", self.name)
+    def run(self, *inputs: Any, grad_output: Any = None, device: str = "cpu") -> dict[str, Any]:
+        """``Class.apply(*inputs)`` in the worker, and its backward for ``grad_output`` if given.
+
+        Each NumPy array becomes a tensor on ``device``: a floating-point one requires grad (its
+        gradient comes back), an integer one is a long tensor; anything else is passed as it
+        is. The reply: ``output`` (an array) with ``output_device`` and ``output_dtype``, and
+        after a backward ``grads`` (one per input, None where there is none) and ``grad``, the
+        first floating-point input's, with ``grad_device``.
+        """
+        module = pack.active().owner(self.name)
+        self.student._require(module, self.name)
         value = {
-            "scores": np.asarray(scores),
-            "y": np.asarray(y),
-            "extra": list(extra),
-            "grad_output": None if grad_output is None else float(grad_output),
+            "inputs": [np.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs],
+            "grad_output": None if grad_output is None else np.asarray(grad_output, dtype=float),
             "device": device,
         }
-        worker = self.student.worker("torch_losses")
+        worker = self.student.worker(module)
         try:
-            return self.student.measured(lambda: worker.torch_op(self.name, value))
+            return self.student.measured(lambda: worker.torch_op(module, self.name, value))
         except StudentError as exc:
-            raise failure_from(exc, self.name, "torch_losses") from None
+            raise failure_from(exc, self.name, module) from None
 
-    def function(self, y: np.ndarray, *extra: Any) -> Callable[[Any], Any]:
-        """A trusted-side torch function of ``scores`` whose forward and backward run remotely.
+    def function(self, *rest: Any) -> Callable[[Any], Any]:
+        """A trusted-side torch function of the first input (``rest`` fixed) whose forward and
+        backward run remotely.
 
         ``torch.autograd.gradcheck`` can then check the student's hand-written backward against
         finite differences of the student's own forward, with every number computed remotely.
@@ -198,13 +199,14 @@ class TorchClass:
             @staticmethod
             def forward(ctx: Any, scores: Any) -> Any:
                 ctx.save_for_backward(scores)
-                out = run(scores.detach().cpu().numpy(), y, *extra)
-                return torch.as_tensor(np.asarray(out["loss"]), dtype=scores.dtype)
+                out = run(scores.detach().cpu().numpy(), *rest)
+                return torch.as_tensor(np.asarray(out["output"]), dtype=scores.dtype)
 
             @staticmethod
             def backward(ctx: Any, grad: Any) -> Any:
                 (scores,) = ctx.saved_tensors
-                out = run(scores.detach().cpu().numpy(), y, *extra, grad_output=float(grad))
+                upstream = grad.detach().cpu().numpy()
+                out = run(scores.detach().cpu().numpy(), *rest, grad_output=upstream)
                 if out.get("grad") is None:
                     raise StudentFailure(messages.NO_GRADIENT.format(name=spec_name(run)))
                 return torch.as_tensor(np.asarray(out["grad"]), dtype=scores.dtype)

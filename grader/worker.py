@@ -44,8 +44,9 @@ from typing import Any
 
 from grader import filesystem, landlock, protocol
 
-#: Names of the student modules; found only in the scratch directory, never elsewhere.
-STUDENT_MODULES = ("losses", "gradients", "optim", "schedules", "search", "torch_losses")
+#: Names of the student modules (the zygote's ``modules``, from the pack's manifest): found
+#: only in the scratch directory, never elsewhere. Set once per zygote, before any worker.
+STUDENT_MODULES: tuple[str, ...] = ()
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
@@ -136,6 +137,8 @@ def _mother(ctrl: socket.socket, layers: dict[str, str]) -> int:
 
 
 def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) -> int:
+    global STUDENT_MODULES
+    STUDENT_MODULES = tuple(str(m) for m in cfg.get("modules", ()))
     subreaper()
     if cfg.get("userns"):
         # Not root: a user namespace of our own gives the capabilities for the two below.
@@ -723,7 +726,7 @@ class _CompiledLoader(importlib.machinery.SourceFileLoader):
 
 
 class _StudentFinder(importlib.abc.MetaPathFinder):
-    """The six student module names resolve to the scratch directory and nowhere else."""
+    """The student module names resolve to the scratch directory and nowhere else."""
 
     def __init__(self, scratch: str, codes: dict[str, types.CodeType]) -> None:
         self._path = [scratch]
@@ -846,34 +849,47 @@ class Worker:
 
     def torch_op(self, header: dict[str, Any], dec: Any) -> Any:
         """Forward (and backward for a given upstream gradient) of a student autograd class."""
+        import numpy as np
         import torch
 
-        module = load("torch_losses")
+        module = load(str(header["module"]))
         name = str(header["name"])
         if not hasattr(module, name):
             raise MissingName(name, sorted(n for n in vars(module) if not n.startswith("_")))
         cls = getattr(module, name)
         v = dec.value(header["value"])
         device = torch.device(str(v["device"]))
-        scores = torch.tensor(v["scores"], device=device, requires_grad=True)
-        y = torch.tensor(v["y"], device=device, dtype=torch.long)
-        out = cls.apply(scores, y, *v.get("extra", ()))
+        inputs: list[Any] = []
+        for x in v["inputs"]:
+            if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+                inputs.append(torch.tensor(x, device=device, requires_grad=True))
+            elif isinstance(x, np.ndarray):
+                kind = torch.bool if x.dtype.kind == "b" else torch.long
+                inputs.append(torch.tensor(x, device=device, dtype=kind))
+            else:
+                inputs.append(x)
+        out = cls.apply(*inputs)
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"{name}.apply returned {type(out).__name__}, not a tensor")
         result: dict[str, Any] = {
-            "loss": out.detach().cpu().numpy(),
-            "loss_device": str(out.device),
-            "loss_dtype": str(out.dtype).replace("torch.", ""),
+            "output": out.detach().cpu().numpy(),
+            "output_device": str(out.device),
+            "output_dtype": str(out.dtype).replace("torch.", ""),
         }
         if v.get("grad_output") is not None:
             g = torch.tensor(v["grad_output"], dtype=out.dtype, device=out.device)
-            if out.dim() == 0:
+            if out.dim() == 0 and g.dim() == 0:
                 # The same upstream gradient reaches the student's backward (1 * g, exactly),
                 # without backward(g)'s shape check, whose first use imports sympy (~0.3 s).
                 (out * g).backward()  # type: ignore[no-untyped-call]
             else:  # not a scalar: backward(g) says what is wrong, as it always did
                 out.backward(g)  # type: ignore[no-untyped-call]
-            grad = scores.grad
+            grads = [x.grad if isinstance(x, torch.Tensor) else None for x in inputs]
+            result["grads"] = [None if d is None else d.detach().cpu().numpy() for d in grads]
+            first = next(
+                (x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad), None
+            )
+            grad = None if first is None else first.grad
             result["grad"] = None if grad is None else grad.detach().cpu().numpy()
             result["grad_device"] = None if grad is None else str(grad.device)
         return result

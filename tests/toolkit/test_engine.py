@@ -339,11 +339,13 @@ def test_a_submission_that_hangs_everywhere_gets_short_timeouts_after_its_strike
 def test_only_torch_losses_gets_the_torch_zygote() -> None:
     from grader.sandbox import lean_eligible
 
+    TORCH_FILES = ("torch_losses.py",)  # the manifest's torch = true modules
+
     def subs(losses: str) -> dict[str, str]:
         return {"torch_losses.py": "import torch\n", "losses.py": losses}
 
     docs_only = '"""As torch.optim.SGD does."""\n# torch\ndef f():\n    """torch"""\n    return 1\n'
-    assert lean_eligible(subs(docs_only))
+    assert lean_eligible(subs(docs_only), TORCH_FILES)
     for uses in (
         "import torch",
         "from torch import nn",
@@ -351,9 +353,10 @@ def test_only_torch_losses_gets_the_torch_zygote() -> None:
         "x = __import__('torch')",
         "def f(t):\n    return t.torch_thing",
     ):
-        assert not lean_eligible(subs(uses)), uses
-    assert not lean_eligible({"losses.py": docs_only})  # no torch_losses.py: no torch zygote
-    assert not lean_eligible(subs("def f(:\n"))  # unparsable: as before
+        assert not lean_eligible(subs(uses), TORCH_FILES), uses
+    # no torch_losses.py: no torch zygote
+    assert not lean_eligible({"losses.py": docs_only}, TORCH_FILES)
+    assert not lean_eligible(subs("def f(:\n"), TORCH_FILES)  # unparsable: as before
 
 
 def test_the_reference_is_graded_with_both_zygotes(mother: Mother) -> None:
@@ -366,15 +369,13 @@ def test_a_batch_forks_both_zygotes_from_warm_mothers(mother: Mother) -> None:
     """No interpreter start per submission: the lean zygote too comes from a (lean) mother."""
     import numpy as np
 
-    from grader.sandbox import Sandbox
-
     def parent(pid: int | None) -> int:
         assert pid is not None
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
     sources = {f.name: f.read_text() for f in (ROOT / "solutions").glob("*.py")}
     assert mother.lean is not None and len(set(mother.pids)) == 2
-    with Sandbox(sources, torch=True, mother=mother) as box:
+    with engine.new_sandbox(sources, mother=mother) as box:
         lean = box._lean
         assert lean is not None
         assert parent(box._pid) == mother.pid
