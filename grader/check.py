@@ -192,7 +192,9 @@ def report(
         lines.append(style.good(messages.CHECK_ALL_PASSED) + "\n")
     lines.append("\n" + messages.CHECK_HIDDEN_INTRO + "\n")
     for module in _modules(only):
-        lines.append(_wrap(f"{module}.py: {messages.HIDDEN_EXAMINES[module]}", "  ", "    "))
+        hidden = pack.active().module(module).hidden
+        if hidden:
+            lines.append(_wrap(f"{module}.py: {hidden}", "  ", "    "))
     return "".join(lines)
 
 

@@ -56,6 +56,8 @@ else:  # pragma: no cover - Python 3.10 (Ubuntu 22.04's python3 on Gradescope)
     import tomli as tomllib
 
 MANIFEST = "assignment.toml"
+#: The recorded answers' file name in a pack's suites folder (a student bundle's only).
+ANSWERS = "public_answers.frame"
 #: The repository this engine was installed from; its own pack is the default.
 ROOT = Path(os.environ.get("GRADER_ROOT", Path(__file__).resolve().parent.parent))
 ENV = "GRADER_PACK"
@@ -141,6 +143,15 @@ class Pack:
     def torch_modules(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.modules if m.torch)
 
+    def module(self, name: str) -> Module:
+        """The student module called ``name``; KeyError with a suggestion if there is none."""
+        for m in self.modules:
+            if m.name == name:
+                return m
+        raise KeyError(
+            f"{name!r} is not a module of the assignment{did_you_mean(name, self.module_names)}"
+        )
+
     def owner(self, name: str) -> str:
         """The module that defines ``name``; KeyError with a suggestion if there is none."""
         try:
@@ -169,7 +180,7 @@ class Pack:
     @property
     def answers(self) -> Path:
         """The reference's recorded answers to the public suites (only in a student bundle)."""
-        return Path(os.environ.get("GRADER_ANSWERS", self.suites / "public_answers.frame"))
+        return Path(os.environ.get("GRADER_ANSWERS", self.suites / ANSWERS))
 
     @property
     def oracle_store(self) -> Path:
@@ -248,9 +259,13 @@ def _validate(data: Mapping[str, Any], path: Path) -> Pack:
         return (root / value).resolve()
 
     solutions = folder("solutions", "solutions")
-    if not solutions.is_dir():
-        raise fail("paths.solutions", f"{solutions} is not a folder")
     suites = folder("suites", "tests/grading")
+    # A student bundle (``grader package --student``) holds no reference: its recorded answers
+    # to the public tests stand for it, and the stubs are what the names are checked against.
+    bundle = not solutions.is_dir() and (suites / ANSWERS).is_file()
+    if not solutions.is_dir() and not bundle:
+        raise fail("paths.solutions", f"{solutions} is not a folder")
+    defining = folder("assignment", "assignment") if bundle else solutions
     notebook = folder("notebook", "notebook.py")
     if "notebook" in paths and not notebook.is_file():
         raise fail("paths.notebook", f"{notebook} does not exist")
@@ -265,7 +280,7 @@ def _validate(data: Mapping[str, Any], path: Path) -> Pack:
         if not isinstance(entry, dict):
             raise fail(key, "must be a table ([[modules]])")
         _unknown(entry, _KEYS["modules"], f"{key}.", fail)
-        mod = _module(entry, key, solutions, fail)
+        mod = _module(entry, key, defining, fail)
         for n in (mod.name, *mod.names):
             if n in seen:
                 raise fail(key, f"{n!r} is already named by {seen[n]}")

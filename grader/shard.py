@@ -185,7 +185,8 @@ def units_of(items: list[pytest.Item]) -> list[list[int]]:
     for i, item in enumerate(items):
         mark = item.get_closest_marker("tags")
         tags = mark.args if mark is not None else ()
-        if any(pack.active().module_of.get(t) == "torch_losses" for t in tags):
+        torch_modules = pack.active().torch_modules
+        if any(pack.active().module_of.get(t) in torch_modules for t in tags):
             if not torch_tests:
                 units.append(torch_tests)
             torch_tests.append(i)

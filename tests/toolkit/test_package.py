@@ -74,6 +74,7 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
     names = _names(autograder_zip)
     for required in (
         "pyproject.toml",
+        "assignment.toml",
         "README.md",
         "requirements.txt",
         "policies.json",
@@ -90,6 +91,7 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
         assert "tests/grading/bugs.py" in names
     allowed = ("grader/", "solutions/", "tests/grading/")
     roots = {"setup.sh", "run_autograder", "pyproject.toml", "README.md", "requirements.txt"}
+    roots.add("assignment.toml")  # the pack's manifest
     for name in names:
         assert name in roots | {"policies.json"} or name.startswith(allowed), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
