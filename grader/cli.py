@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", help="run the public tests on your files; readable report")
     p.add_argument("path", nargs="?", help="folder or notebook (default: assignment/)")
-    p.add_argument("--only", metavar="NAME", help="one function or file, e.g. svm_loss, losses")
+    p.add_argument("--only", metavar="NAME", help="one function, class or module of the assignment")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_check)
 
