@@ -53,9 +53,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         print(f"grader grade: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if args.memory_limit is not None:
-        from grader.sandbox import DEFAULT_LIMITS
-
-        limits = dataclasses.replace(DEFAULT_LIMITS, memory=args.memory_limit * 2**20)
+        limits = dataclasses.replace(engine.pack_limits(), memory=args.memory_limit * 2**20)
         options = dataclasses.replace(options, limits=limits)
     if args.metadata:
         # Gradescope (issue 6, item 5): record the submission, apply the policies, then write.

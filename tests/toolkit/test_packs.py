@@ -217,3 +217,42 @@ def test_a_copy_of_a_pack_elsewhere_is_the_same_pack(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "solutions", copy / "solutions")
     shutil.copy(ROOT / "assignment.toml", copy)
     assert pack.load(copy).modules == pack.load(ROOT).modules
+
+
+# -- limits and points from the manifest ---------------------------------------------------------
+
+SUITE = '''\
+import pytest
+
+
+@pytest.mark.tags("double")
+def test_double(student):
+    """double of 2"""
+    assert student.double(2.0) == 4.0
+'''
+
+
+def test_the_manifests_limits_and_default_points_are_used(tmp_path: Path) -> None:
+    extra = "\n[limits]\ncall_timeout = 2.5\nmemory_mb = 512\ncpu = 7\n\n[points]\ndefault = 3\n"
+    make_pack(tmp_path, GOOD + extra)
+    (tmp_path / "tests" / "grading" / "public").mkdir(parents=True)
+    (tmp_path / "tests" / "grading" / "public" / "test_ops.py").write_text(SUITE)
+    shutil.copy(ROOT / "tests" / "grading" / "pytest.ini", tmp_path / "tests" / "grading")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from grader import engine, pack\n"
+        "pack.select(sys.argv[1])\n"
+        "limits = engine.pack_limits()\n"
+        "print(limits.call_timeout, limits.memory, limits.cpu)\n"
+        "r = engine.grade(Path(sys.argv[1]) / 'solutions', engine.Options(suites=('public',)))\n"
+        "print(r.score, r.max_score, r.grader_error)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == [f"2.5 {512 * 2**20} 7", "3.0 3.0 None"]
