@@ -201,7 +201,7 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
     import pytest
 
     from grader import engine, pack
-    from grader.plugin import EngineHook, GradingSession
+    from grader.session import EngineHook, GradingSession
     from grader.submission import load_submission
 
     sources = dict(load_submission(ROOT / "solutions").sources)

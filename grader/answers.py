@@ -44,7 +44,7 @@ import math
 import struct
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -54,6 +54,9 @@ import numpy as np
 
 from grader import messages, pack, protocol
 from grader.checks import StudentFailure
+
+#: ``(name, args, kwargs) -> [(hint, the bug's answer), ...]``: ``grader.feedback.fingerprints``
+Fingerprints = Callable[[str, tuple[Any, ...], Mapping[str, Any]], Iterable[tuple[str, Any]]]
 
 FORMAT = "grader-answers"
 VERSION = 1
@@ -328,10 +331,9 @@ class Recorder:
         """A test called the student's ``name`` with these arguments (``Student.observer``)."""
         self._seen.append((name, _frozen(args), _frozen(dict(kwargs))))
 
-    def finish(self) -> Answers:
-        """The answers, with the known bugs' answers to every input the tests used."""
-        from grader import feedback
-
+    def finish(self, fingerprints: Fingerprints) -> Answers:
+        """The answers, with the known bugs' answers to every input the tests used
+        (``fingerprints``: ``grader.feedback.fingerprints``)."""
         for name, args, kwargs in self._seen:
             signature = self.answers.signatures.get(name)
             if signature is None:
@@ -344,7 +346,7 @@ class Recorder:
                 continue
             found = []
             try:
-                for hint, theirs in feedback.fingerprints(name, args, kwargs):
+                for hint, theirs in fingerprints(name, args, kwargs):
                     try:
                         digest(theirs)
                     except Unkeyable:
@@ -458,7 +460,7 @@ class Replay:
         self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any
     ) -> str | None:
         """``feedback.diagnose`` from the recorded answers of the known bugs."""
-        from grader.feedback import _same
+        from grader.checks import same_values
 
         signature = self.answers.signatures.get(name)
         if signature is None:
@@ -468,7 +470,7 @@ class Replay:
         except Unkeyable:
             return None
         for hint, theirs in self.answers.hints.get(key, ()):
-            if _same(theirs, got):
+            if same_values(theirs, got):
                 return str(hint)
         return None
 
@@ -591,9 +593,12 @@ def recorded_hint(
     return ref.hint(name, args, kwargs, got) if isinstance(ref, Replay) else None
 
 
-def record(live: Any, run: Callable[[], Any]) -> tuple[Answers, Any, list[str]]:
-    """Run ``run()`` (a grading of the reference) with a ``Recorder`` of ``live`` standing in."""
+def record(
+    live: Any, run: Callable[[], Any], fingerprints: Fingerprints
+) -> tuple[Answers, Any, list[str]]:
+    """Run ``run()`` (a grading of the reference) with a ``Recorder`` of ``live`` standing in;
+    the known bugs' answers to the inputs it saw come from ``fingerprints``."""
     recorder = Recorder(live)
     with standing_in(recorder):
         outcome = run()
-    return recorder.finish(), outcome, recorder.problems
+    return recorder.finish(fingerprints), outcome, recorder.problems

@@ -23,8 +23,24 @@ RTOL, ATOL = 1e-6, 1e-8
 RTOL32 = {"value": 1e-4, "grad": 1e-3}
 ATOL32 = {"value": 1e-5, "grad": 1e-4}
 
-#: Set by the plugin: ``(function name, args, kwargs, got) -> hint or None`` (grader.feedback).
+#: ``(function name, args, kwargs, got) -> hint or None``: which known bug gives ``got``.
 Diagnose = Callable[[str, tuple[Any, ...], Mapping[str, Any], Any], "str | None"]
+#: ``(function name, args, kwargs, index, got)``: the same for one member of a tuple result.
+DiagnosePart = Callable[[str, tuple[Any, ...], Mapping[str, Any], int, Any], "str | None"]
+
+
+def _no_hint(*_: Any) -> None:
+    return None
+
+
+#: The diagnosis the checks use; the plugin installs ``grader.feedback``'s for a grading (the
+#: known-bug library sits above these checks: they never import it).
+_diagnosis: dict[str, Any] = {"whole": _no_hint, "part": _no_hint}
+
+
+def use_diagnosis(whole: Diagnose, part: DiagnosePart) -> None:
+    """Give the checks the known-bug diagnosis (``grader.feedback.diagnose``, ``diagnose_part``)."""
+    _diagnosis["whole"], _diagnosis["part"] = whole, part
 
 
 class StudentFailure(AssertionError):
@@ -210,8 +226,7 @@ def with_hint(
     For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) with
     their own message: name the call that went wrong and what it returned.
     """
-    from grader.feedback import diagnose
-
+    diagnose: Diagnose = _diagnosis["whole"]
     if fail.hint is None:
         _attach_hint(fail, name, (args, kwargs), got, diagnose)
     return fail
@@ -276,8 +291,7 @@ def compare(
     ``parts`` names the members of a tuple result (``("loss", "dW")``), ``kinds`` says which are
     a gradient (looser float32 tolerance). Returns the student's (normalized) result.
     """
-    from grader.feedback import diagnose
-
+    diagnose: Diagnose = _diagnosis["whole"]
     try:
         got = student.call(name, *args, **kwargs)
     except StudentFailure as fail:
@@ -339,7 +353,7 @@ def _finite(x: Any) -> bool:
 
 def _part_diagnosis(index: int) -> Diagnose:
     """``diagnose`` of member ``index`` of a tuple result alone (grader.feedback.diagnose_part)."""
-    from grader.feedback import diagnose_part
+    diagnose_part: DiagnosePart = _diagnosis["part"]
 
     def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> Any:
         return diagnose_part(name, args, kwargs, index, got)
@@ -368,3 +382,18 @@ def _named_inputs(
         params = []
     named = {params[i] if i < len(params) else f"arg{i}": a for i, a in enumerate(args)}
     return named | dict(kwargs)
+
+
+def same_values(a: Any, b: Any) -> bool:
+    """Whether two results agree as numbers (tuples member by member): a known bug's answer
+    matches the student's."""
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        x = np.asarray(a, dtype=np.float64)
+        y = np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if x.shape != y.shape:
+        return False
+    return bool(np.allclose(x, y, rtol=1e-5, atol=1e-7, equal_nan=True))

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from grader import gradescope, messages, pack
-from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import (
     DEFAULT_LIMITS,
@@ -35,6 +34,7 @@ from grader.sandbox import (
     undumpable,
     unsafe_disabled,
 )
+from grader.session import EngineHook, GradingSession
 from grader.version import Version, engine_options, grader_version, suite_digest
 
 SUITES = ("public", "hidden")

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from grader import messages, pack
+from grader.checks import same_values
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: A
 
         return answers.recorded_hint(name, args, kwargs, got)
     for hint, theirs in fingerprints(name, args, kwargs):
-        if _same(theirs, got):
+        if same_values(theirs, got):
             return hint
     return None
 
@@ -193,7 +194,11 @@ def diagnose_part(
     if not bugs() or not pack.active().solutions.is_dir():
         return None
     for hint, theirs in fingerprints(name, args, kwargs):
-        if isinstance(theirs, (tuple, list)) and len(theirs) > index and _same(theirs[index], got):
+        if (
+            isinstance(theirs, (tuple, list))
+            and len(theirs) > index
+            and same_values(theirs[index], got)
+        ):
             return hint
     return None
 
@@ -225,16 +230,3 @@ def _copies(x: Any) -> Any:
     if isinstance(x, dict):
         return {k: _copies(v) for k, v in x.items()}
     return x
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    try:
-        x = np.asarray(a, dtype=np.float64)
-        y = np.asarray(b, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    if x.shape != y.shape:
-        return False
-    return bool(np.allclose(x, y, rtol=1e-5, atol=1e-7, equal_nan=True))

@@ -231,7 +231,7 @@ def record_public_answers(assignment: Pack | None = None) -> bytes:
     for it (in the tests' ``reference`` and the sandbox's stand-ins). Every public test must
     pass, and every call be recordable: otherwise the bundle could not replay it.
     """
-    from grader import answers, engine
+    from grader import answers, engine, feedback
     from grader.reference import reference
 
     p = pack.active() if assignment is None else assignment
@@ -244,7 +244,7 @@ def record_public_answers(assignment: Pack | None = None) -> bytes:
         raise PackageError(f"no reference at {p.solutions}: its answers are recorded")
     options = engine.Options(suites=("public",))
     recorded, result, problems = answers.record(
-        reference(), lambda: engine.grade(p.solutions, options)
+        reference(), lambda: engine.grade(p.solutions, options), feedback.fingerprints
     )
     if result.grader_error is not None:
         raise PackageError(

@@ -13,17 +13,16 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from grader import pack
+from grader.session import SESSION, GradingSession
 
 if TYPE_CHECKING:
     from grader.results import TestOutcome, Visibility
-    from grader.sandbox import Sandbox
 
 MARKERS = {
     "points": "points(n): the test is worth n points (required on every grading test)",
@@ -35,26 +34,6 @@ MARKERS = {
 DEFAULT_VISIBILITY: dict[str, Visibility] = {"public": "visible", "hidden": "after_due_date"}
 
 
-@dataclass
-class GradingSession:
-    """One grading: the sandbox, what was submitted, and the outcomes collected so far."""
-
-    sandbox: Sandbox
-    submitted: frozenset[str]
-    hidden_root: Path | None = None
-    verbose: bool = False
-    gpu_counts: bool = True
-    outcomes: list[TestOutcome] = field(default_factory=list)
-    collection_errors: list[str] = field(default_factory=list)
-    only: str | None = None
-    #: called with each outcome as it is decided (``grader check``'s progress line)
-    progress: Callable[[TestOutcome, int], None] | None = None
-    total: int = 0
-    #: grading processes to share the tests between (``grader.shard``); 1: this one alone
-    shards: int = 1
-
-
-SESSION = pytest.StashKey[GradingSession]()
 _CALL = pytest.StashKey[dict[str, Any]]()
 _START = pytest.StashKey[float]()
 
@@ -87,19 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         config.add_cleanup(config.stash[SESSION].sandbox.close)
     if SESSION in config.stash:
+        from grader import checks, feedback
+
+        checks.use_diagnosis(feedback.diagnose, feedback.diagnose_part)
         _hypothesis_profile()
         config.pluginmanager.register(Grading(config.stash[SESSION]), "grader-grading")
-
-
-class EngineHook:
-    """Passed to ``pytest.main`` by the engine to hand over its session."""
-
-    def __init__(self, session: GradingSession) -> None:
-        self.session = session
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_configure(self, config: pytest.Config) -> None:
-        config.stash[SESSION] = self.session
 
 
 def _hypothesis_profile() -> None:

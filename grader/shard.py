@@ -54,8 +54,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from grader.plugin import GradingSession
     from grader.results import TestOutcome
+    from grader.session import GradingSession
 
 #: At most this many processes by default: one per core, and memory stays in Gradescope's 768 MB.
 DEFAULT_MAX = 2

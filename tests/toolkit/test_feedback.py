@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import feedback, messages, pack
+from grader import checks, feedback, messages, pack
 from grader.checks import StudentFailure
 from grader.feedback import Bug
 from grader.reference import load_modules, reference
@@ -134,7 +134,7 @@ def test_each_fingerprint_names_its_own_bug(bug: Bug) -> None:
                 seen.append(f"crash {type(exc).__name__}")
                 continue
             expected = ref(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
-        if feedback._same(got, expected):
+        if checks.same_values(got, expected):
             seen.append("same as the reference")
             continue
         hint = feedback.diagnose(bug.function, args, kwargs, got)
@@ -156,7 +156,7 @@ def test_a_hint_names_a_variant_that_gives_this_answer(name: str) -> None:
         named = next(b for b in FINGERPRINTED if b.function == name and b.hint == hint)
         with np.errstate(all="ignore"):
             theirs = variant(named)(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
-        assert feedback._same(theirs, got)
+        assert checks.same_values(theirs, got)
 
 
 def test_reference_answer_on_a_telling_input_gets_no_hint() -> None:
