@@ -1,4 +1,5 @@
-"""Recorded reference answers (grader.answers): keys, callback trees, misses, the file, Hypothesis.
+"""Recorded reference answers (grader.grading.answers): keys, callback trees, misses, the file,
+Hypothesis.
 
 In-process, with the real reference and no sandbox: a ``Recorder`` of the reference takes the
 calls a test would make, and a ``Replay`` of what it recorded must answer them alike.
@@ -17,14 +18,16 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.extra.numpy import arrays
 
-from grader import answers, feedback, messages, plugin, protocol
-from grader.answers import Answers, NotRecorded, Recorder, Replay, UseOwn, call_key, digest
-from grader.checks import StudentFailure
-from grader.reference import reference
+from grader import messages
+from grader.grading import answers, feedback, plugin
+from grader.grading.answers import Answers, NotRecorded, Recorder, Replay, UseOwn, call_key, digest
+from grader.grading.checks import StudentFailure
+from grader.grading.reference import reference
+from grader.sandbox import protocol
 
 REF = reference()
 
-#: The grading profile's settings (grader.plugin), without loading it for the whole session.
+#: The grading profile's settings (grader.grading.plugin), without loading it for the whole session.
 GRADING = settings(
     deadline=None,
     derandomize=True,
@@ -352,7 +355,7 @@ def test_a_property_that_only_misses_says_it_needs_the_reference() -> None:
 
 
 def test_the_worker_runs_the_students_own_function_on_use_own() -> None:
-    from grader import worker
+    from grader.sandbox import worker
 
     def own(x: int) -> str:
         return f"own {x}"

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from grader import e2e, feedback
 from grader.e2e import CARRY, SETTINGS, Carry, Run
+
+from grader.gradescope import e2e
+from grader.grading import feedback
 
 ALL, DOCKER = SETTINGS
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and namespaces need root")

@@ -1,4 +1,4 @@
-"""grader.feedback without the sandbox: bug fingerprints (diagnose) and explain()."""
+"""grader.grading.feedback without the sandbox: bug fingerprints (diagnose) and explain()."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import checks, feedback, messages, pack
-from grader.checks import StudentFailure
-from grader.feedback import Bug
-from grader.reference import load_modules, reference
-from grader.sandbox import WorkerGone
+from grader import messages
+from grader.authoring import pack
+from grader.grading import checks, feedback
+from grader.grading.checks import StudentFailure
+from grader.grading.feedback import Bug
+from grader.grading.reference import load_modules, reference
+from grader.sandbox.host import WorkerGone
 
 BUGS = {b.id: b for b in feedback.bugs()}
 REF = reference()
