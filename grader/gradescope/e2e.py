@@ -2,7 +2,7 @@
 
     scripts/gradescope-e2e [--rebuild | --rebuild-setup] [--cache DIR] [--bug ID] ...
 
-(``python -m grader.e2e`` is the same; as root, on Linux, with debootstrap.) Where
+(``python -m grader.gradescope.e2e`` is the same; as root, on Linux, with debootstrap.) Where
 ``grader simulate`` runs ``run_autograder`` with the instructor's own venv, this starts from
 nothing, as Gradescope's image build does:
 
@@ -29,7 +29,8 @@ nothing, as Gradescope's image build does:
    ``CAP_SYS_PTRACE``, no ``CAP_NET_ADMIN``, ...: ``setpriv --bounding-set``), each under
    Gradescope's limits where a cgroup can impose them (1/2 CPU, 768 MiB; the kernel's OOM
    killer acts inside the group, as in the container) and its 600 s;
-5. each results.json is checked against ``grader/gradescope_schema.json`` and against ``grader
+5. each results.json is checked against ``grader/gradescope/gradescope_schema.json`` and against
+``grader
    grade`` of the same submission on the host (every test's score); the report gives the
    scores, times, memory, the capabilities each run had (read from /proc inside) and the
    sandbox layers of results.json's staff-only ``extra_data.sandbox`` with what the start-up

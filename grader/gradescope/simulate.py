@@ -507,7 +507,8 @@ def describe(sim: Simulation) -> str:
         lines += [f"  {e}" for e in sim.schema_errors]
     elif sim.results is not None:
         lines.append(
-            "results.json follows Gradescope's specification (grader/gradescope_schema.json)"
+            "results.json follows Gradescope's specification "
+            "(grader/gradescope/gradescope_schema.json)"
         )
     if sim.results is not None:
         lines.append(student_views(sim.results))

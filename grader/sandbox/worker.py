@@ -1006,7 +1006,7 @@ def describe(exc: BaseException) -> dict[str, str]:
         }
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs their code's lines, not ours.
-    text = "".join(line for line in tb if "grader/worker.py" not in line)
+    text = "".join(line for line in tb if "grader/sandbox/worker.py" not in line)
     try:
         message = str(exc)
     except BaseException:
