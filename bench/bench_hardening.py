@@ -37,25 +37,28 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.grading import engine  # noqa: E402
-from grader.sandbox import canary  # noqa: E402
+from grader.sandbox import (  # noqa: E402
+    canary,
+    layers,
+)
 from grader.sandbox import host as sandbox  # noqa: E402
 
-ALL_OFF = ",".join(sandbox.LAYERS)
+ALL_OFF = ",".join(layers.LAYERS)
 
 
 def with_layers(off: str, fn: Callable[[], float]) -> float:
-    saved = os.environ.get(sandbox.UNSAFE_DISABLE)
+    saved = os.environ.get(layers.UNSAFE_DISABLE)
     if off:
-        os.environ[sandbox.UNSAFE_DISABLE] = off
+        os.environ[layers.UNSAFE_DISABLE] = off
     else:
-        os.environ.pop(sandbox.UNSAFE_DISABLE, None)
+        os.environ.pop(layers.UNSAFE_DISABLE, None)
     try:
         return fn()
     finally:
         if saved is None:
-            os.environ.pop(sandbox.UNSAFE_DISABLE, None)
+            os.environ.pop(layers.UNSAFE_DISABLE, None)
         else:
-            os.environ[sandbox.UNSAFE_DISABLE] = saved
+            os.environ[layers.UNSAFE_DISABLE] = saved
 
 
 def grading(mother: sandbox.Mother, results: Path) -> Callable[[], float]:
@@ -104,9 +107,9 @@ def canary_probe(mother: sandbox.Mother, results: Path) -> float:
 
 def cli(off: str, out: Path) -> float:
     env = dict(os.environ)
-    env.pop(sandbox.UNSAFE_DISABLE, None)
+    env.pop(layers.UNSAFE_DISABLE, None)
     if off:
-        env[sandbox.UNSAFE_DISABLE] = off
+        env[layers.UNSAFE_DISABLE] = off
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(ROOT / "solutions"), "--out", str(out)],

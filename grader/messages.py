@@ -19,7 +19,7 @@ from typing import Any
 # -- the worker died or misbehaved (one test fails, the next gets a fresh worker) -----------------
 
 TIMED_OUT = "your code timed out after {seconds:g} s (an infinite loop, or far too slow)"
-#: A call given the short limit (``grader.sandbox.host.Limits.strikes``).
+#: A call given the short limit (``grader.sandbox.layers.Limits.strikes``).
 TIMED_OUT_AGAIN = (
     "your code timed out after {seconds:g} s (it had timed out in earlier tests, so later calls "
     "get {seconds:g} s instead of {full:g} s; a correct solution needs far less)"

@@ -1,5 +1,9 @@
 """Grade a whole class: discover submissions, grade them on warm worker processes, keep a gradebook.
 
+(Over 500 lines on purpose: discovery, the grading processes' protocol, their supervision and the
+resumable loop share one set of records and their invariants; the gradebook, the report, the
+export and regrades are their own modules.)
+
     grader batch INPUT --out DIR [--jobs N] [--dask ADDRESS]
 
 The coordinator (this process) never grades. It hands submissions to long-lived *grading

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from grader.classroom.gradebook import Outcome, Record
-from grader.sandbox.host import DEFAULT_LIMITS, Limits
+from grader.sandbox.layers import DEFAULT_LIMITS, Limits
 
 __all__ = ["LimitReport", "SlowTest", "Suggestion", "lines", "suggest"]
 

@@ -1,5 +1,9 @@
 """The autograder zip proven on a bare system: built, set up and graded as Gradescope would.
 
+(Over 500 lines on purpose: one procedure, run as root a few times a term, whose steps (the
+debootstrapped root and its cache, the container, setup.sh, each grading, the comparison) share
+its settings and its log; split, each part would be a fragment that only makes sense here.)
+
     scripts/gradescope-e2e [--rebuild | --rebuild-setup] [--cache DIR] [--bug ID] ...
 
 (``python -m grader.gradescope.e2e`` is the same; as root, on Linux, with debootstrap.) Where
@@ -705,7 +709,7 @@ def shared_slots() -> tuple[str, str]:
     On Gradescope each container has its own pid namespace, so a reaper's ``kill(-1)`` cannot
     reach another container (RLIMIT_NPROC, counted per uid across the host, still could).
     """
-    from grader.sandbox.host import SLOT_LOCKS
+    from grader.sandbox.layers import SLOT_LOCKS
 
     SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
     return str(SLOT_LOCKS), "/tmp/grader-slots"

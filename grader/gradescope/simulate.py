@@ -1,5 +1,8 @@
 """A local Gradescope: run autograder.zip on one submission the way Gradescope would.
 
+(Just over 500 lines: the simulated /autograder, its CPU quota and the checks of what came back
+describe one run together.)
+
     python -m grader simulate SUBMISSION [--zip autograder.zip] [--out RESULTS.json]
 
 It unpacks the zip into a temporary root laid out like ``/autograder`` (source/, submission/,

@@ -1,5 +1,8 @@
 """Recorded reference answers: the public tests where the reference is not (issues 6 and 7).
 
+(Over 500 lines on purpose: the recording, its keys, the file format and the replay must agree
+bit for bit on how a call is keyed; they are kept in one place so that they cannot drift.)
+
 The student bundle (``grader package --student``) ships the public suites but never
 ``solutions/``, and the public tests compare the student's functions with the reference. So the
 bundle ships the reference's *answers* instead: at package time the reference itself is graded

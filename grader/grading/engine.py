@@ -28,11 +28,10 @@ from grader.grading import results_json as gradescope
 from grader.grading.results import GradingResult, TestOutcome
 from grader.grading.session import EngineHook, GradingSession
 from grader.grading.version import Version, engine_options, grader_version, suite_digest
-from grader.sandbox.host import (
+from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.layers import (
     DEFAULT_LIMITS,
     Limits,
-    Mother,
-    Sandbox,
     landlock_expected,
     running_as_root,
     undumpable,

@@ -58,7 +58,7 @@ class Feedback:
 def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedback:
     """What went wrong in a failed test, for the student (public/hidden) and for staff."""
     from grader.grading.checks import StudentFailure
-    from grader.sandbox.host import WorkerGone
+    from grader.sandbox.layers import WorkerGone
 
     name = tags[0] if tags else "your code"
     exc = None if excinfo is None else excinfo.value

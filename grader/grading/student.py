@@ -22,7 +22,9 @@ from grader import messages
 from grader.authoring import pack
 from grader.grading.checks import StudentFailure
 from grader.grading.results import CutBy
-from grader.sandbox.host import Sandbox, StudentError, Worker, WorkerGone, nvidia_driver
+from grader.sandbox.channel import Worker
+from grader.sandbox.host import Sandbox
+from grader.sandbox.layers import StudentError, WorkerGone, nvidia_driver
 
 T = TypeVar("T")
 

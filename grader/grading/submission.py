@@ -1,5 +1,8 @@
 """Safe intake: a submission (folder, .py file, zip or notebook) -> {file name: source} + problems.
 
+(Over 500 lines on purpose: every route in (folder, zip, notebook) must apply the same bounded
+reads and the same folder rules, which is easiest to keep true when they are read side by side.)
+
 It reads untrusted bytes and never executes them. Every size is bounded before it is read: a zip's
 members are all checked (paths, links, count, depth, sizes, ratios) before any member data is
 decompressed, and each read is capped at the limit plus one byte, whatever the headers claim.

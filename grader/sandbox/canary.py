@@ -5,7 +5,7 @@ namespaces and Landlock) is asked to read the reference and the suites, to read 
 file planted outside the allowlist and list the grader's home, to list and write the results
 directory, to write the shared temporary folders, to connect to a socket the grader listens on, to
 signal and inspect the grader, and to fork past its process limit
-(``grader.sandbox.worker.probe``). Each
+(``grader.sandbox.probe``). Each
 attempt that succeeds names the layer that should have stopped it.
 
 As root (Gradescope, CI, a grading server) every layer is expected: one breach and the grader
@@ -39,14 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.authoring import pack
-from grader.sandbox.host import (
-    OWN_UID,
-    Mother,
-    Sandbox,
-    landlock_expected,
-    running_as_root,
-    undumpable,
-)
+from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.layers import OWN_UID, landlock_expected, running_as_root, undumpable
 
 # The layer that should have stopped each kind of attempt, in the words of docs/SECURITY.md.
 TRUSTED_LAYER = "the file-system allowlist (Landlock, the minimal mount tree) and the sandbox uid"

@@ -1,10 +1,15 @@
 """The trusted side of the trust boundary: start, drive and kill the untrusted worker.
 
+(Over 500 lines on purpose: it is the life cycle of one object, a submission's zygotes, whose
+state every step shares: start, the lean second zygote, the gate, settling, forking workers,
+timeouts, close and the sweep; the limits, the channel to one worker and the slots are their
+own modules.)
+
 A ``Sandbox`` owns one zygote process (``grader.sandbox.worker``) for one submission;
-``Sandbox.worker()``
-forks a fresh, locked-down worker from it (one per test, so module-level state cannot leak between
-tests). A ``Worker`` proxies calls: arguments go out as copies, values come back decoded by
-``grader.sandbox.protocol`` (never unpickled), callables stay here as handles the worker calls back.
+``Sandbox.worker()`` forks a fresh, locked-down worker from it (one per test, so module-level
+state cannot leak between tests). A ``Worker`` (``grader.sandbox.channel``) proxies calls:
+arguments go out as copies, values come back decoded by ``grader.sandbox.protocol`` (never
+unpickled), callables stay here as handles the worker calls back.
 
 Failures of student code reach the tests as two exception types:
 
@@ -17,20 +22,15 @@ Failures of student code reach the tests as two exception types:
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import fcntl
 import json
 import os
 import secrets
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,110 +38,20 @@ from typing import Any
 
 from grader import messages
 from grader.authoring import pack
-from grader.sandbox import protocol
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of each worker; defaults are generous for this assignment's inputs."""
-
-    call_timeout: float = 10.0  # wall-clock seconds per call (RLIMIT_CPU does not see sleeping)
-    #: A submission that hangs everywhere (a loop at import, in a shared helper) must still be
-    #: graded inside Gradescope's 10 minutes: after ``strikes`` timeouts of one function, or
-    #: once ``patience`` seconds of the grading went to timeouts, calls get ``short_timeout``.
-    strikes: int = 2
-    patience: float = 90.0
-    short_timeout: float = 1.0
-    start_timeout: float = 60.0  # wall-clock seconds for the zygote to start (imports torch)
-    memory: int = 2 * 2**30  # bytes of address space above the zygote's own footprint
-    cpu: int = 120  # CPU seconds per worker (one test)
-    fsize: int = 16 * 2**20
-    nofile: int = 256
-    nproc: int = 64
-    output: int = 64 * 2**10  # bytes of stdout+stderr kept per test
-    output_kill: int = 20  # kill a worker that prints more than this many times ``output``
-
-
-DEFAULT_LIMITS = Limits()
-#: First uid of the sandbox users; slot k runs as SLOT_UID + k (security.md, c.1: one uid per
-#: concurrent worker, because RLIMIT_NPROC counts per uid across the whole machine).
-SLOT_UID = 61000
-SLOTS = 64
-SLOT_LOCKS = Path(tempfile.gettempdir()) / "grader-slots"
-#: The "user" layer as root: a uid of its own from the slots (SLOT_UID + k).
-OWN_UID = f"a sandbox uid of its own ({SLOT_UID}+)"
-#: The layers of the sandbox, as ``GRADER_UNSAFE_DISABLE`` names them (docs/SECURITY.md).
-LAYERS = ("seccomp", "uid", "userns", "netns", "mountns", "landlock", "rlimits", "canary")
-#: The environment variable that turns layers off: for the canary's own tests and for
-#: bench/bench_hardening.py only. The start-up canary refuses to grade as root without them.
-UNSAFE_DISABLE = "GRADER_UNSAFE_DISABLE"
-#: Marks every process a spawned zygote starts (an environment entry is inherited across fork
-#: and cannot be taken out of /proc/PID/environ without exec, which seccomp forbids).
-MARKER = "GRADER_SANDBOX"
-
-
-class StudentError(Exception):
-    """The student's code raised; ``type`` and ``message`` are theirs, shown as text only."""
-
-    def __init__(self, type_: str, message: str, traceback: str = "", available: str = "") -> None:
-        super().__init__(f"{type_}: {message}")
-        self.type = type_
-        self.message = message
-        self.traceback = traceback
-        self.available: list[str] = json.loads(available) if available else []
-
-    @property
-    def not_implemented(self) -> bool:
-        return self.type == "NotImplementedError"
-
-
-class WorkerGone(BaseException):
-    """The worker is dead or had to be killed; ``reason`` says why, in a student's words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself could not start: a grader fault, not the student's."""
-
-
-def running_as_root() -> bool:
-    return os.geteuid() == 0
-
-
-PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
-
-
-@contextlib.contextmanager
-def undumpable() -> Iterator[None]:
-    """Make this (trusted) process non-dumpable while student code runs.
-
-    Without root the worker has our uid, and with no Yama LSM (as here) that is enough to read
-    our /proc/PID/mem and environ: the expected values of the tests. A non-dumpable process is
-    off limits to ptrace-style access from other processes of the same uid.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    try:
-        yield
-    finally:
-        if before > 0:
-            libc.prctl(PR_SET_DUMPABLE, before, 0, 0, 0)
-
-
-def unsafe_disabled() -> frozenset[str]:
-    """The layers ``GRADER_UNSAFE_DISABLE`` (comma-separated) turns off; a typo is an error."""
-    names = {n.strip() for n in os.environ.get(UNSAFE_DISABLE, "").split(",") if n.strip()}
-    unknown = sorted(names - set(LAYERS))
-    if unknown:
-        raise SandboxError(
-            f"{UNSAFE_DISABLE}: unknown layer {', '.join(unknown)} (known: {', '.join(LAYERS)})"
-        )
-    return frozenset(names)
-
+from grader.sandbox.channel import Worker, _killpg
+from grader.sandbox.layers import (
+    DEFAULT_LIMITS,
+    MARKER,
+    OWN_UID,
+    UNSAFE_DISABLE,
+    Limits,
+    SandboxError,
+    WorkerGone,
+    nvidia_driver,
+    running_as_root,
+    unsafe_disabled,
+)
+from grader.sandbox.slots import _kill_marked, _processes_of, _remove_files_of, _running, _Slot
 
 # -- the sandbox (one per submission) -------------------------------------------------------------
 
@@ -562,19 +472,6 @@ class Sandbox:
 _PER_ZYGOTE = frozenset({"user", "torch", "lean", "canary"})
 
 
-def landlock_expected(disabled: frozenset[str]) -> bool:
-    """Whether workers restrict themselves with Landlock: the kernel has it and ``disabled``
-    (``GRADER_UNSAFE_DISABLE``) does not name it."""
-    from grader.sandbox import landlock
-
-    return "landlock" not in disabled and landlock.abi()[0] > 0
-
-
-def nvidia_driver() -> bool:
-    """Whether NVIDIA's kernel driver is loaded here (the only way CUDA can be available)."""
-    return os.path.exists("/proc/driver/nvidia/version")
-
-
 def lean_eligible(sources: dict[str, str], torch_files: tuple[str, ...]) -> bool:
     """Only the ``torch_files`` use torch: the other modules' calls can do without it.
 
@@ -741,419 +638,6 @@ def worker_env(scratch: Path) -> dict[str, str]:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
-
-
-# -- one worker (one test) -----------------------------------------------------------------------
-
-
-class Worker:
-    """A proxy to one forked worker process."""
-
-    def __init__(self, sandbox: Sandbox, pid: int, sock: socket.socket, out_fd: int) -> None:
-        self.sandbox = sandbox
-        self.pid = pid
-        self.sock = sock
-        self.gone: WorkerGone | None = None
-        self.output = _BoundedOutput(out_fd, sandbox.limits)
-        self._poll = select.poll()
-        self._poll.register(sock.fileno(), select.POLLIN)
-        self._poll.register(out_fd, select.POLLIN)
-        self._fns: dict[int, Callable[..., Any]] = {}
-        self._next_fid = 0
-        self._next_id = 0
-        self.calls = 0
-
-    # values
-
-    def _register(self, fn: Callable[..., Any]) -> int:
-        self._next_fid += 1
-        fid = self._next_fid
-        self._fns[fid] = fn
-        return fid
-
-    def _remote(self, fid: int) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return self.request({"op": "call_fn", "fn": fid}, {"args": args, "kwargs": kwargs})
-
-        return call
-
-    # calls
-
-    def call(
-        self,
-        module: str,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        standins: dict[str, Callable[..., Any]] | None = None,
-    ) -> Any:
-        header = {"op": "call", "module": module, "name": name}
-        values = {"args": args, "kwargs": kwargs, "standins": standins or {}}
-        return self.request(header, values)
-
-    def torch_op(self, module: str, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        result = self.request({"op": "torch", "module": module, "name": name}, {"value": value})
-        if not isinstance(result, dict):
-            raise WorkerGone("the worker answered a torch operation with a malformed reply")
-        return result
-
-    def request(self, header: dict[str, Any], values: dict[str, Any]) -> Any:
-        if self.gone is not None:
-            raise self.gone
-        self._next_id += 1
-        cid = self._next_id
-        self.calls += 1
-        first_fid = self._next_fid + 1
-        try:
-            return self._request(cid, header, values)
-        finally:
-            # A handle (a reference stand-in, a callable argument) lives as long as the call it
-            # was sent with: one stashed by the student and called later finds nothing here.
-            for fid in range(first_fid, self._next_fid + 1):
-                self._fns.pop(fid, None)
-
-    def _request(self, cid: int, header: dict[str, Any], values: dict[str, Any]) -> Any:
-        try:
-            frame = protocol.encode({**header, "id": cid}, values, self._register)
-            protocol.send(self.sock, frame)
-        except OSError:
-            raise self._die(None) from None
-        name = str(header.get("name", header["op"]))
-        limit = self.sandbox.timeout_for(name)
-        deadline = time.monotonic() + limit
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._die(self.sandbox.timed_out(name, limit))
-            if not self._wait_for_reply(remaining):
-                continue
-            self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            try:
-                reply, body = protocol.recv(self.sock)
-            except TimeoutError:
-                continue
-            except protocol.Closed:
-                raise self._die(None) from None
-            except (protocol.ProtocolError, OSError) as exc:
-                raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
-            dec = protocol.Decoder(body, self._remote)
-            op = reply.get("op")
-            try:
-                if op == "callback":
-                    paused = time.monotonic()
-                    self._answer_callback(reply, dec)
-                    deadline += time.monotonic() - paused
-                    continue
-                if reply.get("id") != cid:
-                    raise protocol.ProtocolError(f"reply to an unknown call {reply.get('id')!r}")
-                if op == "return":
-                    return dec.value(reply.get("value"))
-                if op == "error":
-                    raise StudentError(
-                        str(reply.get("type", "Exception")),
-                        str(reply.get("message", "")),
-                        str(reply.get("traceback", "")),
-                        str(reply.get("available", "")),
-                    )
-                raise protocol.ProtocolError(f"unknown reply {op!r}")
-            except protocol.ProtocolError as exc:
-                raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
-
-    def _answer_callback(self, reply: dict[str, Any], dec: protocol.Decoder) -> None:
-        cid = reply.get("id")
-        fn = self._fns.get(reply.get("fn"))  # type: ignore[arg-type]
-        if fn is None:
-            frame = protocol.encode({"op": "raise", "id": cid, "message": messages.EXPIRED}, {})
-            try:
-                protocol.send(self.sock, frame)
-            except OSError:
-                raise self._die(None) from None
-            return
-        args = dec.value(reply.get("args"))
-        kwargs = dec.value(reply.get("kwargs"))
-        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise protocol.ProtocolError("malformed callback arguments")
-        try:
-            result = fn(*args, **kwargs)
-        except WorkerGone:
-            raise
-        except Exception as exc:
-            frame = protocol.encode({"op": "raise", "id": cid, "message": str(exc)[:2000]}, {})
-        else:
-            try:
-                frame = protocol.encode({"op": "return", "id": cid}, {"value": result})
-            except protocol.Unencodable as exc:
-                frame = protocol.encode({"op": "raise", "id": cid, "message": str(exc)}, {})
-        try:
-            protocol.send(self.sock, frame)
-        except OSError:
-            raise self._die(None) from None
-
-    def _wait_for_reply(self, timeout: float) -> bool:
-        """Read what the worker prints until its reply starts to arrive (True) or time is up.
-
-        Reading its output here, not in a thread, means that when a reply is in, everything
-        printed before it (the worker flushes first) has been read or is in the pipe.
-        """
-        root = self.sandbox._parent or self.sandbox
-        if root.abandon is not None:
-            if root.abandon():
-                # A shard's test that runs again later: no use waiting (a loop would spin on).
-                raise self._die(messages.WORKER_CLOSED)
-            timeout = min(timeout, 0.1)
-        for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
-            if fd == self.output.fd:
-                if not self.output.read_available():
-                    self._poll.unregister(fd)  # closed: it died, or closed its stdout
-                if self.output.flooded:
-                    raise self._die(None)
-            else:
-                return True
-        return False
-
-    # death
-
-    def _kill(self) -> None:
-        _killpg(self.pid)
-
-    def _die(self, reason: str | None) -> WorkerGone:
-        """Kill the worker, find out why it is gone, and remember it for later calls."""
-        self._kill()
-        status = self.sandbox._reap(self.pid)
-        self.output.finish()  # it is dead: what it printed is all in the pipe
-        self.output.close()
-        if self.output.flooded:
-            reason = messages.OUTPUT_FLOOD.format(limit=_size(self.sandbox.limits.output))
-        if reason is None:
-            reason = messages.describe_exit(status, self.sandbox.limits)
-        self.gone = WorkerGone(reason)
-        self.sock.close()
-        self.sandbox._forget(self)
-        return self.gone
-
-    def close(self) -> None:
-        if self.gone is None:
-            # Between calls the worker only waits for the next one, and it flushed its output
-            # before its last reply: the pipe holds everything, so read it, then kill.
-            self.output.finish()
-            self._kill()
-            self.sock.close()
-            self.sandbox._release(self.pid)
-            self.gone = WorkerGone(messages.WORKER_CLOSED)
-        self.output.close()
-        self.sandbox._forget(self)
-
-
-class _BoundedOutput:
-    """A worker's stdout+stderr: keeps the first and the last ``limit / 2`` bytes, marks a flood
-    past 20x ``limit``; never parsed.
-
-    The head shows what the student printed first (often the line they meant to see), the tail
-    what came last before the failure (issue 14): a print in a loop no longer hides the end.
-    """
-
-    def __init__(self, fd: int, limits: Limits) -> None:
-        self.fd = fd
-        os.set_blocking(fd, False)
-        self._head_size = limits.output // 2
-        self._tail_size = limits.output - self._head_size
-        self._kill_at = limits.output * limits.output_kill
-        self._head = bytearray()
-        self._tail = bytearray()  # the last ``_tail_size`` bytes after the head
-        self.total = 0
-        self.flooded = False
-        self._closed = False
-
-    def read_available(self) -> bool:
-        """Read what is in the pipe now; False once it is closed at the other end (or by us)."""
-        while not self._closed:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return True
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            self.total += len(chunk)
-            room = self._head_size - len(self._head)
-            if room > 0:
-                self._head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self._tail += chunk
-                if len(self._tail) > self._tail_size:
-                    del self._tail[: len(self._tail) - self._tail_size]
-            if self.total > self._kill_at:
-                self.flooded = True
-                return True
-        return False
-
-    def finish(self) -> None:
-        """Read what is left (no waiting: a daemon it started may hold the pipe open)."""
-        self.read_available()
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-
-    def text(self) -> str:
-        """What the student printed: sanitized, never parsed; a cut middle says how much."""
-        kept = len(self._head) + len(self._tail)
-        if self.total <= kept:
-            return messages.sanitize(bytes(self._head + self._tail))
-        cut = messages.OUTPUT_CUT.format(
-            cut=_size(self.total - kept), total=_size(self.total), kept=_size(len(self._tail))
-        )
-        return messages.sanitize(bytes(self._head)) + cut + messages.sanitize(bytes(self._tail))
-
-
-def _killpg(pid: int) -> None:
-    # Each worker is a session leader, so its process group holds everything it started
-    # (a setsid() daemon escapes this; the uid reaper at the end of grading catches it).
-    for kill in (os.killpg, os.kill):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            kill(pid, signal.SIGKILL)
-
-
-def _size(n: int) -> str:
-    if n < 2**10:
-        return f"{n} bytes"
-    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
-
-
-# -- sandbox users (root only) ------------------------------------------------------------------
-
-
-class _Slot:
-    """An exclusive sandbox uid, held by an flock for as long as a sandbox uses it."""
-
-    def __init__(self, index: int, fd: int) -> None:
-        self.index = index
-        self.uid = SLOT_UID + index
-        self._fd = fd
-
-    @classmethod
-    def acquire(cls) -> _Slot:
-        SLOT_LOCKS.mkdir(mode=0o700, exist_ok=True)
-        for index in range(SLOTS):
-            fd = os.open(SLOT_LOCKS / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            slot = cls(index, fd)
-            slot.reap()  # leftovers of a grader that was killed
-            return slot
-        raise SandboxError(f"all {SLOTS} sandbox users are busy")
-
-    def reap(self) -> None:
-        """Kill every process of the slot's uid: daemons that escaped their process group.
-
-        A killed process may take a while to be gone (a torch worker freeing its memory on a
-        loaded machine): a few more rounds, a few milliseconds apart, before giving up.
-        """
-        for attempt in range(40):
-            if attempt >= 3:
-                time.sleep(0.005 * attempt)
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the forked reaper
-                try:
-                    os.setgid(self.uid)
-                    os.setuid(self.uid)
-                    # kill(-1) as this uid reaches every process of this uid, and only those.
-                    os.kill(-1, signal.SIGKILL)
-                except BaseException:
-                    pass
-                os._exit(0)
-            os.waitpid(pid, 0)
-            if not _running(_processes_of(self.uid)):  # a zombie runs nothing
-                return
-
-    def release(self) -> None:
-        os.close(self._fd)
-
-
-#: Directories any user may write: where a sandbox uid without the mount namespace leaves files.
-SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-
-
-def _remove_files_of(uid: int, keep: Path) -> None:
-    """Remove what ``uid`` left at the top of the shared directories (with what is under it)."""
-    for top in SHARED_DIRS:
-        try:
-            entries = list(os.scandir(top))
-        except OSError:
-            continue
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if entry.path == str(keep) or entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.unlink(entry.path)
-
-
-def _running(pids: list[int]) -> list[int]:
-    """Those of ``pids`` that are neither gone nor zombies (a zombie runs nothing)."""
-    alive = []
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError):
-            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            if state not in (b"Z", b"X"):
-                alive.append(pid)
-    return alive
-
-
-def _marked(marker: str) -> list[int]:
-    """Processes whose initial environment holds ``marker`` (readable: our uid, or root)."""
-    needle = marker.encode() + b"\0"
-    me = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-    return _running(found)
-
-
-def _kill_marked(marker: str) -> list[int]:
-    """Without root (no uid of its own to kill): kill what carries the sandbox's marker."""
-    for _ in range(20):
-        pids = _marked(marker)
-        if not pids:
-            return []
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.01)
-    return _marked(marker)
-
-
-def _processes_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-    return pids
-
-
-def live_processes(uid: int) -> list[int]:
-    """Processes of a sandbox uid still alive (tests assert none survive a grading)."""
-    return _running(_processes_of(uid))
-
-
-def marked_processes(marker: str) -> list[int]:
-    """Live processes whose environment holds ``marker`` (``Mother.marker``, for instance)."""
-    return _marked(marker)
 
 
 @contextlib.contextmanager

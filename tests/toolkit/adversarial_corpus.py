@@ -34,12 +34,13 @@ from grader.grading import engine
 from grader.grading import results_json as gradescope
 from grader.grading.results import GradingResult
 from grader.sandbox import host as sandbox
+from grader.sandbox import layers, slots
 
 #: Generous: a grading that hangs is caught, nothing slower is judged here (bench/ measures).
 WALL_LIMIT = 120.0
 #: Directories any user may write on a Linux host; no case may leave anything in them.
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
-SLOT_UIDS = range(sandbox.SLOT_UID, sandbox.SLOT_UID + sandbox.SLOTS)
+SLOT_UIDS = range(layers.SLOT_UID, layers.SLOT_UID + layers.SLOTS)
 
 
 def corpus_dir() -> Path:
@@ -130,6 +131,7 @@ def planted_clone() -> Path:
         ("tests/grading", pack.active().suites),
     ):
         shutil.copytree(src, top / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(pack.active().root / pack.MANIFEST, top)
     for path in [top, *top.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     _PLANTED.append(top)
@@ -137,7 +139,7 @@ def planted_clone() -> Path:
 
 
 def options_for(case: dict[str, Any], results_dir: Path) -> engine.Options:
-    limits = dataclasses.replace(sandbox.DEFAULT_LIMITS, **case.get("limits", {}))
+    limits = dataclasses.replace(layers.DEFAULT_LIMITS, **case.get("limits", {}))
     return engine.Options(
         suites=tuple(case.get("suites", engine.SUITES)),
         only=case["only"],
@@ -282,9 +284,9 @@ def grade_case(
     """
     case = load_case(name)
     merged = {**(env or {}), **case.get("env", {})}
-    off = {(env or {}).get(sandbox.UNSAFE_DISABLE), case.get("env", {}).get(sandbox.UNSAFE_DISABLE)}
+    off = {(env or {}).get(layers.UNSAFE_DISABLE), case.get("env", {}).get(layers.UNSAFE_DISABLE)}
     if off - {None}:
-        merged[sandbox.UNSAFE_DISABLE] = ",".join(sorted(o for o in off if o))
+        merged[layers.UNSAFE_DISABLE] = ",".join(sorted(o for o in off if o))
     case["env"] = merged
     places = {"results": work / "results", "spy": work / "spy"}
     places["results"].mkdir(parents=True)
@@ -318,7 +320,7 @@ def grade_case(
         "problems": judge(case, result, control),
         "score": result.score,
         "max_score": result.max_score,
-        "survivors": [p for p in sandbox.marked_processes(mother.marker) if p not in mother.pids],
+        "survivors": [p for p in slots.marked_processes(mother.marker) if p not in mother.pids],
         "project_changed": project_digest() != before or bool(foreign_files()),
         "results_match": json.loads(written) == gradescope.to_json(result),
         "results_dir": sorted(p.name for p in places["results"].iterdir()),

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.authoring import pack
-from grader.sandbox import host as sandbox
-from grader.sandbox import landlock
+from grader.sandbox import landlock, layers
 from grader.sandbox.host import Mother
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +46,7 @@ def test_adversarial_submission_scores_honestly(name: str, tmp_path: Path, mothe
         pytest.skip(str(corpus.unsupported(report)))
     assert corpus.failures(report) == [], json.dumps(report, indent=2)
     if os.geteuid() == 0 and "uid" not in report["sandbox"]:
-        assert report["sandbox"]["user"] == sandbox.OWN_UID
+        assert report["sandbox"]["user"] == layers.OWN_UID
 
 
 # Gradescope runs the grader as root in a Docker container that refuses namespaces: no read-only
@@ -71,7 +70,7 @@ WITHOUT_NAMESPACES = [
 @pytest.mark.skipif(os.geteuid() != 0, reason="the slot uids need root")
 @pytest.mark.parametrize("name", WITHOUT_NAMESPACES)
 def test_without_namespaces_as_in_gradescope(name: str, tmp_path: Path, mother: Mother) -> None:
-    off = {sandbox.UNSAFE_DISABLE: "netns,mountns"}
+    off = {layers.UNSAFE_DISABLE: "netns,mountns"}
     report = corpus.grade_case(name, tmp_path, mother, env=off)
     assert corpus.failures(report) == [], json.dumps(report, indent=2)
     assert report["sandbox"]["mountns"].startswith("disabled")
@@ -83,6 +82,7 @@ def _readable_copy(dest: Path) -> None:
     and its driver; the grader package itself comes from the (world-readable) venv install."""
     for rel in ("solutions", "assignment", "tests/grading", "tests/corpus/adversarial"):
         shutil.copytree(ROOT / rel, dest / rel)
+    shutil.copy(ROOT / "assignment.toml", dest)  # the pack's manifest
     (dest / "driver").mkdir()
     shutil.copy(Path(corpus.__file__), dest / "driver" / "adversarial_corpus.py")
     for path in [dest, *dest.rglob("*")]:

@@ -355,7 +355,7 @@ def test_a_property_that_only_misses_says_it_needs_the_reference() -> None:
 
 
 def test_the_worker_runs_the_students_own_function_on_use_own() -> None:
-    from grader.sandbox import worker
+    from grader.sandbox import serve as worker
 
     def own(x: int) -> str:
         return f"own {x}"

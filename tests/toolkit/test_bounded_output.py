@@ -13,7 +13,8 @@ from grader.authoring import pack
 from grader.grading import engine
 from grader.grading import results_json as gradescope
 from grader.grading.results import GradingResult, TestOutcome
-from grader.sandbox.host import Limits, _BoundedOutput
+from grader.sandbox.channel import _BoundedOutput
+from grader.sandbox.layers import Limits
 
 CUT = re.compile(r"\[\.\.\. ([\d,]+) characters cut here")
 

@@ -27,7 +27,8 @@ from grader.grading import engine, feedback
 from grader.grading import results_json as gradescope
 from grader.grading.feedback import Bug
 from grader.grading.results import GradingResult, TestOutcome
-from grader.sandbox.host import Limits, Mother
+from grader.sandbox.host import Mother
+from grader.sandbox.layers import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"

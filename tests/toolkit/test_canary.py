@@ -16,8 +16,7 @@ import pytest
 from grader import cli, messages
 from grader.authoring import pack
 from grader.grading import engine
-from grader.sandbox import canary, landlock
-from grader.sandbox import host as sandbox
+from grader.sandbox import canary, landlock, layers
 from grader.sandbox.host import Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,12 +67,12 @@ def test_without_the_allowlist_the_planted_file_is_read(tmp_path: Path, mother: 
     """The planted file is world-readable: the allowlist, not its mode, is what the canary tests.
     With Landlock and the mount tree off it is read (and said), not a breach: such a grader has
     no allowlist to expect (an old kernel in a container)."""
-    os.environ[sandbox.UNSAFE_DISABLE] = "landlock,mountns"
+    os.environ[layers.UNSAFE_DISABLE] = "landlock,mountns"
     try:
         with Sandbox(_sources(), mother=mother) as box:
             report = canary.run(box, tmp_path)
     finally:
-        del os.environ[sandbox.UNSAFE_DISABLE]
+        del os.environ[layers.UNSAFE_DISABLE]
     (planted,) = [a for a in report.attempts if a.what.startswith("read a planted")]
     assert planted.allowed and not planted.required, planted
 
@@ -108,7 +107,7 @@ MISSING = [
 def test_a_missing_layer_makes_the_grader_refuse_as_root(
     off: str, attempt: str, layer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, off)
+    monkeypatch.setenv(layers.UNSAFE_DISABLE, off)
     out = tmp_path / "results" / "results.json"
     code = cli.main(["grade", str(ROOT / "solutions"), "--out", str(out), "--only", "softmax"])
     assert code == cli.ExitCode.GRADER_ERROR
@@ -135,7 +134,7 @@ def test_a_results_directory_others_can_write_is_refused(mother: Mother) -> None
         results.mkdir()
         os.chown(results, 65534, 65534)
         results.chmod(0o777)
-        os.environ[sandbox.UNSAFE_DISABLE] = "mountns,landlock"
+        os.environ[layers.UNSAFE_DISABLE] = "mountns,landlock"
         try:
             result = engine.grade(
                 ROOT / "solutions",
@@ -143,7 +142,7 @@ def test_a_results_directory_others_can_write_is_refused(mother: Mother) -> None
                 mother=mother,
             )
         finally:
-            del os.environ[sandbox.UNSAFE_DISABLE]
+            del os.environ[layers.UNSAFE_DISABLE]
         assert result.grader_error is not None and result.tests == ()
         assert "write the results directory" in result.grader_error
         assert canary.RESULTS_LAYER in result.grader_error
@@ -161,7 +160,7 @@ def test_without_root_the_canary_warns_and_grading_goes_on(
 ) -> None:
     # The judgement of a non-root grader, on what a worker without its own uid can do.
     monkeypatch.setattr(canary, "running_as_root", lambda: False)
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "uid,landlock,mountns")
+    monkeypatch.setenv(layers.UNSAFE_DISABLE, "uid,landlock,mountns")
     options = engine.Options(only="softmax", suites=("public",), results_dir=tmp_path)
     for _ in range(2):
         result = engine.grade(ROOT / "solutions", options, mother=mother)
@@ -222,7 +221,7 @@ def test_a_grading_that_runs_no_student_code_needs_no_canary(
 def test_a_typo_in_the_unsafe_switch_is_a_grader_error(
     mother: Mother, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "seccom")
+    monkeypatch.setenv(layers.UNSAFE_DISABLE, "seccom")
     result = engine.grade(ROOT / "solutions", engine.Options(only="softmax"), mother=mother)
     assert result.grader_error is not None
     assert "unknown layer seccom" in result.grader_error and "seccomp" in result.grader_error
@@ -233,7 +232,7 @@ def test_a_typo_in_the_unsafe_switch_is_a_grader_error(
 def test_a_shared_results_directory_is_never_chmodded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "landlock")  # the fallback that changes modes
+    monkeypatch.setenv(layers.UNSAFE_DISABLE, "landlock")  # the fallback that changes modes
     before = os.stat("/tmp").st_mode
     engine.protect_trusted_files(Path("/tmp"))
     assert os.stat("/tmp").st_mode == before
@@ -258,7 +257,7 @@ def test_a_batch_closes_its_output_directory_only_without_the_allowlist(
     from grader.classroom import batch
 
     if off:
-        monkeypatch.setenv(sandbox.UNSAFE_DISABLE, off)
+        monkeypatch.setenv(layers.UNSAFE_DISABLE, off)
     elif not landlock.abi()[0]:
         pytest.skip(f"this kernel has no Landlock: {landlock.abi()[1]}")
     source, out = tmp_path / "class", tmp_path / "out"

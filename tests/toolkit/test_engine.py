@@ -454,7 +454,8 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
     """The CUDA driver cannot start under a few GiB of RLIMIT_AS: with NVIDIA's driver present,
     the torch zygote's workers get RLIMIT_DATA instead, and a memory hog still fails."""
     from grader.sandbox import host as sandbox
-    from grader.sandbox.host import Sandbox, StudentError
+    from grader.sandbox.host import Sandbox
+    from grader.sandbox.layers import StudentError
 
     def limits_of(torch: bool) -> dict[str, int]:
         box = Sandbox({}, torch=torch)

@@ -14,7 +14,7 @@ from grader.grading import checks, feedback
 from grader.grading.checks import StudentFailure
 from grader.grading.feedback import Bug
 from grader.grading.reference import load_modules, reference
-from grader.sandbox.host import WorkerGone
+from grader.sandbox.layers import WorkerGone
 
 BUGS = {b.id: b for b in feedback.bugs()}
 REF = reference()

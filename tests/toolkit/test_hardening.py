@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from grader import messages
-from grader.sandbox import canary
-from grader.sandbox import host as sandbox
-from grader.sandbox.host import Mother, Sandbox, StudentError
+from grader.sandbox import canary, layers
+from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.layers import StudentError
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox uid, namespaces)")
 
@@ -90,7 +90,7 @@ def test_a_daemon_dies_with_the_test_that_started_it(
 ) -> None:
     # Without seccomp the fork succeeds; setsid() takes the daemon out of the worker's process
     # group, so only the zygote's sweep (it is a subreaper) can find it.
-    monkeypatch.setenv(sandbox.UNSAFE_DISABLE, "seccomp")
+    monkeypatch.setenv(layers.UNSAFE_DISABLE, "seccomp")
     with Sandbox({"losses.py": DAEMON}, mother=mother) as box:
         first = box.worker()
         daemon = first.call("losses", "softmax", (0,), {})["value"]
@@ -117,20 +117,20 @@ def test_fork_is_refused_with_seccomp(mother: Mother) -> None:
 
 def test_the_seccomp_program_built_once_is_each_workers_own() -> None:
     """The zygote builds the BPF program once; with a worker's pid written in, it must be
-    byte for byte what libseccomp builds for that pid (``grader.sandbox.worker._Filter``)."""
-    from grader.sandbox import worker
+    byte for byte what libseccomp builds for that pid (``grader.sandbox.lockdown._Filter``)."""
+    from grader.sandbox import lockdown, worker
 
     sc = worker._load_seccomp_module()
     if sc is None:
         pytest.skip("libseccomp is not installed here")
-    rules = worker._Filter.build(sc)
+    rules = lockdown._Filter.build(sc)
     assert rules.program is not None and rules.slots, "the template was not usable here"
     for pid in (1, 4242, 123457, 4194303):
-        assert rules.for_pid(pid) == worker._bpf(sc, pid)
+        assert rules.for_pid(pid) == lockdown._bpf(sc, pid)
 
 
 def test_pid_slots_refuse_programs_that_differ_elsewhere() -> None:
-    from grader.sandbox import worker
+    from grader.sandbox import lockdown as worker
 
     a, b = worker._PID_MARKS
     insn = (0x15).to_bytes(2, "little") + bytes([0, 1])
@@ -164,7 +164,7 @@ def test_a_worker_may_signal_itself_and_nobody_else(mother: Mother) -> None:
         assert err.value.type == "PermissionError"
         w.close()
         w = box.worker()
-        with pytest.raises(sandbox.WorkerGone) as gone:
+        with pytest.raises(layers.WorkerGone) as gone:
             w.call("losses", "softmax", (0,), {})
         assert "SIGSEGV" in gone.value.reason
         w.close()
@@ -232,10 +232,10 @@ def test_each_test_gets_an_empty_work_dir_and_a_read_only_world(mother: Mother) 
 
 def test_the_grader_is_not_dumpable_while_it_grades() -> None:
     libc = ctypes.CDLL(None)
-    before = libc.prctl(sandbox.PR_GET_DUMPABLE, 0, 0, 0, 0)
-    with sandbox.undumpable():
-        assert libc.prctl(sandbox.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
-        with sandbox.undumpable():  # nested: still off, and off after the inner one
+    before = libc.prctl(layers.PR_GET_DUMPABLE, 0, 0, 0, 0)
+    with layers.undumpable():
+        assert libc.prctl(layers.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+        with layers.undumpable():  # nested: still off, and off after the inner one
             pass
-        assert libc.prctl(sandbox.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
-    assert libc.prctl(sandbox.PR_GET_DUMPABLE, 0, 0, 0, 0) == before
+        assert libc.prctl(layers.PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+    assert libc.prctl(layers.PR_GET_DUMPABLE, 0, 0, 0, 0) == before

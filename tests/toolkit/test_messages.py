@@ -399,7 +399,7 @@ def test_large_inputs_are_summarized_not_dumped() -> None:
 def test_exit_statuses_read_as_causes() -> None:
     import signal
 
-    from grader.sandbox.host import DEFAULT_LIMITS
+    from grader.sandbox.layers import DEFAULT_LIMITS
 
     segv = messages.describe_exit(signal.SIGSEGV, DEFAULT_LIMITS)
     assert "crashed with SIGSEGV" in segv and "segmentation fault" in segv
@@ -415,7 +415,7 @@ def test_sanitize_removes_control_characters_and_bad_utf8() -> None:
 
 def test_student_messages_for_every_failure_kind(tmp_path: Path) -> None:
     from grader.grading.student import failure_from
-    from grader.sandbox.host import StudentError
+    from grader.sandbox.layers import StudentError
 
     cases = {
         "NotImplementedError": "is not implemented yet",
@@ -436,7 +436,7 @@ def test_student_messages_for_every_failure_kind(tmp_path: Path) -> None:
 
 def test_an_exception_says_where_in_the_students_file() -> None:
     from grader.grading.student import failure_from
-    from grader.sandbox.host import StudentError
+    from grader.sandbox.layers import StudentError
 
     traceback = (
         "Traceback (most recent call last):\n"

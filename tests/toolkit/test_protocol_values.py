@@ -20,7 +20,8 @@ from hypothesis.extra import numpy as hnp
 
 from grader.grading import engine
 from grader.sandbox import protocol
-from grader.sandbox.host import Limits, Mother, Sandbox
+from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.layers import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,8 @@ import pytest
 
 from grader.grading import engine
 from grader.grading.results import GradingResult
-from grader.sandbox.host import Limits, Mother
+from grader.sandbox.host import Mother
+from grader.sandbox.layers import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,8 @@ import pytest
 from grader.grading import engine, shard
 from grader.grading import results_json as gradescope
 from grader.grading.results import TestOutcome
-from grader.sandbox.host import DEFAULT_LIMITS, Mother, Sandbox
+from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.layers import DEFAULT_LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
 

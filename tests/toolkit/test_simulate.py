@@ -19,7 +19,7 @@ from grader.classroom import policies
 from grader.gradescope import package, simulate
 from grader.grading import results_json as gradescope
 from grader.grading.results import GradingResult, TestOutcome
-from grader.sandbox import host as sandbox
+from grader.sandbox import layers
 
 ROOT = Path(__file__).resolve().parents[2]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox uids need root")
@@ -181,7 +181,7 @@ def _check_run(sim: simulate.Simulation, within_memory: bool = True) -> dict[str
     extra = sim.results["extra_data"]
     assert extra["submission"]["id"] == simulate.fake_metadata()["id"]
     if os.geteuid() == 0:
-        assert extra["sandbox"]["user"] == sandbox.OWN_UID
+        assert extra["sandbox"]["user"] == layers.OWN_UID
     return sim.results
 
 
@@ -247,7 +247,7 @@ def test_the_sandbox_uid_cannot_read_source(autograder_zip: Path, tmp_path: Path
     """With the allowlist nothing outside it is readable, the control file included; without it
     (a kernel with no Landlock, a container with no mount namespace) setup.sh's permission step
     and the engine's fallback close source/ while the world-readable control stays readable."""
-    env = {sandbox.UNSAFE_DISABLE: off} if off else {}  # simulate drops the GRADER_* of ours
+    env = {layers.UNSAFE_DISABLE: off} if off else {}  # simulate drops the GRADER_* of ours
     # Under /tmp, not pytest's tmp_path (mode 0700 under /tmp/pytest-of-root): the sandbox uid
     # must be able to reach the root, so that only source/'s own mode keeps it out.
     work = Path(tempfile.mkdtemp(prefix="gradescope-probe-"))
