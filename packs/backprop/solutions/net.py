@@ -11,7 +11,6 @@ softmax cross-entropy here. Use NumPy only: no torch, autograd, scipy or sklearn
 from __future__ import annotations
 
 import numpy as np
-
 from layers import affine_backward, affine_forward, relu_backward, relu_forward
 
 

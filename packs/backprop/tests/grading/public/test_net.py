@@ -58,7 +58,7 @@ def student_loss_and_grads(student, X, y, params, reg):
     return got
 
 
-def check_loss_and_grads(student, got, expected, X, y, params, reg, against):
+def check_loss_and_grads(got, expected, X, y, params, reg, against):
     """The student's loss and every gradient against ``expected`` = (loss, grads)."""
     inputs = _inputs(X, y, params, reg)
     try:
@@ -66,9 +66,8 @@ def check_loss_and_grads(student, got, expected, X, y, params, reg, against):
         expect_close(NAME, loss, expected[0], inputs=inputs, what=f"loss, vs {against}")
         for k in KEYS:
             g = as_array(NAME, got[1][k], params[k].shape)
-            expect_close(
-                NAME, g, expected[1][k], inputs=inputs, kind="grad", what=f"grads['{k}'], vs {against}"
-            )
+            what = f"grads['{k}'], vs {against}"
+            expect_close(NAME, g, expected[1][k], inputs=inputs, kind="grad", what=what)
     except StudentFailure as fail:
         raise with_hint(fail, NAME, (X, y, params, reg), {}, got) from None
 
@@ -81,9 +80,7 @@ def torch_loss_and_grads(X, y, params, reg):
         scores = torch.relu(X @ W1 + b1) @ W2 + b2
         return F.cross_entropy(scores, labels) + reg * (torch.sum(W1**2) + torch.sum(W2**2))
 
-    value, grads = torch_value_and_grads(
-        loss, X, *(params[k] for k in KEYS), wrt=(1, 2, 3, 4)
-    )
+    value, grads = torch_value_and_grads(loss, X, *(params[k] for k in KEYS), wrt=(1, 2, 3, 4))
     return float(value), dict(zip(KEYS, grads, strict=True))
 
 
@@ -93,7 +90,7 @@ def test_two_layer_loss_small(student, reference):
     """loss and gradients of a 2-4-3 network on three examples, reg 0"""
     got = student_loss_and_grads(student, X, Y, PARAMS, 0.0)
     expected = reference.two_layer_loss(X.copy(), Y.copy(), _copy(PARAMS), 0.0)
-    check_loss_and_grads(student, got, expected, X, Y, PARAMS, 0.0, "the reference")
+    check_loss_and_grads(got, expected, X, Y, PARAMS, 0.0, "the reference")
     expect_unchanged(NAME, student.mutated, ("X", "y", "params", "reg"))
 
 
@@ -103,7 +100,7 @@ def test_two_layer_loss_reg(student, reference):
     """loss and gradients with reg 0.1: W1 and W2 are penalized, the biases are not"""
     got = student_loss_and_grads(student, X, Y, PARAMS, 0.1)
     expected = reference.two_layer_loss(X.copy(), Y.copy(), _copy(PARAMS), 0.1)
-    check_loss_and_grads(student, got, expected, X, Y, PARAMS, 0.1, "the reference")
+    check_loss_and_grads(got, expected, X, Y, PARAMS, 0.1, "the reference")
 
 
 @pytest.mark.points(1)
@@ -112,4 +109,4 @@ def test_two_layer_loss_torch(student):
     """loss and gradients equal torch autograd of cross_entropy + reg * (sum W1**2 + sum W2**2)"""
     got = student_loss_and_grads(student, X, Y, PARAMS, 0.05)
     expected = torch_loss_and_grads(X, Y, PARAMS, 0.05)
-    check_loss_and_grads(student, got, expected, X, Y, PARAMS, 0.05, "torch autograd")
+    check_loss_and_grads(got, expected, X, Y, PARAMS, 0.05, "torch autograd")
