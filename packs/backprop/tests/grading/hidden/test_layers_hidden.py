@@ -63,7 +63,7 @@ RELU = {
     "3-d": (_normal(2, 3, 4), _relu_input(2, 3, 4)),
 }
 assert all(np.any(x == 0) and np.any(x < 0) for _, x in list(RELU.values())[1:])
-RELU_LARGE = np.array([[1e300, -1e300, 3e8], [-7e10, 0.0, 1e-300]])
+RELU_LARGE = np.array([[1e30, -1e30, 3e8], [-7e10, 0.0, 1e-30]])
 
 
 def _affine(x, w, b):
@@ -246,7 +246,7 @@ def test_affine_backward_db_is_row_sum(student, problem):
 @pytest.mark.points(2)
 @pytest.mark.tags("relu_forward")
 def test_relu_forward_edges(student, reference):
-    """relu forward of any shape, with exact zeros, a single unit and values up to 1e300"""
+    """relu forward of any shape, with exact zeros, a single unit and values up to 1e30"""
     for _, x in RELU.values():
         compare(student, reference, "relu_forward", x)
     compare(student, reference, "relu_forward", RELU_LARGE)
@@ -273,8 +273,9 @@ _relu_arrays = hnp.array_shapes(min_dims=1, max_dims=3, max_side=5).flatmap(
 @given(x=_relu_arrays)
 def test_relu_forward_property(student, x):
     """relu forward: the output is >= 0 everywhere, equals x where x > 0 and is 0 where x <= 0"""
-    out = as_array("relu_forward", student.relu_forward(x), x.shape).astype(np.float64)
-    tol = 1e-6 if np.asarray(out).dtype == np.float32 else 0.0
+    got = as_array("relu_forward", student.relu_forward(x), x.shape)
+    tol = 1e-6 if got.dtype == np.float32 else 0.0
+    out = got.astype(np.float64)
     on = x > 0
     if np.any(out < 0) or not np.allclose(out[on], x[on], rtol=tol, atol=0) or np.any(out[~on]):
         fail_property(
