@@ -1,3 +1,7 @@
+# The notebook of the backprop pack, in the "percent" format: `grader assign --pack` builds
+# assignment.ipynb from it. `# %% [setup]` and `# %% [writefile] NAME.py` are filled in by the
+# engine (the standard set-up cell; a file's stubs and the cell running its public checks).
+
 # %% [markdown]
 # # Assignment: Backpropagation
 #
