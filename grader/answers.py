@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import layout, messages, protocol, spec
+from grader import messages, pack, protocol
 from grader.checks import StudentFailure
 
 FORMAT = "grader-answers"
@@ -310,14 +310,14 @@ class Recorder:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name in spec.CLASSES:
+        if name in pack.active().classes:
             self.problems.append(f"a public test uses reference.{name}: classes are not recorded")
             raise AnswersError(
                 f"reference.{name} cannot be recorded for the student bundle: compute the expected "
                 "values of a public test with torch on the trusted side, or make it hidden"
             )
         if name not in self._tests:
-            raise AttributeError(f"{name!r} is not part of the assignment{spec.did_you_mean(name)}")
+            raise AttributeError(f"{name!r} is not part of the assignment{pack.did_you_mean(name)}")
         return self._tests[name]
 
     def functions(self) -> dict[str, Callable[..., Any]]:
@@ -447,9 +447,9 @@ class Replay:
             raise AttributeError(name)
         if name in self._tests:
             return self._tests[name]
-        if name in spec.MODULE_OF:  # a torch class: never recorded
+        if name in pack.active().module_of:  # a torch class: never recorded
             self._miss(name)
-        raise AttributeError(f"{name!r} is not part of the assignment{spec.did_you_mean(name)}")
+        raise AttributeError(f"{name!r} is not part of the assignment{pack.did_you_mean(name)}")
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         return dict(self._standins)
@@ -548,14 +548,15 @@ def for_suites() -> Any:
     """The reference the suites use: the live one where ``solutions/`` is, else the recording."""
     if _override is not None:
         return _override
-    if layout.SOLUTIONS.is_dir():
+    if pack.active().solutions.is_dir():
         from grader.reference import reference
 
         return reference()
-    if layout.ANSWERS.is_file():
-        return replay(layout.ANSWERS)
+    if pack.active().answers.is_file():
+        return replay(pack.active().answers)
     raise AnswersError(
-        f"neither the reference ({layout.SOLUTIONS}) nor its recorded answers ({layout.ANSWERS}) "
+        f"neither the reference ({pack.active().solutions}) nor its recorded answers "
+        f"({pack.active().answers}) "
         "are here: the public tests need one of them"
     )
 

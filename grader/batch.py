@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO
 
-from grader import gradebook, regrade, similarity, spec, version
+from grader import gradebook, pack, regrade, similarity, version
 from grader.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
 from grader.regrade import Regrade
 from grader.results import GradingResult, TestOutcome
@@ -253,6 +253,9 @@ class BatchOptions:
     recycle: int = DEFAULT_RECYCLE
     regrade: bool = False  # grade everything again, whatever the gradebook holds
     retry_errors: bool = False  # grade again what was recorded as timed out or grader error
+    #: processes each grading shares its tests between (``grader.shard``: the results are the
+    #: same, so not part of ``suite_digest``); None: ``default_shards`` of ``jobs``
+    shards: int | None = None
     #: grade again what another grader version graded (``grader regrade``); a batch always
     #: grades again what another suite graded
     upgrade: bool = False
@@ -260,10 +263,22 @@ class BatchOptions:
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
-        spec.check_only(self.only)
+        pack.active().check_only(self.only)
 
     def engine_options(self) -> dict[str, Any]:
         return version.engine_options(self.suites, self.only, self.gpu_counts)
+
+    def grading_options(self) -> dict[str, Any]:
+        """What each grading process is told: ``engine_options`` and the shards."""
+        shards = self.shards if self.shards is not None else default_shards(self.jobs)
+        return {**self.engine_options(), "shards": shards}
+
+
+def default_shards(jobs: int) -> int:
+    """Shards per grading when ``jobs`` gradings run at once: the cores left to each."""
+    from grader import shard
+
+    return max(1, min(shard.DEFAULT_MAX, shard.available_cpus() // max(1, jobs)))
 
 
 Kind = Literal["result", "timeout", "crash"]
@@ -419,7 +434,10 @@ def _serve() -> int:
                     mother = sandbox.Mother(torch=True)
                 o = req["options"]
                 options = engine.Options(
-                    suites=tuple(o["suites"]), only=o["only"], gpu_counts=o["gpu_counts"]
+                    suites=tuple(o["suites"]),
+                    only=o["only"],
+                    gpu_counts=o["gpu_counts"],
+                    shards=o.get("shards"),
                 )
                 result = engine.grade(Path(req["path"]), options, mother)
             except Exception:  # engine.grade does not raise; its set-up here might
@@ -441,26 +459,7 @@ def _serve() -> int:
 def _to_wire(result: GradingResult) -> dict[str, Any]:
     """The typed record as plain JSON data; ``_from_wire`` rebuilds the identical record."""
     return {
-        "tests": [
-            {
-                "name": t.name,
-                "number": t.number,
-                "max_score": t.max_score,
-                "score": t.score,
-                "status": t.status,
-                "output": t.output,
-                "tags": list(t.tags),
-                "visibility": t.visibility,
-                "suite": t.suite,
-                "nodeid": t.nodeid,
-                "duration": t.duration,
-                "extra": dict(t.extra),
-                "slowest_call": t.slowest_call,
-                "peak_memory": t.peak_memory,
-                "cut_by": t.cut_by,
-            }
-            for t in result.tests
-        ],
+        "tests": [t.to_wire() for t in result.tests],
         "output": result.output,
         "execution_time": result.execution_time,
         "grader_error": result.grader_error,
@@ -470,7 +469,7 @@ def _to_wire(result: GradingResult) -> dict[str, Any]:
 
 def _from_wire(data: dict[str, Any]) -> GradingResult:
     return GradingResult(
-        tests=tuple(TestOutcome(**{**t, "tags": tuple(t["tags"])}) for t in data["tests"]),
+        tests=tuple(TestOutcome.from_wire(t) for t in data["tests"]),
         output=data["output"],
         execution_time=data["execution_time"],
         grader_error=data["grader_error"],
@@ -694,7 +693,7 @@ def _grade_local(
         jobs.put(None)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
-    engine_options = options.engine_options()
+    engine_options = options.grading_options()
 
     def slot(index: int) -> None:
         with (logs / f"slot-{index}.log").open("ab") as log:
@@ -742,7 +741,7 @@ def _grade_dask(
         ) from exc
     if not todo:
         return
-    engine_options = options.engine_options()
+    engine_options = {**options.engine_options(), "shards": options.shards or 1}
     with Client(address) as client:  # type: ignore[no-untyped-call]
         futures = {
             client.submit(

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import layout
+from grader import pack
 from grader.sandbox import (
     OWN_UID,
     Mother,
@@ -63,7 +63,12 @@ SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 def _secret_dirs() -> tuple[Path, ...]:
     """What a student must never see, among the trusted directories (the student bundle has
     the public suite, and ``grader check`` runs it as the student: no warning for that)."""
-    return (layout.SOLUTIONS, layout.HIDDEN_SUITE, layout.EXAMPLES, layout.ROOT / ".git")
+    return (
+        pack.active().solutions,
+        pack.active().hidden_suite,
+        pack.active().examples,
+        pack.ROOT / ".git",
+    )
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ def run(box: Sandbox, results_dir: Path | None = None) -> Report:
     box.ready()
     expected = allowlist_expected(box)
     files = {}
-    for d in layout.TRUSTED_DIRS:
+    for d in pack.trusted_dirs():
         if os.path.isdir(d):  # False where even the grader cannot look (not ours to probe)
             files[d] = _a_file_in(d)
     # A file anyone may read, outside the allowlist (as a readable clone of the course elsewhere
@@ -273,7 +278,7 @@ def _mode(p: Path) -> int:
 
 def _short(p: Path) -> str:
     try:
-        return str(p.relative_to(layout.ROOT))
+        return str(p.relative_to(pack.ROOT))
     except ValueError:
         return str(p)
 
@@ -326,7 +331,7 @@ def _key(box: Sandbox, results_dir: Path | None) -> tuple[Any, ...]:
         box.disabled,
         box.limits.nproc,
         results_dir,
-        layout.TRUSTED_DIRS,
+        pack.trusted_dirs(),
     )
 
 

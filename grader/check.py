@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from grader import engine, layout, messages, spec
+from grader import engine, messages, pack
 from grader.results import GradingResult, TestOutcome
 
 #: Files that sit next to the stubs in ``assignment/`` and are not part of a submission: the
@@ -136,7 +136,7 @@ def report(
         "every function"
         if only is None
         else f"`{only}.py`"
-        if only in spec.MODULES
+        if only in pack.active().by_module
         else f"`{only}`"
     )
     header = messages.CHECK_HEADER.format(what=what, path=shown_path(path))
@@ -152,7 +152,7 @@ def report(
     lines.append("\n")
     by_function = _group(result.tests)
     todo: list[str] = []
-    for module, names in spec.MODULES.items():
+    for module, names in pack.active().by_module.items():
         rows = [(n, by_function[n]) for n in names if n in by_function]
         if not rows:
             continue
@@ -192,7 +192,9 @@ def report(
         lines.append(style.good(messages.CHECK_ALL_PASSED) + "\n")
     lines.append("\n" + messages.CHECK_HIDDEN_INTRO + "\n")
     for module in _modules(only):
-        lines.append(_wrap(f"{module}.py: {messages.HIDDEN_EXAMINES[module]}", "  ", "    "))
+        hidden = pack.active().module(module).hidden
+        if hidden:
+            lines.append(_wrap(f"{module}.py: {hidden}", "  ", "    "))
     return "".join(lines)
 
 
@@ -236,8 +238,8 @@ def _companion(name: str) -> bool:
 
 def _modules(only: str | None) -> list[str]:
     if only is None:
-        return list(spec.MODULES)
-    return [only] if only in spec.MODULES else [spec.module_of(only)]
+        return list(pack.active().by_module)
+    return [only] if only in pack.active().by_module else [pack.active().owner(only)]
 
 
 def shown_path(path: Path) -> str:
@@ -273,12 +275,16 @@ def passed(result: GradingResult) -> bool:
 
 def check(name: str | None = None, path: str | Path = ".", verbose: bool = False) -> Checked:
     """From a notebook cell: check one function or module (or all) of the files in ``path``."""
-    if name is not None and name not in spec.MODULE_OF and name not in spec.MODULES:
-        hint = spec.did_you_mean(name, [*spec.MODULE_OF, *spec.MODULES])
+    if (
+        name is not None
+        and name not in pack.active().module_of
+        and name not in pack.active().by_module
+    ):
+        hint = pack.did_you_mean(name, [*pack.active().module_of, *pack.active().by_module])
         raise ValueError(f"{name!r} is not part of the assignment{hint}")
     result, _ = run_check(Path(path), only=name, verbose=verbose, notebook=True)
     return Checked(passed(result))
 
 
 def default_path() -> Path:
-    return layout.ASSIGNMENT
+    return pack.active().assignment

@@ -18,9 +18,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from grader import layout, spec
+from grader import pack
 
 
 class ExitCode(enum.IntEnum):
@@ -47,6 +47,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
             verbose=args.verbose,
             gpu_counts=not args.gpu_informational,
             results_dir=Path(args.out).resolve().parent,
+            shards=args.shards,
         )
     except ValueError as exc:
         print(f"grader grade: {exc}", file=sys.stderr)
@@ -63,7 +64,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         result = policies.apply(
             engine.grade(submission, options),
             policies.load_metadata(Path(args.metadata)),
-            policies.load_policy(layout.ROOT),
+            policies.load_policy(pack.ROOT),
         )
         gradescope.write(result, Path(args.out))
     else:
@@ -78,24 +79,30 @@ def _grade(args: argparse.Namespace) -> ExitCode:
 def _assign(args: argparse.Namespace) -> ExitCode:
     from grader import assign
 
-    dest = Path(args.dest)
+    dest = Path(args.dest) if args.dest else pack.active().assignment
     if args.check:
-        stale = assign.stale(layout.SOLUTIONS, dest)
+        stale = assign.stale(pack.active().solutions, dest)
         for path in stale:
-            print(f"out of date: {dest / path}  (run: python -m grader assign)")
+            print(f"out of date: {dest / path}  (run: python -m grader assign{_pack_arg()})")
         return ExitCode.FAILED if stale else ExitCode.OK
-    for written in assign.write(layout.SOLUTIONS, dest):
+    for written in assign.write(pack.active().solutions, dest):
         print(f"wrote {written}")
     return ExitCode.OK
 
 
+def _pack_arg() -> str:
+    """`` --pack DIR`` for a command to suggest, where the active pack is not this repository's."""
+    root = pack.active().root
+    return "" if root == pack.ROOT.resolve() else f" --pack {root}"
+
+
 def _unknown(only: str | None, command: str) -> bool:
     """Say so (with a suggestion) when ``--only`` names nothing of the assignment."""
-    if only is None or only in spec.MODULE_OF or only in spec.MODULES:
+    if only is None or only in pack.active().module_of or only in pack.active().by_module:
         return False
-    names = [*spec.MODULE_OF, *spec.MODULES]
+    names = [*pack.active().module_of, *pack.active().by_module]
     print(
-        f"grader {command}: {only!r} is not part of the assignment{spec.did_you_mean(only, names)}",
+        f"grader {command}: {only!r} is not part of the assignment{pack.did_you_mean(only, names)}",
         file=sys.stderr,
     )
     return True
@@ -135,6 +142,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         timeout=args.timeout,
         regrade=getattr(args, "regrade", False),
         retry_errors=args.retry_errors,
+        shards=args.shards,
         upgrade=args.command == "regrade",
         check_similarity=not args.no_similarity,
     )
@@ -275,13 +283,32 @@ def _simulate(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if sim.ok else ExitCode.GRADER_ERROR
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="grader", description="Autograder for 'Loss Functions and Optimization'."
+        prog="grader",
+        description="Autograder and assignment toolkit: grades the assignment pack it is given "
+        "(--pack DIR; default: the pack around the working directory, else the repository's).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--pack",
+        metavar="DIR",
+        help="the assignment pack (a folder with assignment.toml); default: the nearest one at "
+        "or above the working directory, else this repository's",
+    )
 
-    p = sub.add_parser("grade", help="grade one submission into Gradescope's results.json")
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = add("grade", help="grade one submission into Gradescope's results.json")
     p.add_argument("submission", help="a folder of the student's files, a .zip, or a notebook")
     p.add_argument("--out", default="results.json", help="where to write results.json")
     p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
@@ -304,35 +331,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="Gradescope's submission_metadata.json: recorded in extra_data; policies applied",
     )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="grading processes to share the tests between (default: one per core this "
+        "process may use, at most 2; the results are those of one process)",
+    )
     p.set_defaults(run=_grade)
 
-    p = sub.add_parser("check", help="run the public tests on your files; readable report")
+    p = add("check", help="run the public tests on your files; readable report")
     p.add_argument("path", nargs="?", help="folder or notebook (default: assignment/)")
     p.add_argument("--only", metavar="NAME", help="one function or file, e.g. svm_loss, losses")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_check)
 
-    p = sub.add_parser("assign", help="generate assignment/ (stubs + notebook) from solutions/")
-    p.add_argument("--dest", default=str(layout.ASSIGNMENT))
+    p = add("assign", help="generate assignment/ (stubs + notebook) from solutions/")
+    p.add_argument("--dest", help="where to write (default: the pack's assignment/)")
     p.add_argument("--check", action="store_true", help="only report files that are out of date")
     p.set_defaults(run=_assign)
 
-    p = sub.add_parser("demo", help="grade the reference, the stubs and examples/; print a table")
+    p = add("demo", help="grade the reference, the stubs and examples/; print a table")
     p.set_defaults(run=_demo)
 
-    p = sub.add_parser("batch", help="grade many submissions into a resumable gradebook")
+    p = add("batch", help="grade many submissions into a resumable gradebook")
     _grading_arguments(p)
     p.add_argument("--regrade", action="store_true", help="grade everything again")
     p.set_defaults(run=_batch)
 
-    p = sub.add_parser(
+    p = add(
         "regrade",
         help="grade again what an older grader or suite graded; print and write what changed",
     )
     _grading_arguments(p)
     p.set_defaults(run=_batch)
 
-    p = sub.add_parser("export", help="a batch's gradebook as CSV (class, Gradescope, Canvas)")
+    p = add("export", help="a batch's gradebook as CSV (class, Gradescope, Canvas)")
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--csv", metavar="FILE", help="one row per student, per-test scores")
     p.add_argument("--gradescope", metavar="FILE", help="Gradescope score upload CSV")
@@ -356,16 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_export)
 
-    p = sub.add_parser("limits", help="suggested timeout and memory limit from a batch's data")
+    p = add("limits", help="suggested timeout and memory limit from a batch's data")
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.set_defaults(run=_limits)
 
-    p = sub.add_parser("report", help="an HTML class report with pictures from a batch")
+    p = add("report", help="an HTML class report with pictures from a batch")
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--out", default="report.html", help="the HTML file (PNGs go next to it)")
     p.set_defaults(run=_report)
 
-    p = sub.add_parser("package", help="build Gradescope's autograder.zip (or the student bundle)")
+    p = add("package", help="build Gradescope's autograder.zip (or the student bundle)")
     p.add_argument("--out", default="autograder.zip", help="the zip to write")
     p.add_argument("--student", action="store_true", help="the student bundle: nothing hidden")
     p.add_argument("--late-penalty-per-day", type=float, default=0.0, metavar="FRACTION")
@@ -373,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-submissions", type=int, metavar="N", help="default: unlimited")
     p.set_defaults(run=_package)
 
-    p = sub.add_parser("simulate", help="run autograder.zip on a submission like Gradescope")
+    p = add("simulate", help="run autograder.zip on a submission like Gradescope")
     p.add_argument("submission", help="a folder of the student's files, a .zip, or a notebook")
     p.add_argument("--zip", help="the autograder zip (default: built from this checkout)")
     p.add_argument("--out", help="also copy results.json here")
@@ -405,12 +439,25 @@ def _grading_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip the comparison of the submissions' code at the end",
     )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        metavar="N",
+        help="processes each grading shares its tests between (default: the cores per job, "
+        "at most 2; 1 with --dask)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run
+    try:
+        # Before anything reads it; GRADER_PACK carries it to every process the grader starts.
+        pack.select(args.pack or os.environ.get(pack.ENV) or None)
+    except pack.ManifestError as exc:
+        print(f"grader {args.command}: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
         return int(run(args))
     except ModuleNotFoundError as exc:

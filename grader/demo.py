@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader import engine, layout
+from grader import engine, pack
 from grader.results import GradingResult
 from grader.sandbox import Mother
 
@@ -14,11 +14,11 @@ from grader.sandbox import Mother
 def submissions() -> list[tuple[str, Path]]:
     """(label, path) of what the demo grades, in a fixed order."""
     found = [
-        ("reference (solutions/)", layout.SOLUTIONS),
-        ("stubs (assignment/)", layout.ASSIGNMENT),
+        ("reference (solutions/)", pack.active().solutions),
+        ("stubs (assignment/)", pack.active().assignment),
     ]
-    if layout.EXAMPLES.is_dir():
-        for path in sorted(layout.EXAMPLES.iterdir()):
+    if pack.active().examples.is_dir():
+        for path in sorted(pack.active().examples.iterdir()):
             if path.is_dir():
                 notebooks = sorted(path.glob("*.ipynb"))
                 target = notebooks[0] if notebooks and not list(path.glob("*.py")) else path

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import layout
+from grader import pack
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = Path("/var/cache/grader-e2e")
@@ -825,15 +825,15 @@ def stage_submissions(dest: Path, names: Sequence[str], bug_id: str) -> dict[str
         folder = dest / name
         folder.mkdir(parents=True)
         if name == "reference":
-            _copy_py(layout.SOLUTIONS, folder)
+            _copy_py(pack.active().solutions, folder)
         elif name == "stubs":
             _copy_py(REPO / "assignment", folder)
         elif name == "bug":
             bugs = {b.id: b for b in feedback.bugs()}
             if bug_id not in bugs:
-                raise StepFailed(f"no bug {bug_id!r} in {layout.SUITES / 'bugs.py'}")
+                raise StepFailed(f"no bug {bug_id!r} in {pack.active().suites / 'bugs.py'}")
             bug = bugs[bug_id]
-            _copy_py(layout.SOLUTIONS, folder)
+            _copy_py(pack.active().solutions, folder)
             target = folder / bug.file
             target.write_text(bug.patch(target.read_text(encoding="utf-8")), encoding="utf-8")
         elif name == "notebook":

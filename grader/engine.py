@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import gradescope, layout, messages, spec
+from grader import gradescope, messages, pack
 from grader.plugin import EngineHook, GradingSession
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import (
@@ -52,9 +52,12 @@ class Options:
     #: where results.json will be written: closed to the sandbox users as root, and probed by
     #: the start-up canary (``grader.canary``)
     results_dir: Path | None = None
+    #: grading processes to share the tests between (``grader.shard``; the results are those
+    #: of a serial run); None: one per core this process may use, at most ``shard.DEFAULT_MAX``
+    shards: int | None = None
 
     def __post_init__(self) -> None:
-        spec.check_only(self.only)
+        pack.active().check_only(self.only)
 
 
 def grade(
@@ -157,17 +160,18 @@ def _grade(
             sources = dict(sub.sources)
     protect_trusted_files(options.results_dir)
     allowlist_notice()
-    box = Sandbox(sources, limits=options.limits, torch=_uses_torch(sources), mother=mother)
+    box = new_sandbox(sources, limits=options.limits, mother=mother)
     with undumpable(), box:
         canary_report = _arm_canary(box, options.results_dir)
         session = GradingSession(
             sandbox=box,
             submitted=frozenset(sources),
-            hidden_root=layout.HIDDEN_SUITE,
+            hidden_root=pack.active().hidden_suite,
             verbose=options.verbose,
             gpu_counts=options.gpu_counts,
             only=options.only,
             progress=options.progress,
+            shards=options.shards if options.shards is not None else default_shards(),
         )
         log, code = run_suites(session, options.suites)
         layers = dict(box.layers)
@@ -208,13 +212,13 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     """Run the suites with pytest in this process; returns pytest's log and exit code."""
     import pytest
 
-    paths = [str(layout.SUITES / s) for s in suites]
+    paths = [str(pack.active().suites / s) for s in suites]
     args = [
         *paths,
         "-c",
-        str(layout.SUITES / "pytest.ini"),
+        str(pack.active().suites / "pytest.ini"),
         "--rootdir",
-        str(layout.SUITES),
+        str(pack.active().suites),
         "--import-mode=importlib",
         "-p",
         "no:cacheprovider",
@@ -242,6 +246,12 @@ def run_suites(session: GradingSession, suites: Sequence[str]) -> tuple[str, int
     return buf.getvalue(), int(code)
 
 
+def default_shards() -> int:
+    from grader import shard
+
+    return shard.default_shards()
+
+
 def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
     """Run the start-up canary before the first worker that runs student code.
 
@@ -264,8 +274,23 @@ def _arm_canary(box: Sandbox, results_dir: Path | None) -> list[Any]:
 
 
 def _uses_torch(sources: dict[str, str]) -> bool:
-    return "torch_losses.py" in sources or any(
+    """Whether the zygote needs torch: a module the manifest says needs it was handed in, or
+    some code names it (a lean zygote still serves the rest, ``sandbox.lean_eligible``)."""
+    torch_files = {f"{m}.py" for m in pack.active().torch_modules}
+    return any(name in sources for name in torch_files) or any(
         "torch" in text for name, text in sources.items() if name.endswith(".py")
+    )
+
+
+def new_sandbox(sources: dict[str, str], **kwargs: Any) -> Sandbox:
+    """A sandbox for the active pack: its modules, its torch modules' files."""
+    p = pack.active()
+    return Sandbox(
+        sources,
+        torch=_uses_torch(sources),
+        modules=p.module_names,
+        torch_files=tuple(f"{m}.py" for m in p.torch_modules),
+        **kwargs,
     )
 
 
@@ -285,7 +310,7 @@ def protect_trusted_files(results_dir: Path | None = None) -> None:
         results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not running_as_root() or landlock_expected(unsafe_disabled()):
         return
-    for path in layout.TRUSTED_DIRS:
+    for path in pack.trusted_dirs():
         with contextlib.suppress(FileNotFoundError):
             _close(path)
     if results_dir is not None and _closable(results_dir):
@@ -311,7 +336,7 @@ def _closable(d: Path) -> bool:
     if st.st_uid != 0 or (st.st_mode & stat.S_ISVTX and st.st_mode & stat.S_IWOTH):
         return False
     needed = (
-        layout.ROOT,
+        pack.ROOT,
         Path(sys.prefix),
         Path(sys.base_prefix),
         Path(__file__).parent,
@@ -333,12 +358,12 @@ def open_session(submission: Path, verbose: bool = False) -> GradingSession:
     sub = load_submission(submission)
     sources = {} if any(p.fatal for p in sub.problems) else dict(sub.sources)
     protect_trusted_files()
-    box = Sandbox(sources, torch=_uses_torch(sources)).start()
+    box = new_sandbox(sources).start()
     _arm_canary(box, None)
     return GradingSession(
         sandbox=box,
         submitted=frozenset(sources),
-        hidden_root=layout.HIDDEN_SUITE,
+        hidden_root=pack.active().hidden_suite,
         verbose=verbose,
     )
 

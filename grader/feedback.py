@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import layout, messages
+from grader import messages, pack
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def _from_the_suites(tb: Any) -> Any:
     """
     t = tb
     while t is not None:
-        if Path(t.tb_frame.f_code.co_filename).is_relative_to(layout.SUITES):
+        if Path(t.tb_frame.f_code.co_filename).is_relative_to(pack.active().suites):
             return t
         t = t.tb_next
     return tb
@@ -134,9 +134,13 @@ def _clean_notes(notes: str) -> str:
 # -- fingerprints -------------------------------------------------------------------------
 
 
+def bugs(suites: Path | None = None) -> tuple[Bug, ...]:
+    """The bug library of the grading suites (default: the active pack's; empty if none)."""
+    return _bugs(pack.active().suites if suites is None else suites)
+
+
 @cache
-def bugs(suites: Path = layout.SUITES) -> tuple[Bug, ...]:
-    """The bug library of the grading suites (empty if there is none)."""
+def _bugs(suites: Path) -> tuple[Bug, ...]:
     path = suites / "bugs.py"
     if not path.exists():
         return ()
@@ -154,8 +158,10 @@ def _variant(bug_id: str) -> types.ModuleType | None:
     from grader.reference import load_modules
 
     bug = next(b for b in bugs() if b.id == bug_id)
-    source = (layout.SOLUTIONS / bug.file).read_text(encoding="utf-8")
-    modules = load_modules(layout.SOLUTIONS, {bug.file: bug.patch(source)}, only=[bug.file[:-3]])
+    source = (pack.active().solutions / bug.file).read_text(encoding="utf-8")
+    modules = load_modules(
+        pack.active().solutions, {bug.file: bug.patch(source)}, only=[bug.file[:-3]]
+    )
     return modules.get(bug.file[:-3])
 
 
@@ -165,7 +171,7 @@ def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: A
     Without the bug library or the reference it patches (a student bundle), the variants'
     answers recorded for the public tests' inputs stand in for them (``grader.answers``).
     """
-    if not bugs() or not layout.SOLUTIONS.is_dir():
+    if not bugs() or not pack.active().solutions.is_dir():
         from grader import answers
 
         return answers.recorded_hint(name, args, kwargs, got)
@@ -184,7 +190,7 @@ def diagnose_part(
     makes the gradient inf or nan, but not always the same entries as the library's variant, and
     the student should still read the diagnosis of the loss (issue 16). Needs the bug library.
     """
-    if not bugs() or not layout.SOLUTIONS.is_dir():
+    if not bugs() or not pack.active().solutions.is_dir():
         return None
     for hint, theirs in fingerprints(name, args, kwargs):
         if isinstance(theirs, (tuple, list)) and len(theirs) > index and _same(theirs[index], got):

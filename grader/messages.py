@@ -205,25 +205,6 @@ CHECK_FAILED = "The checker itself failed (not your code); please tell course st
 CHECK_PROGRESS = "checking {path} ..."
 CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
 
-#: What the hidden suites examine beyond the public tests, per module (never a hidden input).
-HIDDEN_EXAMINES = MappingProxyType(
-    {
-        "losses": "edge cases (N = 1, C = 2, scores up to ±1e4, rows of very different size, "
-        "ties, hinge terms exactly at their kink), inputs left unchanged, and the lecture's quiz "
-        "properties",
-        "gradients": "gradients against PyTorch autograd and against finite differences of your "
-        "own loss, regularization on and off, the hinge's kink, call counts of f, x restored, "
-        "an error exactly equal to tol",
-        "optim": "long trajectories against torch.optim.SGD / Adam with other hyperparameters, "
-        "minibatch sampling (batches of one row and of all N), schedules inside minibatch_sgd",
-        "schedules": "StepLR / CosineAnnealingLR over many steps, monotonicity, t > T",
-        "search": "split and fold properties for many N and k, call counts, log-uniform spread, "
-        "tie rules",
-        "torch_losses": "backward against torch autograd (at the hinge's kink too), gradcheck in "
-        "float64, float32 scores kept float32, and CUDA where the grader has a GPU",
-    }
-)
-
 
 def describe_exit(status: int | None, limits: Any) -> str:
     """Why a worker process ended, from its wait status, in a student's words."""

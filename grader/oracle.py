@@ -27,15 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from grader import layout
+from grader import pack
 
-STORE = layout.SUITES / "oracle.npz"
+STORE = pack.active().suites / "oracle.npz"
 
 _store: dict[str, np.ndarray] | None = None
 #: answers computed live in this process, by digest (written out by ``record``)
 _new: dict[str, np.ndarray] = {}
 #: how many answers this process had to compute live (the store's coverage test reads it)
 live_calls = 0
+#: Whether ``record`` is collecting (the answers computed live stay in this process: a sharded
+#: grading runs serially then, grader.shard).
+recording = False
 
 
 def sgd(w0: np.ndarray, grads: Sequence[np.ndarray], lr: float, momentum: float) -> np.ndarray:
@@ -121,9 +124,10 @@ def entries() -> dict[str, np.ndarray]:
 @contextlib.contextmanager
 def record(path: Path = STORE) -> Iterator[None]:
     """Collect the answers computed in the block, then write exactly those to ``path``."""
-    global _store
+    global _store, recording
     saved, _store = _store, {}
     _new.clear()
+    recording = True
     try:
         yield
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".oracle-", suffix=".npz")
@@ -133,6 +137,7 @@ def record(path: Path = STORE) -> Iterator[None]:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
+        recording = False
         _store = saved if path != STORE else None
         _new.clear()
 
@@ -202,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from grader import engine
 
     with record():
-        result = engine.grade(layout.SOLUTIONS)
+        result = engine.grade(pack.active().solutions)
     if result.grader_error is not None or result.score != result.max_score:
         print(result.grader_error or "the reference did not get full marks", file=sys.stderr)
         return 1

@@ -35,6 +35,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from grader import pack
+from grader.pack import Pack
 from grader.policies import POLICY_FILE, Policy
 
 #: The repository (not GRADER_ROOT: packaging always starts from the instructor's checkout).
@@ -70,9 +72,13 @@ class Entry:
 # -- the autograder zip ------------------------------------------------------------------------
 
 
-def autograder_entries(repo: Path = REPO, policy: Policy | None = None) -> list[Entry]:
-    """Every file of autograder.zip, in zip order."""
+def autograder_entries(
+    repo: Path = REPO, policy: Policy | None = None, assignment: Pack | None = None
+) -> list[Entry]:
+    """Every file of autograder.zip, in zip order: the engine from ``repo``, the pack
+    ``assignment`` (default: the active one) at the zip's root, as Gradescope unpacks it."""
     policy = policy or Policy()
+    p = pack.active() if assignment is None else assignment
     pins = pinned_requirements()
     torch_spec = _torch_spec(pins)
     subst = {
@@ -95,16 +101,28 @@ def autograder_entries(repo: Path = REPO, policy: Policy | None = None) -> list[
     for name in ("pyproject.toml", "README.md"):
         entries.append(Entry(name, _read(repo / name)))
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
-    entries += _tree(repo, "solutions", suffixes=(".py",))
-    entries += _tree(repo, "tests/grading", suffixes=(".py", ".ini", ".npz"))
-    for required in ("solutions", "tests/grading/public", "tests/grading/hidden"):
+    entries.append(Entry(pack.MANIFEST, _read(p.root / pack.MANIFEST)))
+    solutions, suites = _inside(p, p.solutions), _inside(p, p.suites)
+    entries += _tree(p.root, solutions, suffixes=(".py",))
+    entries += _tree(p.root, suites, suffixes=(".py", ".ini", ".npz"))
+    for required in (solutions, f"{suites}/public", f"{suites}/hidden"):
         if not any(e.name.startswith(required + "/") for e in entries):
-            raise PackageError(f"nothing under {repo / required}: the autograder needs it")
+            raise PackageError(f"nothing under {p.root / required}: the autograder needs it")
     return _sorted(entries)
 
 
-def build_autograder(out: Path, repo: Path = REPO, policy: Policy | None = None) -> Path:
-    write_zip(out, autograder_entries(repo, policy))
+def _inside(p: Pack, folder: Path) -> str:
+    """``folder`` relative to the pack's root (the zip holds the pack as it is laid out)."""
+    try:
+        return folder.resolve().relative_to(p.root).as_posix()
+    except ValueError:
+        raise PackageError(f"{folder} is outside the pack {p.root}: a pack is one folder") from None
+
+
+def build_autograder(
+    out: Path, repo: Path = REPO, policy: Policy | None = None, assignment: Pack | None = None
+) -> Path:
+    write_zip(out, autograder_entries(repo, policy, assignment))
     return out
 
 
@@ -147,23 +165,25 @@ public tests with the reference itself, and the hidden tests. Submit the six .py
 notebook) there.
 """
 
-#: Where the bundle holds the reference's recorded answers (``grader.layout.ANSWERS`` there).
+#: Where the bundle holds the reference's recorded answers (``grader.pack.active().answers`` there).
 ANSWERS_ENTRY = "tests/grading/public_answers.frame"
 
 
-def student_entries(repo: Path = REPO) -> list[Entry]:
-    """Every file of the student bundle: nothing hidden, nothing of the reference's code."""
-    entries = _tree(repo, "assignment", suffixes=(".py", ".ipynb", ".md", ".ini"))
+def student_entries(repo: Path = REPO, assignment: Pack | None = None) -> list[Entry]:
+    """Every file of the student bundle: nothing hidden, nothing of the reference's code.
+
+    The bundle is laid out like a pack (its manifest, ``assignment/``, the public suite at
+    ``tests/grading/public``) whatever the instructor's pack calls its folders, so that the
+    grader in it finds them where the manifest's defaults say."""
+    p = pack.active() if assignment is None else assignment
+    entries = _moved(p.assignment, "assignment", (".py", ".ipynb", ".md", ".ini"))
     if not any(e.name.endswith(".py") for e in entries):
-        raise PackageError(
-            f"no stubs in {repo / 'assignment'}: run `python -m grader assign` first"
-        )
-    entries += [
-        e
-        for e in _tree(repo, "tests/grading", suffixes=(".py", ".ini"))
-        if e.name.startswith("tests/grading/public/") or e.name == "tests/grading/pytest.ini"
-    ]
-    entries.append(Entry(ANSWERS_ENTRY, record_public_answers(repo)))
+        raise PackageError(f"no stubs in {p.assignment}: run `python -m grader assign` first")
+    entries += _moved(p.public_suite, "tests/grading/public", (".py", ".ini"))
+    if (p.suites / "pytest.ini").is_file():
+        entries.append(Entry("tests/grading/pytest.ini", _read(p.suites / "pytest.ini")))
+    entries.append(Entry(pack.MANIFEST, _bundle_manifest(p)))
+    entries.append(Entry(ANSWERS_ENTRY, record_public_answers(p)))
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
     entries.append(Entry("pyproject.toml", _read(repo / "pyproject.toml")))
     pins = pinned_requirements()
@@ -177,27 +197,48 @@ def student_entries(repo: Path = REPO) -> list[Entry]:
     return _sorted(entries)
 
 
-def record_public_answers(repo: Path = REPO) -> bytes:
+def _moved(folder: Path, name: str, suffixes: tuple[str, ...]) -> list[Entry]:
+    """The files of ``folder`` as entries under ``name``."""
+    return [
+        Entry(f"{name}/{e.name.split('/', 1)[1]}", e.data)
+        for e in _tree(folder.parent, folder.name, suffixes)
+    ]
+
+
+def _bundle_manifest(p: Pack) -> bytes:
+    """The pack's manifest for the bundle, its [paths] dropped: the bundle uses the defaults.
+    (It has no solutions/: ``grader.pack`` accepts that where the recorded answers are.)"""
+    text = _read(p.root / pack.MANIFEST).decode("utf-8")
+    kept, skipping = [], False
+    for line in text.splitlines():
+        if line.strip().startswith("["):
+            skipping = line.strip() == "[paths]"
+        if not skipping:
+            kept.append(line)
+    return ("\n".join(kept).rstrip("\n") + "\n").encode("utf-8")
+
+
+def record_public_answers(assignment: Pack | None = None) -> bytes:
     """The reference's answers to the public suites, as the bundle's answers file.
 
     Grades the reference itself with the public suites, a ``grader.answers.Recorder`` standing
     for it (in the tests' ``reference`` and the sandbox's stand-ins). Every public test must
     pass, and every call be recordable: otherwise the bundle could not replay it.
     """
-    from grader import answers, engine, layout
+    from grader import answers, engine
     from grader.reference import reference
 
-    suites = repo / "tests" / "grading"
-    if suites.resolve() != layout.SUITES.resolve():
+    p = pack.active() if assignment is None else assignment
+    if p.root != pack.active().root:
         raise PackageError(
-            f"the public answers are recorded with the grader's suites ({layout.SUITES}), "
-            f"not {suites}: set GRADER_SUITES to package another tree"
+            f"the public answers are recorded by grading with the active pack "
+            f"({pack.active().root}), not {p.root}: run `grader package --pack {p.root}`"
         )
-    if not layout.SOLUTIONS.is_dir():
-        raise PackageError(f"no reference at {layout.SOLUTIONS}: its answers are recorded")
+    if not p.solutions.is_dir():
+        raise PackageError(f"no reference at {p.solutions}: its answers are recorded")
     options = engine.Options(suites=("public",))
     recorded, result, problems = answers.record(
-        reference(), lambda: engine.grade(layout.SOLUTIONS, options)
+        reference(), lambda: engine.grade(p.solutions, options)
     )
     if result.grader_error is not None:
         raise PackageError(
@@ -219,8 +260,8 @@ def record_public_answers(repo: Path = REPO) -> bytes:
         raise PackageError(str(exc)) from None
 
 
-def build_student(out: Path, repo: Path = REPO) -> Path:
-    write_zip(out, student_entries(repo))
+def build_student(out: Path, repo: Path = REPO, assignment: Pack | None = None) -> Path:
+    write_zip(out, student_entries(repo, assignment))
     return out
 
 

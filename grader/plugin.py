@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from grader import layout
+from grader import pack
 
 if TYPE_CHECKING:
     from grader.results import TestOutcome, Visibility
@@ -50,6 +50,8 @@ class GradingSession:
     #: called with each outcome as it is decided (``grader check``'s progress line)
     progress: Callable[[TestOutcome, int], None] | None = None
     total: int = 0
+    #: grading processes to share the tests between (``grader.shard``); 1: this one alone
+    shards: int = 1
 
 
 SESSION = pytest.StashKey[GradingSession]()
@@ -107,11 +109,11 @@ def _hypothesis_profile() -> None:
     # Its cache of constants (read from the suites and the reference) goes where the grader's
     # files are closed off, whatever the working directory (engine.protect_trusted_files).
     try:
-        layout.HYPOTHESIS.mkdir(mode=0o700, exist_ok=True)
+        pack.active().hypothesis.mkdir(mode=0o700, exist_ok=True)
     except OSError:  # a read-only installation: Hypothesis's default, the working directory
         pass
     else:
-        set_hypothesis_home_dir(layout.HYPOTHESIS)
+        set_hypothesis_home_dir(pack.active().hypothesis)
 
     # research/security.md d.9: no deadline (a jittery but correct solution must pass),
     # derandomized (regrades agree), no database (nothing written, nothing replayed).
@@ -193,7 +195,7 @@ def _marker_arg(item: pytest.Item, name: str) -> Any:
 
 def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | None]:
     """Points, tags and visibility of a grading test; a mistake is an error naming the test."""
-    from grader import spec
+    from grader import pack
     from grader.results import VISIBILITIES
 
     where = item.nodeid
@@ -204,10 +206,10 @@ def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | No
     if not tags:
         raise pytest.UsageError(f"{where}: needs @pytest.mark.tags('function_name', ...)")
     for tag in tags:
-        if tag not in spec.MODULE_OF:
+        if tag not in pack.active().module_of:
             raise pytest.UsageError(
                 f"{where}: tag {tag!r} is not a function or class of the assignment"
-                f"{spec.did_you_mean(tag)}"
+                f"{pack.did_you_mean(tag)}"
             )
     vis = _marker_arg(item, "visibility")
     visibility = None
@@ -262,6 +264,16 @@ class Grading:
             return (yield)
         finally:
             gc.unfreeze()
+
+    @pytest.hookimpl(specname="pytest_runtestloop", tryfirst=True)
+    def pytest_runtestloop_sharded(self, session: pytest.Session) -> bool | None:
+        """The tests, shared between ``shards`` forked grading processes (``grader.shard``),
+        or None: pytest runs them here, one after another."""
+        from grader import shard
+
+        if session.items and not session.config.option.collectonly:
+            shard.prepare(self.session)
+        return shard.run(session, self.session, self.session.shards)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         from grader import answers
@@ -325,11 +337,13 @@ class Grading:
             status, score = "failed", 0.0
             fb = feedback.explain(excinfo, tags, verbose=self.session.verbose)
             output = fb.public if suite == "public" else fb.hidden
-            extra.update(fb.staff)
-            # Paths in tracebacks name the student's file, not our scratch directory.
-            printed = info.get("printed", "")
-            for scratch in self.session.sandbox.scratches:
-                printed = printed.replace(f"{scratch}/", "")
+            # Paths in tracebacks name the student's file, not our scratch directory (a new
+            # one each grading: a regrade gives the same results, staff's part included).
+            scratches = [f"{scratch}/" for scratch in self.session.sandbox.scratches]
+            extra.update(
+                {k: _strip(v, scratches) if isinstance(v, str) else v for k, v in fb.staff.items()}
+            )
+            printed = _strip(info.get("printed", ""), scratches)
             if printed and suite == "public":
                 output += "\n\nYour code printed:\n" + printed
         gpu = item.get_closest_marker("gpu") is not None
@@ -357,6 +371,12 @@ class Grading:
         if root is not None and Path(item.path).is_relative_to(root):
             return "hidden"
         return "public"
+
+
+def _strip(text: str, prefixes: list[str]) -> str:
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
 
 
 def _usage(usage: Any) -> dict[str, Any]:
@@ -390,9 +410,9 @@ def needs_reference(excinfo: Any, name: str) -> Any:
 
 def _selected(only: str, tags: tuple[str, ...]) -> bool:
     """``--only`` names a function/class, or a whole module."""
-    from grader import spec
+    from grader import pack
 
-    return any(tag == only or spec.MODULE_OF[tag] == only for tag in tags)
+    return any(tag == only or pack.active().module_of[tag] == only for tag in tags)
 
 
 def _title(item: pytest.Item) -> str:

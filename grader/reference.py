@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from grader import layout, spec
+from grader import pack
 
 
 class Reference:
@@ -30,7 +30,7 @@ class Reference:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            mod = self.modules[spec.module_of(name)]
+            mod = self.modules[pack.active().owner(name)]
         except KeyError as exc:
             raise AttributeError(str(exc)) from None
         return getattr(mod, name)
@@ -39,8 +39,8 @@ class Reference:
         """Every assignment function (not the torch classes), by name."""
         return {
             name: getattr(self.modules[mod], name)
-            for name, mod in spec.MODULE_OF.items()
-            if name not in spec.CLASSES and mod in self.modules
+            for name, mod in pack.active().module_of.items()
+            if name not in pack.active().classes and mod in self.modules
         }
 
 
@@ -61,7 +61,7 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in spec.MODULES:
+        if fullname not in pack.active().by_module:
             return None
         file = self.folder / f"{fullname}.py"
         text = self.sources.get(f"{fullname}.py")
@@ -74,11 +74,11 @@ def load_modules(
     folder: Path, sources: Mapping[str, str] | None = None, only: Sequence[str] | None = None
 ) -> dict[str, types.ModuleType]:
     """Import the trusted files of ``folder`` (overridden by ``sources``) without leaving names."""
-    saved = {name: sys.modules.pop(name, None) for name in spec.MODULES}
+    saved = {name: sys.modules.pop(name, None) for name in pack.active().by_module}
     finder = _Finder(folder, sources or {})
     sys.meta_path.insert(0, finder)
     try:
-        return {name: importlib.import_module(name) for name in (only or spec.MODULES)}
+        return {name: importlib.import_module(name) for name in (only or pack.active().by_module)}
     finally:
         sys.meta_path.remove(finder)
         for name, mod in saved.items():
@@ -87,7 +87,11 @@ def load_modules(
                 sys.modules[name] = mod
 
 
+def reference(folder: Path | None = None) -> Reference:
+    """The reference (default: the active pack's solutions), loaded once per process."""
+    return _reference(pack.active().solutions if folder is None else folder)
+
+
 @cache
-def reference(folder: Path = layout.SOLUTIONS) -> Reference:
-    """The reference, loaded once per process."""
+def _reference(folder: Path) -> Reference:
     return Reference(load_modules(folder))

@@ -49,6 +49,31 @@ class TestOutcome:
             raise ValueError(f"{self.name}: score {self.score} outside [0, {self.max_score}]")
         object.__setattr__(self, "extra", _frozen(self.extra))
 
+    def to_wire(self) -> dict[str, Any]:
+        """Plain JSON data between our own processes (a batch, a sharded grading)."""
+        return {
+            "name": self.name,
+            "number": self.number,
+            "max_score": self.max_score,
+            "score": self.score,
+            "status": self.status,
+            "output": self.output,
+            "tags": list(self.tags),
+            "visibility": self.visibility,
+            "suite": self.suite,
+            "nodeid": self.nodeid,
+            "duration": self.duration,
+            "extra": dict(self.extra),
+            "slowest_call": self.slowest_call,
+            "peak_memory": self.peak_memory,
+            "cut_by": self.cut_by,
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> TestOutcome:
+        """The outcome ``to_wire`` described (its results.json entry is the same)."""
+        return cls(**{**data, "tags": tuple(data["tags"])})
+
 
 @dataclass(frozen=True)
 class GradingResult:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import layout, messages, protocol
+from grader import messages, pack, protocol
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,12 @@ class Sandbox:
     disabled: frozenset[str] = field(default_factory=unsafe_disabled)
     #: serve the calls that need no torch from a second zygote without it (``worker(lean=)``)
     lean: bool = True
+    #: the student modules (the pack's), importable only from the scratch directory; default:
+    #: every ``.py`` file of ``sources``
+    modules: tuple[str, ...] | None = None
+    #: the files of the modules that need torch (the pack's ``torch = true``): the lean zygote
+    #: serves the others
+    torch_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-sub-"))
@@ -179,6 +185,9 @@ class Sandbox:
         #: timeouts so far per called name, and the wall seconds they cost (``timeout_for``)
         self.timeouts: dict[str, int] = {}
         self.time_lost = 0.0
+        #: set by a sharded grading while a test runs: true once the test's outcome can no
+        #: longer count (a test before it timed out elsewhere): its call stops at once
+        self.abandon: Callable[[], bool] | None = None
         #: a second zygote without torch, for the calls of modules that do not use it (``lean``)
         self._lean: Sandbox | None = None
         self._parent: Sandbox | None = None
@@ -202,6 +211,19 @@ class Sandbox:
             return messages.TIMED_OUT_AGAIN.format(seconds=seconds, full=self.limits.call_timeout)
         return messages.TIMED_OUT.format(seconds=seconds)
 
+    def budget(self) -> tuple[dict[str, int], float]:
+        """The timeout budget spent so far (``timeout_for``): timeouts per name, seconds lost."""
+        if self._parent is not None:
+            return self._parent.budget()
+        return dict(self.timeouts), self.time_lost
+
+    def restore_budget(self, spent: tuple[dict[str, int], float]) -> None:
+        """Set the spent budget to what ``budget`` returned (a sharded grading, grader.shard)."""
+        if self._parent is not None:
+            self._parent.restore_budget(spent)
+            return
+        self.timeouts, self.time_lost = dict(spent[0]), spent[1]
+
     # lifecycle
 
     def start(self) -> Sandbox:
@@ -213,6 +235,11 @@ class Sandbox:
         root = running_as_root()
         cfg: dict[str, Any] = {
             "scratch": str(self.scratch),
+            "modules": list(
+                self.modules
+                if self.modules is not None
+                else [n.removesuffix(".py") for n in self.sources if n.endswith(".py")]
+            ),
             "torch": self.torch,
             "limits": {} if "rlimits" in off else self._rlimits(),
             "seccomp": "seccomp" not in off,
@@ -222,7 +249,7 @@ class Sandbox:
             "mountns": "mountns" not in off and (root or "userns" not in off),
             "landlock": "landlock" not in off,
             # Never part of the allowlist, even where a folder above them is (grader.filesystem).
-            "deny": [str(p) for p in layout.TRUSTED_DIRS],
+            "deny": [str(p) for p in pack.trusted_dirs()],
             "gpu": self.torch and nvidia_driver(),
         }
         for layer in sorted(off):
@@ -250,7 +277,12 @@ class Sandbox:
         # The zygote imports numpy and torch (~1.5 s) while the grader imports and collects
         # the suites on the other core; its hello is awaited by the first worker().
         self._starting = True
-        if self.torch and self.lean and self._parent is None and lean_eligible(self.sources):
+        if (
+            self.torch
+            and self.lean
+            and self._parent is None
+            and lean_eligible(self.sources, self.torch_files)
+        ):
             self._start_lean()
         return self
 
@@ -269,6 +301,7 @@ class Sandbox:
             disabled=self.disabled,
             lean=False,
             mother=self.mother.lean if self.mother is not None else None,
+            modules=self.modules,
         )
         lean._parent = self
         try:
@@ -388,6 +421,48 @@ class Sandbox:
             return self._lean._fork_worker()
         return self._fork_worker()
 
+    def settle(self) -> None:
+        """Do now what the first ``worker()`` would: pass the gate (the canary), await both
+        zygotes' hellos and decide whether the lean one serves. Before the tests start, so a
+        sharded grading forks with ``layers`` final (``grader.shard``); a failure is kept
+        (``gate_error``, ``failed``) and raised again by the first ``worker()``, as before.
+        Nothing without student files: no test asks for a worker then, nor runs the canary."""
+        if not any(name.endswith(".py") for name in self.sources):
+            return
+        with contextlib.suppress(Exception, WorkerGone):
+            self._pass_gate()
+            self.ready()
+            if self._lean is not None:
+                self._lean_ready()
+
+    def attach(self) -> list[socket.socket]:
+        """New control channels to this sandbox's zygotes (the lean one's second), for one
+        process a sharded grading forks: each zygote serves it as it serves us, with a spare
+        worker of its own (``grader.worker``, ``attach``). Call ``settle`` first."""
+        channels = []
+        for box in (self, self._lean):
+            if box is None or box._ctrl is None:
+                continue
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                with box._lock:
+                    socket.send_fds(box._ctrl, [b'{"op": "attach"}'], [theirs.fileno()])
+            finally:
+                theirs.close()
+            channels.append(ours)
+        return channels
+
+    def join(self, channels: list[socket.socket]) -> None:
+        """In a process a sharded grading forked: talk to the zygotes over ``channels``
+        (``attach``) only. This process never closes the sandbox: the grading's own does."""
+        boxes = [b for b in (self, self._lean) if b is not None and b._ctrl is not None]
+        if len(boxes) != len(channels):
+            raise SandboxError("a shard's channels do not match the sandbox's zygotes")
+        for box, channel in zip(boxes, channels, strict=True):
+            box._ctrl = channel
+            box._proc = None  # not our child: only the grading's own process waits for it
+            box._workers = []
+
     def _lean_ready(self) -> bool:
         """Whether the lean zygote may serve: checked at its first worker, then remembered."""
         if self.layers.get("lean") == "on":
@@ -495,20 +570,20 @@ def nvidia_driver() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
-def lean_eligible(sources: dict[str, str]) -> bool:
-    """Only ``torch_losses.py`` uses torch: the other modules' calls can do without it.
+def lean_eligible(sources: dict[str, str], torch_files: tuple[str, ...]) -> bool:
+    """Only the ``torch_files`` use torch: the other modules' calls can do without it.
 
     "Uses": its code (not a docstring or comment: the stubs' docstrings name torch.optim) has
     the word torch in a name, attribute, import or string. A module that cannot be parsed, or
     that hides the name (``importlib.import_module("to" + "rch")``), still works in a lean
     worker: it imports torch there, slowly.
     """
-    if "torch_losses.py" not in sources:
+    if not any(name in sources for name in torch_files):
         return False
     return not any(
         _mentions_torch(text)
         for name, text in sources.items()
-        if name != "torch_losses.py" and name.endswith(".py")  # data files are not code
+        if name not in torch_files and name.endswith(".py")  # data files are not code
     )
 
 
@@ -711,8 +786,8 @@ class Worker:
         values = {"args": args, "kwargs": kwargs, "standins": standins or {}}
         return self.request(header, values)
 
-    def torch_op(self, name: str, value: dict[str, Any]) -> dict[str, Any]:
-        result = self.request({"op": "torch", "name": name}, {"value": value})
+    def torch_op(self, module: str, name: str, value: dict[str, Any]) -> dict[str, Any]:
+        result = self.request({"op": "torch", "module": module, "name": name}, {"value": value})
         if not isinstance(result, dict):
             raise WorkerGone("the worker answered a torch operation with a malformed reply")
         return result
@@ -815,6 +890,12 @@ class Worker:
         Reading its output here, not in a thread, means that when a reply is in, everything
         printed before it (the worker flushes first) has been read or is in the pipe.
         """
+        root = self.sandbox._parent or self.sandbox
+        if root.abandon is not None:
+            if root.abandon():
+                # A shard's test that runs again later: no use waiting (a loop would spin on).
+                raise self._die(messages.WORKER_CLOSED)
+            timeout = min(timeout, 0.1)
         for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
             if fd == self.output.fd:
                 if not self.output.read_available():

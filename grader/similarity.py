@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from grader import layout
+from grader import pack
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -108,7 +108,7 @@ class Similarity:
 
 def check(
     submissions: Mapping[str, Path],
-    starter: Path = layout.ASSIGNMENT,
+    starter: Path | None = None,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> Similarity:
     """Compare every submission (``{id: folder, zip or notebook}``) with every other one."""
@@ -123,6 +123,7 @@ def check(
             unreadable.append(sub_id)
             continue
         sources[sub_id] = {name: text for name, text in sub.sources.items() if name.endswith(".py")}
+    starter = pack.active().assignment if starter is None else starter
     return compare(sources, starter_sources(starter), threshold, tuple(unreadable))
 
 

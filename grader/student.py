@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from grader import messages, spec
+from grader import messages, pack
 from grader.checks import StudentFailure
 from grader.results import CutBy
 from grader.sandbox import Sandbox, StudentError, Worker, WorkerGone, nvidia_driver
@@ -47,7 +47,7 @@ class Student:
         self._sandbox = sandbox
         self._standins = dict(standins)
         self._submitted = submitted
-        #: this test's workers: one for torch_losses (torch), one for the rest (``lean``)
+        #: this test's workers: one for the modules that need torch, one for the rest (``lean``)
         self._workers: dict[bool, Worker] = {}
         #: each worker's address space when it was handed over (its start-up footprint)
         self._footprint: dict[bool, int] = {}
@@ -62,8 +62,9 @@ class Student:
         return "<your submission>"  # stable: shown in Hypothesis' failing-input reports
 
     def worker(self, module: str) -> Worker:
-        """This test's worker for a call of ``module`` (torch is loaded only for torch_losses)."""
-        lean = module != "torch_losses"
+        """This test's worker for a call of ``module`` (torch is loaded only for the modules the
+        manifest says need it)."""
+        lean = module not in pack.active().torch_modules
         if lean not in self._workers:
             w = self._workers[lean] = self._sandbox.worker(lean=lean)
             self._footprint[lean] = _status_bytes(w.pid, _MEMORY[self._resident(lean)][1])
@@ -107,9 +108,9 @@ class Student:
             self.usage.slowest_call = max(self.usage.slowest_call, time.perf_counter() - start)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in spec.MODULE_OF:
-            raise AttributeError(f"{name!r} is not part of the assignment{spec.did_you_mean(name)}")
-        if name in spec.CLASSES:
+        if name.startswith("_") or name not in pack.active().module_of:
+            raise NotInAssignment(name)
+        if name in pack.active().classes:
             return TorchClass(self, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -119,7 +120,7 @@ class Student:
         return call
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        module = spec.module_of(name)
+        module = pack.active().owner(name)
         self._require(module, name)
         if self.observer is not None:
             self.observer(name, args, kwargs)
@@ -141,6 +142,19 @@ class Student:
             )
 
 
+class NotInAssignment(AttributeError):
+    """``student.<name>`` for a name the assignment does not define. The suggestion is worked
+    out when the message is read: Hypothesis asks every test's ``student`` for attributes it may
+    have (``execute_example``...) and drops the error, and difflib cost ~2 ms a question."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.missing = name
+
+    def __str__(self) -> str:
+        return f"{self.missing!r} is not part of the assignment{pack.did_you_mean(self.missing)}"
+
+
 class TorchClass:
     """A student's ``torch.autograd.Function``, run in the worker on a chosen device."""
 
@@ -148,31 +162,31 @@ class TorchClass:
         self.student = student
         self.name = name
 
-    def run(
-        self,
-        scores: np.ndarray,
-        y: np.ndarray,
-        *extra: Any,
-        grad_output: float | None = None,
-        device: str = "cpu",
-    ) -> dict[str, Any]:
-        """Forward, and backward for ``grad_output`` if given; values come back as arrays."""
-        self.student._require("torch_losses", self.name)
+    def run(self, *inputs: Any, grad_output: Any = None, device: str = "cpu") -> dict[str, Any]:
+        """``Class.apply(*inputs)`` in the worker, and its backward for ``grad_output`` if given.
+
+        Each NumPy array becomes a tensor on ``device``: a floating-point one requires grad (its
+        gradient comes back), an integer one is a long tensor; anything else is passed as it
+        is. The reply: ``output`` (an array) with ``output_device`` and ``output_dtype``, and
+        after a backward ``grads`` (one per input, None where there is none) and ``grad``, the
+        first floating-point input's, with ``grad_device``.
+        """
+        module = pack.active().owner(self.name)
+        self.student._require(module, self.name)
         value = {
-            "scores": np.asarray(scores),
-            "y": np.asarray(y),
-            "extra": list(extra),
-            "grad_output": None if grad_output is None else float(grad_output),
+            "inputs": [np.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs],
+            "grad_output": None if grad_output is None else np.asarray(grad_output, dtype=float),
             "device": device,
         }
-        worker = self.student.worker("torch_losses")
+        worker = self.student.worker(module)
         try:
-            return self.student.measured(lambda: worker.torch_op(self.name, value))
+            return self.student.measured(lambda: worker.torch_op(module, self.name, value))
         except StudentError as exc:
-            raise failure_from(exc, self.name, "torch_losses") from None
+            raise failure_from(exc, self.name, module) from None
 
-    def function(self, y: np.ndarray, *extra: Any) -> Callable[[Any], Any]:
-        """A trusted-side torch function of ``scores`` whose forward and backward run remotely.
+    def function(self, *rest: Any) -> Callable[[Any], Any]:
+        """A trusted-side torch function of the first input (``rest`` fixed) whose forward and
+        backward run remotely.
 
         ``torch.autograd.gradcheck`` can then check the student's hand-written backward against
         finite differences of the student's own forward, with every number computed remotely.
@@ -185,13 +199,14 @@ class TorchClass:
             @staticmethod
             def forward(ctx: Any, scores: Any) -> Any:
                 ctx.save_for_backward(scores)
-                out = run(scores.detach().cpu().numpy(), y, *extra)
-                return torch.as_tensor(np.asarray(out["loss"]), dtype=scores.dtype)
+                out = run(scores.detach().cpu().numpy(), *rest)
+                return torch.as_tensor(np.asarray(out["output"]), dtype=scores.dtype)
 
             @staticmethod
             def backward(ctx: Any, grad: Any) -> Any:
                 (scores,) = ctx.saved_tensors
-                out = run(scores.detach().cpu().numpy(), y, *extra, grad_output=float(grad))
+                upstream = grad.detach().cpu().numpy()
+                out = run(scores.detach().cpu().numpy(), *rest, grad_output=upstream)
                 if out.get("grad") is None:
                     raise StudentFailure(messages.NO_GRADIENT.format(name=spec_name(run)))
                 return torch.as_tensor(np.asarray(out["grad"]), dtype=scores.dtype)
@@ -230,7 +245,7 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
             messages.NOT_IMPLEMENTED.format(name=name), category="not implemented"
         )
     if exc.type == "MissingName":
-        hint = spec.did_you_mean(name, exc.available)
+        hint = pack.did_you_mean(name, exc.available)
         return StudentFailure(
             messages.MISSING_NAME.format(module=module, name=name, hint=hint),
             category="missing function",
@@ -277,7 +292,7 @@ def _own_frames(traceback: str, module: str) -> tuple[str, str]:
     folders = {
         os.path.dirname(m["path"])
         for m in frames
-        if os.path.basename(m["path"]) in (f"{module}.py", *spec.FILES)
+        if os.path.basename(m["path"]) in (f"{module}.py", *pack.active().files)
     } - {""}
     own = [m for m in frames if os.path.dirname(m["path"]) in folders]
     for folder in folders:

@@ -29,8 +29,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from grader import messages
-from grader.spec import FILES, close_matches
+from grader import messages, pack
+from grader.pack import close_matches
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -63,7 +63,6 @@ _SAFE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py")
 #: Text data a student's module may read next to its own file (``os.path.dirname(__file__)``).
 _DATA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\.(?:json|txt|csv|tsv)")
 _DRIVE: Final = re.compile(r"[A-Za-z]:")
-_EXPECTED_LOWER: Final = {f.lower(): f for f in FILES}
 _JUNK: Final = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"})
 # Below this size a high compression ratio is harmless (the total limit bounds it anyway), and a
 # short repetitive source file legitimately compresses more than 100x.
@@ -171,7 +170,8 @@ def _expected_in(e: _Entry) -> tuple[str, ...] | None:
     module = _pyc_module(name)
     if module is not None and parent[-1:] == ("__pycache__",):
         name, parent = f"{module}.py", parent[:-1]
-    return parent if name.lower() in _EXPECTED_LOWER and not _is_junk(e.parts) else None
+    expected = {f.lower() for f in pack.active().files}
+    return parent if name.lower() in expected and not _is_junk(e.parts) else None
 
 
 def _lone_notebook(entries: list[_Entry]) -> _Entry | None:
@@ -221,6 +221,8 @@ def _assemble(
     entries: list[_Entry], limits: IntakeLimits, problems: list[Problem]
 ) -> dict[str, str]:
     """Apply the folder rules (nesting, case, .pyc, extras, UTF-8, syntax) to regular files."""
+    files = pack.active().files
+    expected_lower = {f.lower(): f for f in files}
     root = _choose_root(entries)
     if root:
         problems.append(_problem("nested-folder", folder=_shown("/".join(root))))
@@ -242,12 +244,12 @@ def _assemble(
         else:
             top[rel[0]] = e
 
-    chosen: dict[str, tuple[str, _Entry]] = {n: (n, e) for n, e in top.items() if n in FILES}
+    chosen: dict[str, tuple[str, _Entry]] = {n: (n, e) for n, e in top.items() if n in files}
     helpers: list[str] = []
     data_files: list[str] = []
     for name in sorted(top):
-        target = _EXPECTED_LOWER.get(name.lower())
-        if name in FILES:
+        target = expected_lower.get(name.lower())
+        if name in files:
             continue
         if target is not None and target in chosen:
             dupes.setdefault(target, [chosen[target][0]]).append(name)
@@ -303,14 +305,14 @@ def _assemble(
         _check_syntax(text, target, problems)
         sources[target] = text
 
-    for target in FILES:
+    for target in files:
         if target in chosen:  # graded, or dropped with its own problem (too large, not UTF-8)
             continue
         if target in pyc:
             problems.append(_problem("pyc-only", file=target, found=_names(pyc[target], 2)))
             continue
         # A file graded under its own name (or as another expected file) is no misspelling.
-        used = {name for file, (name, _) in chosen.items() if file in FILES}
+        used = {name for file, (name, _) in chosen.items() if file in files}
         near = close_matches(target, [n for n in [*top, *ignored] if n not in used])
         hint = f" (did you mean `{_shown(near[0])}`? rename it to `{target}`)" if near else ""
         problems.append(_problem("missing-file", file=target, hint=hint))

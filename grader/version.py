@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import __version__, layout
+from grader import __version__, pack
 
 __all__ = ["Version", "grader_version", "suite_digest"]
 
@@ -56,7 +56,7 @@ def suite_digest(options: dict[str, Any]) -> str:
     """A hash of the grading suites, the reference solutions and ``options`` (engine_options)."""
     h = hashlib.sha256()
     h.update(json.dumps(options, sort_keys=True).encode())
-    for top in (layout.SUITES, layout.SOLUTIONS):
+    for top in (pack.active().suites, pack.active().solutions):
         _hash_tree(h, top)
     return h.hexdigest()
 

@@ -31,6 +31,7 @@ import importlib.util
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -43,8 +44,9 @@ from typing import Any
 
 from grader import filesystem, landlock, protocol
 
-#: Names of the student modules; found only in the scratch directory, never elsewhere.
-STUDENT_MODULES = ("losses", "gradients", "optim", "schedules", "search", "torch_losses")
+#: Names of the student modules (the zygote's ``modules``, from the pack's manifest): found
+#: only in the scratch directory, never elsewhere. Set once per zygote, before any worker.
+STUDENT_MODULES: tuple[str, ...] = ()
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_THREAD = 0x00010000
@@ -76,16 +78,19 @@ def main(argv: Sequence[str]) -> int:
 
 def _preload(cfg: dict[str, Any]) -> dict[str, str]:
     layers: dict[str, str] = {}
-    import numpy  # noqa: F401  (pre-import: every worker needs it)
+    import numpy
+
+    # And its random module, which a quarter of the tests' calls use: importing it (hashlib,
+    # secrets, OpenSSL's library) cost each of those workers ~20 ms of CPU. Each worker gives
+    # its global RandomState a fresh seed (``_reseed``), as a worker importing it did.
+    import numpy.random  # noqa: F401
 
     if cfg.get("torch"):
         try:
             import torch
 
-            # Imported lazily by the first backward(); paying it here, once, instead of
-            # in every forked child saves about 0.3 s per torch test.
-            import torch.fx.experimental.symbolic_shapes
-
+            # Not torch.fx.experimental.symbolic_shapes (sympy, ~0.3 s): the workers' backward
+            # no longer imports it (``Worker.torch_op``).
             torch.set_num_threads(1)
             layers["torch"] = "loaded"
         except Exception as exc:  # the child will report the import error to the test
@@ -132,6 +137,8 @@ def _mother(ctrl: socket.socket, layers: dict[str, str]) -> int:
 
 
 def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) -> int:
+    global STUDENT_MODULES
+    STUDENT_MODULES = tuple(str(m) for m in cfg.get("modules", ()))
     subreaper()
     if cfg.get("userns"):
         # Not root: a user namespace of our own gives the capabilities for the two below.
@@ -165,48 +172,95 @@ def _zygote(ctrl: socket.socket, cfg: dict[str, Any], layers: dict[str, str]) ->
         layers["landlock"], ruleset = filesystem.build_ruleset(allowed)
     ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())
     codes = _compile_sources(cfg["scratch"])
-    # Live children (tests in progress, and the spare); a released or reaped one leaves.
+    # Live children (tests in progress, and the spares); a released or reaped one leaves.
     children: set[int] = set()
-    spare: _Spare | None = None
+    # One control channel per trusted grading process: the grader's own, and one for each
+    # process a sharded grading forks (``attach``); each has its spare worker.
+    channels: dict[int, _Channel] = {ctrl.fileno(): _Channel(ctrl)}
+    poller = select.poll()
+    poller.register(ctrl.fileno(), select.POLLIN)
     try:
         while True:
-            if spare is None:
-                # Fork the next test's worker now, while the grader is busy elsewhere: it
-                # locks itself down and then waits for its first call.
-                spare = _Spare.fork(ctrl, cfg, rules, ruleset, codes)
-                children.add(spare.pid)
-            try:
-                msg = ctrl.recv(1 << 16)
-            except OSError:
-                return 0
-            if not msg:
-                return 0
-            req = json.loads(msg)
-            if req["op"] == "spawn":
-                spare.hand_over(ctrl)
-                spare = None
-            elif req["op"] == "release":
-                # The grader has killed this test's worker and does not wait for us: reap
-                # it, and kill whatever it left behind (a setsid() daemon that escaped its
-                # process group was reparented to us). Nothing of one test outlives it.
-                pid = int(req["pid"])
-                _kill_group(pid)
-                children.discard(pid)
-                _RELEASED.add(pid)
-                _sweep(keep=children, wait=False)
-                _remove_work_dirs(cfg, keep=children)
-            elif req["op"] == "reap":
-                status = _reap(req["pid"])
-                children.discard(req["pid"])
-                killed = _sweep(keep=children)
-                _remove_work_dirs(cfg, keep=children)
-                ctrl.send(json.dumps({"op": "reaped", "status": status, "killed": killed}).encode())
-            elif req["op"] == "exit":
-                killed = _sweep(keep=set())
-                ctrl.send(json.dumps({"op": "bye", "killed": killed}).encode())
-                return 0
+            for ch in channels.values():
+                if ch.spare is None:
+                    # Fork the next test's worker now, while the grader is busy elsewhere: it
+                    # locks itself down and then waits for its first call.
+                    ours = [fd for c in channels.values() for fd in c.fds()]
+                    ch.spare = _Spare.fork(ours, cfg, rules, ruleset, codes)
+                    children.add(ch.spare.pid)
+            for fd, _event in poller.poll():
+                ch = channels[fd]
+                try:
+                    msg, fds, _flags, _addr = socket.recv_fds(ch.sock, 1 << 16, 1)
+                except OSError:
+                    msg, fds = b"", []
+                if not msg:
+                    if ch.sock is ctrl:
+                        return 0
+                    # A shard's process is done (or gone): its spare and channel go with it.
+                    poller.unregister(fd)
+                    del channels[fd]
+                    ch.close(children)
+                    _sweep(keep=children, wait=False)
+                    continue
+                req = json.loads(msg)
+                op = req["op"]
+                if op == "attach" and ch.sock is ctrl and len(fds) == 1:
+                    new = socket.socket(fileno=fds[0])
+                    channels[new.fileno()] = _Channel(new)
+                    poller.register(new.fileno(), select.POLLIN)
+                    continue
+                for extra in fds:  # only ``attach`` carries a descriptor
+                    os.close(extra)
+                if op == "spawn" and ch.spare is not None:
+                    ch.spare.hand_over(ch.sock)
+                    ch.spare = None
+                elif op == "release":
+                    # The grader has killed this test's worker and does not wait for us: reap
+                    # it, and kill whatever it left behind (a setsid() daemon that escaped its
+                    # process group was reparented to us). Nothing of one test outlives it.
+                    pid = int(req["pid"])
+                    _kill_group(pid)
+                    children.discard(pid)
+                    _RELEASED.add(pid)
+                    _sweep(keep=children, wait=False)
+                    _remove_work_dirs(cfg, keep=children)
+                elif op == "reap":
+                    status = _reap(req["pid"])
+                    children.discard(req["pid"])
+                    killed = _sweep(keep=children)
+                    _remove_work_dirs(cfg, keep=children)
+                    reply = {"op": "reaped", "status": status, "killed": killed}
+                    ch.sock.send(json.dumps(reply).encode())
+                elif op == "exit" and ch.sock is ctrl:
+                    killed = _sweep(keep=set())
+                    ctrl.send(json.dumps({"op": "bye", "killed": killed}).encode())
+                    return 0
     finally:
         _sweep(keep=set())
+
+
+class _Channel:
+    """A control channel of the zygote and the spare worker forked for it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.spare: _Spare | None = None
+
+    def fds(self) -> list[int]:
+        """The zygote's descriptors of this channel: no worker may inherit one."""
+        spare = [self.spare.rpc.fileno(), self.spare.out] if self.spare is not None else []
+        return [self.sock.fileno(), *spare]
+
+    def close(self, children: set[int]) -> None:
+        if self.spare is not None:
+            _kill_group(self.spare.pid)
+            children.discard(self.spare.pid)
+            _RELEASED.add(self.spare.pid)
+            self.spare.rpc.close()
+            os.close(self.spare.out)
+            self.spare = None
+        self.sock.close()
 
 
 def _remove_work_dirs(cfg: dict[str, Any], keep: set[int]) -> None:
@@ -231,7 +285,7 @@ class _Spare:
     @classmethod
     def fork(
         cls,
-        ctrl: socket.socket,
+        ours: list[int],
         cfg: dict[str, Any],
         rules: _Filter | None,
         ruleset: landlock.Ruleset | None,
@@ -241,7 +295,10 @@ class _Spare:
         out_r, out_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            ctrl.close()
+            # No worker keeps a descriptor of its zygote's: a control channel, or the grader's
+            # ends of another channel's spare worker.
+            for fd in ours:
+                os.close(fd)
             rpc_ours.close()
             os.close(out_r)
             _child(cfg, rules, ruleset, codes, rpc_theirs.detach(), out_w)  # never returns
@@ -439,6 +496,7 @@ def _child(
 ) -> None:
     code = 70
     try:
+        _reseed()
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -475,6 +533,15 @@ def _child(
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _reseed() -> None:
+    """Fresh entropy for numpy's global RandomState in this worker (the zygote imported it):
+    unseeded ``np.random`` calls are not the same in every worker, as Python's ``random`` is
+    reseeded in a forked child by the interpreter itself."""
+    random = sys.modules.get("numpy.random")
+    if random is not None:
+        random.seed()
 
 
 def _limits(limits: dict[str, int]) -> None:
@@ -659,7 +726,7 @@ class _CompiledLoader(importlib.machinery.SourceFileLoader):
 
 
 class _StudentFinder(importlib.abc.MetaPathFinder):
-    """The six student module names resolve to the scratch directory and nowhere else."""
+    """The student module names resolve to the scratch directory and nowhere else."""
 
     def __init__(self, scratch: str, codes: dict[str, types.CodeType]) -> None:
         self._path = [scratch]
@@ -782,29 +849,47 @@ class Worker:
 
     def torch_op(self, header: dict[str, Any], dec: Any) -> Any:
         """Forward (and backward for a given upstream gradient) of a student autograd class."""
+        import numpy as np
         import torch
 
-        module = load("torch_losses")
+        module = load(str(header["module"]))
         name = str(header["name"])
         if not hasattr(module, name):
             raise MissingName(name, sorted(n for n in vars(module) if not n.startswith("_")))
         cls = getattr(module, name)
         v = dec.value(header["value"])
         device = torch.device(str(v["device"]))
-        scores = torch.tensor(v["scores"], device=device, requires_grad=True)
-        y = torch.tensor(v["y"], device=device, dtype=torch.long)
-        out = cls.apply(scores, y, *v.get("extra", ()))
+        inputs: list[Any] = []
+        for x in v["inputs"]:
+            if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+                inputs.append(torch.tensor(x, device=device, requires_grad=True))
+            elif isinstance(x, np.ndarray):
+                kind = torch.bool if x.dtype.kind == "b" else torch.long
+                inputs.append(torch.tensor(x, device=device, dtype=kind))
+            else:
+                inputs.append(x)
+        out = cls.apply(*inputs)
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"{name}.apply returned {type(out).__name__}, not a tensor")
         result: dict[str, Any] = {
-            "loss": out.detach().cpu().numpy(),
-            "loss_device": str(out.device),
-            "loss_dtype": str(out.dtype).replace("torch.", ""),
+            "output": out.detach().cpu().numpy(),
+            "output_device": str(out.device),
+            "output_dtype": str(out.dtype).replace("torch.", ""),
         }
         if v.get("grad_output") is not None:
             g = torch.tensor(v["grad_output"], dtype=out.dtype, device=out.device)
-            out.backward(g)  # type: ignore[no-untyped-call]
-            grad = scores.grad
+            if out.dim() == 0 and g.dim() == 0:
+                # The same upstream gradient reaches the student's backward (1 * g, exactly),
+                # without backward(g)'s shape check, whose first use imports sympy (~0.3 s).
+                (out * g).backward()  # type: ignore[no-untyped-call]
+            else:  # not a scalar: backward(g) says what is wrong, as it always did
+                out.backward(g)  # type: ignore[no-untyped-call]
+            grads = [x.grad if isinstance(x, torch.Tensor) else None for x in inputs]
+            result["grads"] = [None if d is None else d.detach().cpu().numpy() for d in grads]
+            first = next(
+                (x for x in inputs if isinstance(x, torch.Tensor) and x.requires_grad), None
+            )
+            grad = None if first is None else first.grad
             result["grad"] = None if grad is None else grad.detach().cpu().numpy()
             result["grad_device"] = None if grad is None else str(grad.device)
         return result

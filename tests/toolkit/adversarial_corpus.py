@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from grader import engine, gradescope, layout, sandbox
+from grader import engine, gradescope, pack, sandbox
 from grader.results import GradingResult
 
 #: Generous: a grading that hangs is caught, nothing slower is judged here (bench/ measures).
@@ -40,7 +40,7 @@ SLOT_UIDS = range(sandbox.SLOT_UID, sandbox.SLOT_UID + sandbox.SLOTS)
 
 
 def corpus_dir() -> Path:
-    return layout.ROOT / "tests" / "corpus" / "adversarial"
+    return pack.ROOT / "tests" / "corpus" / "adversarial"
 
 
 #: Results of the control submissions, by (control, module, only, suites).
@@ -68,14 +68,14 @@ def materialize(name: str, dest: Path, places: dict[str, Path], control: str | N
     case = load_case(name)
     src = corpus_dir() / name
     dest.mkdir(parents=True)
-    base = layout.SOLUTIONS if case["module"] is not None else layout.ASSIGNMENT
+    base = pack.active().solutions if case["module"] is not None else pack.active().assignment
     for f in sorted(base.glob("*.py")):
         shutil.copyfile(f, dest / f.name)
     substitutions = {
         "@RESULTS@": str(places["results"] / "results.json"),
         "@SPY@": str(places["spy"] / "late.json"),
-        "@ROOT@": str(layout.ROOT),
-        "@SOLUTIONS@": str(layout.SOLUTIONS),
+        "@ROOT@": str(pack.ROOT),
+        "@SOLUTIONS@": str(pack.active().solutions),
         "@PLANTED@": str(planted_clone()),
     }
     for f in sorted(src.iterdir()):
@@ -122,7 +122,10 @@ def planted_clone() -> Path:
     parent = next((d for d in ("/srv", "/opt") if os.access(d, os.W_OK)), tempfile.gettempdir())
     top = Path(tempfile.mkdtemp(prefix="grader-planted-course-", dir=parent))
     atexit.register(shutil.rmtree, top, True)
-    for rel, src in (("solutions", layout.SOLUTIONS), ("tests/grading", layout.SUITES)):
+    for rel, src in (
+        ("solutions", pack.active().solutions),
+        ("tests/grading", pack.active().suites),
+    ):
         shutil.copytree(src, top / rel, ignore=shutil.ignore_patterns("__pycache__"))
     for path in [top, *top.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -223,14 +226,14 @@ def project_digest() -> str:
     """
     grader_dir = Path(engine.__file__).resolve().parent
     own = [grader_dir / f for f in ("worker.py", "sandbox.py", "protocol.py", "canary.py")]
-    return digest([layout.SOLUTIONS, corpus_dir(), *own])
+    return digest([pack.active().solutions, corpus_dir(), *own])
 
 
 def foreign_files() -> list[str]:
     """Files of the project (grader/, tests/, solutions/) not owned by the owner of their tree."""
     grader_dir = Path(engine.__file__).resolve().parent
     found = []
-    for top in (grader_dir, layout.ROOT / "tests", layout.SOLUTIONS):
+    for top in (grader_dir, pack.ROOT / "tests", pack.active().solutions):
         if not top.exists():
             continue
         me = top.stat().st_uid

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import engine, layout
+from grader import engine, pack
 from grader.sandbox import Sandbox
 
 SPY = """
@@ -66,13 +66,13 @@ def main(report_path: Path) -> int:
     repo = Path(sys.argv[2])
     targets = {
         "read": [
-            str(layout.SOLUTIONS / "losses.py"),
-            str(next(layout.HIDDEN_SUITE.glob("test_*.py"))),
+            str(pack.active().solutions / "losses.py"),
+            str(next(pack.active().hidden_suite.glob("test_*.py"))),
             str(home / "private.txt"),
             str(home / "class" / "bob" / "losses.py"),
             str(repo / "solutions" / "losses.py"),
         ],
-        "list": [str(home), str(home / "class"), str(layout.HIDDEN_SUITE)],
+        "list": [str(home), str(home / "class"), str(pack.active().hidden_suite)],
         "write": [str(home / "pwned.txt"), str(home / "class" / "bob" / "losses.py")],
     }
     report: dict[str, object] = {}
@@ -81,12 +81,12 @@ def main(report_path: Path) -> int:
         report["spy"] = w.call("losses", "softmax", (targets,), {})["value"]
         w.close()
         report["layers"] = dict(box.layers)
-    reference = engine.grade(layout.SOLUTIONS)
+    reference = engine.grade(pack.active().solutions)
     report["reference"] = [reference.score, reference.max_score, reference.grader_error]
     work = Path(tempfile.mkdtemp(prefix="allowlist-driver-"))
     try:
         sub = work / "sub"
-        shutil.copytree(layout.SOLUTIONS, sub)
+        shutil.copytree(pack.active().solutions, sub)
         losses = sub / "losses.py"
         losses.write_text(losses.read_text() + USES_FILES)
         (sub / "helpers.py").write_text(HELPER)

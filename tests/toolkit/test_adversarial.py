@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import landlock, layout, sandbox
+from grader import landlock, pack, sandbox
 from grader.sandbox import Mother
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,7 +99,7 @@ def test_an_unprivileged_grader_also_scores_honestly() -> None:
     """
     names = corpus.case_names(unprivileged_only=True)
     assert len(names) >= 10
-    solutions_mode = layout.SOLUTIONS.stat().st_mode
+    solutions_mode = pack.active().solutions.stat().st_mode
     top = Path(tempfile.mkdtemp(prefix="grader-unprivileged-"))
     try:
         top.chmod(0o755)
@@ -144,6 +144,6 @@ def test_an_unprivileged_grader_also_scores_honestly() -> None:
             assert "read solutions" in proc.stderr
         assert not list(Path("/tmp").glob("ADVERSARIAL*"))
         # The grader changed no mode of the real project's (the allowlist needs none).
-        assert layout.SOLUTIONS.stat().st_mode == solutions_mode
+        assert pack.active().solutions.stat().st_mode == solutions_mode
     finally:
         shutil.rmtree(top, ignore_errors=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, filesystem, landlock, layout, sandbox
+from grader import batch, filesystem, landlock, pack, sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adversarial_corpus as corpus
@@ -89,11 +89,11 @@ def test_the_allowlist_holds_the_libraries_and_no_trusted_folder(
 ) -> None:
     # An old-style editable install puts the project root on sys.path: left out, not opened up.
     monkeypatch.setattr(sys, "path", [*sys.path, str(ROOT)])
-    entries = filesystem.allowlist(str(tmp_path), deny=tuple(map(str, layout.TRUSTED_DIRS)))
+    entries = filesystem.allowlist(str(tmp_path), deny=tuple(map(str, pack.trusted_dirs())))
     paths = [e.path for e in entries]
     assert str(Path(filesystem.__file__).resolve().parent) in paths  # the grader package
     assert any(Path(p, "numpy").is_dir() for p in paths)  # site-packages
-    for trusted in layout.TRUSTED_DIRS:
+    for trusted in pack.trusted_dirs():
         for p in paths:
             assert not Path(trusted).resolve().is_relative_to(p), (trusted, p)
     assert entries[-1] == filesystem.Allowed(str(tmp_path), landlock.WORK)

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from grader import assign
-from grader.spec import CLASSES, FILES, MODULES
+from grader import assign, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 ASSIGNMENT = ROOT / "assignment"
 EXAMPLES = ROOT / "examples"
+MODULES = pack.active().by_module
+FILES = pack.active().files
+CLASSES = pack.active().classes
 
 
 def load_modules(folder: Path) -> dict[str, ModuleType]:

@@ -8,6 +8,7 @@ grading suites grow.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from grader import batch, gradescope, layout
+from grader import batch, gradescope, pack
 from grader.batch import BatchOptions, Job
 from grader.cli import main
 from grader.gradebook import Gradebook, Record
@@ -190,8 +191,9 @@ def test_suite_digest_follows_the_suites_and_the_reference(
     (suites / "public" / "test_a.py").write_text("def test_a(): pass\n")
     solutions.mkdir()
     (solutions / "losses.py").write_text("x = 1\n")
-    monkeypatch.setattr(layout, "SUITES", suites)
-    monkeypatch.setattr(layout, "SOLUTIONS", solutions)
+    monkeypatch.setenv("GRADER_SUITES", str(suites))
+    monkeypatch.setenv("GRADER_SOLUTIONS", str(solutions))
+    monkeypatch.setattr(pack, "active", functools.cache(lambda: pack.load(pack.ROOT)))
     d0 = batch.suite_digest(FAST)
     (suites / "public" / "__pycache__").mkdir()
     (suites / "public" / "__pycache__" / "test_a.pyc").write_bytes(b"\0")

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from grader import engine, gradescope, layout, messages
+from grader import engine, gradescope, messages, pack
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import Limits, _BoundedOutput
 
@@ -81,7 +81,7 @@ def test_all_tests_share_one_budget_fairly() -> None:
 def printing_stubs(dest: Path, size: int) -> Path:
     """The stubs, each function printing ``size`` characters before it raises."""
     dest.mkdir()
-    for stub in sorted(layout.ASSIGNMENT.glob("*.py")):
+    for stub in sorted(pack.active().assignment.glob("*.py")):
         text = re.sub(
             r"\n(\s+)raise NotImplementedError",
             rf'\n\1print("BEGIN" + "x" * {size} + "END")\n\1raise NotImplementedError',

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine, feedback, gradescope, layout, spec
+from grader import engine, feedback, gradescope, pack
 from grader.feedback import Bug
 from grader.results import GradingResult, TestOutcome
 from grader.sandbox import Limits, Mother
@@ -112,10 +112,10 @@ HINT_FIRES = (
 
 def _importers() -> dict[str, set[str]]:
     """Module -> the student modules whose reference source imports it."""
-    out: dict[str, set[str]] = {m: set() for m in spec.MODULES}
-    for mod in spec.MODULES:
+    out: dict[str, set[str]] = {m: set() for m in pack.active().by_module}
+    for mod in pack.active().by_module:
         text = (SOLUTIONS / f"{mod}.py").read_text(encoding="utf-8")
-        for other in spec.MODULES:
+        for other in pack.active().by_module:
             if other != mod and re.search(
                 rf"^\s*(from {other} import|import {other}\b)", text, re.M
             ):
@@ -170,7 +170,7 @@ def graded(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Callable[[Bug], list[TestOutcome]]:
     """bug -> the outcomes of the suites it can affect (cached: each bug is graded once)."""
-    with_tests = {spec.MODULE_OF[tag] for t in reference_result.tests for tag in t.tags}
+    with_tests = {pack.active().module_of[tag] for t in reference_result.tests for tag in t.tags}
 
     @cache
     def grade(bug_id: str) -> tuple[TestOutcome, ...]:
@@ -197,15 +197,15 @@ def graded(
 def test_library_size_and_coverage() -> None:
     assert len(BUGS) >= 65
     assert len({b.id for b in BUGS}) == len(BUGS), "bug ids must be unique"
-    per_function = {name: sum(b.function == name for b in BUGS) for name in spec.MODULE_OF}
+    per_function = {name: sum(b.function == name for b in BUGS) for name in pack.active().module_of}
     assert min(per_function.values()) >= 1, per_function
     assert sum(b.fingerprint for b in BUGS) >= 20
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.id)
 def test_bug_patches_one_line_and_compiles(bug: Bug) -> None:
-    assert bug.function in spec.MODULE_OF, f"{bug.function!r} is not an assignment name"
-    assert bug.file == f"{spec.MODULE_OF[bug.function]}.py"
+    assert bug.function in pack.active().module_of, f"{bug.function!r} is not an assignment name"
+    assert bug.file == f"{pack.active().module_of[bug.function]}.py"
     source = (SOLUTIONS / bug.file).read_text(encoding="utf-8")
     patched = bug.patch(source)  # raises unless `old` is on exactly one line
     assert patched != source
@@ -218,7 +218,7 @@ def test_bug_patches_one_line_and_compiles(bug: Bug) -> None:
 
 
 def test_library_is_the_one_the_grader_loads() -> None:
-    assert layout.SUITES.resolve() == (ROOT / "tests" / "grading").resolve()
+    assert pack.active().suites.resolve() == (ROOT / "tests" / "grading").resolve()
     assert [b.id for b in feedback.bugs()] == [b.id for b in BUGS]
 
 
@@ -239,7 +239,7 @@ def test_stubs_get_zero(corpus_mother: Mother, tmp_path: Path) -> None:
     if not any(stubs.glob("*.py")):
         stubs = tmp_path / "stubs"
         stubs.mkdir()
-        for name in spec.FILES:
+        for name in pack.active().files:
             (stubs / name).write_text(_stub_module(name[:-3]), encoding="utf-8")
     result = engine.grade(stubs, engine.Options(limits=LIMITS), mother=corpus_mother)
     assert result.grader_error is None
@@ -251,8 +251,8 @@ def test_stubs_get_zero(corpus_mother: Mother, tmp_path: Path) -> None:
 
 def _stub_module(module: str) -> str:
     lines = ["import torch", ""] if module == "torch_losses" else []
-    for name in spec.MODULES[module]:
-        if name in spec.CLASSES:
+    for name in pack.active().by_module[module]:
+        if name in pack.active().classes:
             lines += [
                 f"class {name}(torch.autograd.Function):",
                 "    @staticmethod",

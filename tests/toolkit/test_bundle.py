@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import answers, cli, engine, package, spec
+from grader import answers, cli, engine, pack, package
 from grader.sandbox import Mother
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ import json, sys
 from pathlib import Path
 
 import grader
-from grader import answers, cli, engine, layout
+from grader import answers, cli, engine, pack
 
 results = []
 grade = engine.grade
@@ -47,11 +47,11 @@ def keep(*args, **kwargs):
 
 engine.grade = keep
 code = cli.main(["check", *sys.argv[2:]])
-replay = answers.replay(layout.ANSWERS) if layout.ANSWERS.is_file() else None
+replay = answers.replay(pack.active().answers) if pack.active().answers.is_file() else None
 Path(sys.argv[1]).write_text(json.dumps({
     "code": int(code),
     "grader": grader.__file__,
-    "solutions": str(layout.SOLUTIONS),
+    "solutions": str(pack.active().solutions),
     "used": len(replay.used) if replay else None,
     "recorded": len(replay.answers.table) if replay else None,
     "tests": {t.nodeid: [t.status, t.score, t.output] for r in results for t in r.tests},
@@ -107,7 +107,7 @@ def check_in_bundle(bundle: Path, tmp_path: Path) -> tuple[dict[str, Any], str]:
 
 def hand_in(bundle: Path, folder: Path) -> None:
     """The student's files: ``folder``'s six modules over the bundle's stubs."""
-    for name in spec.FILES:
+    for name in pack.active().files:
         shutil.copyfile(folder / name, bundle / "assignment" / name)
 
 
@@ -191,7 +191,9 @@ def test_the_answers_are_data_of_the_public_tests_only(student_zip: Path) -> Non
     with zipfile.ZipFile(student_zip) as zf:
         data = zf.read(package.ANSWERS_ENTRY)
     recorded = answers.Answers.from_bytes(data)  # the strict decoder: no callables, no pickle
-    assert set(recorded.signatures) == {n for n in spec.MODULE_OF if n not in spec.CLASSES}
+    assert set(recorded.signatures) == {
+        n for n in pack.active().module_of if n not in pack.active().classes
+    }
     texts = {str(h) for entries in recorded.hints.values() for h, _ in entries}
     assert texts, "no hint recorded"
     lines = solution_lines()
@@ -230,7 +232,7 @@ def test_a_call_the_recording_lacks_goes_to_the_students_own_function(
     graded with the reference, the reference's does."""
     folder = tmp_path / "submission"
     folder.mkdir()
-    for name in spec.FILES:
+    for name in pack.active().files:
         shutil.copyfile(ROOT / "solutions" / name, folder / name)
     with (folder / "gradients.py").open("a") as f:
         f.write(OWN_SOFTMAX)
@@ -291,7 +293,7 @@ from grader import engine, package
 
 out, what = Path(sys.argv[1]), sys.argv[2]
 if what == "record":  # (refused if the reference fails a test)
-    Path(sys.argv[4]).write_bytes(package.record_public_answers(Path(sys.argv[3])))
+    Path(sys.argv[4]).write_bytes(package.record_public_answers())
     out.write_text("{}")
 else:
     r = engine.grade(Path(what), engine.Options(suites=("public",)))
@@ -320,7 +322,7 @@ def test_hypothesis_properties_replay_their_examples_and_shrink_within_the_recor
     (suites / "public" / "test_properties.py").write_text(PROPERTIES)
     wrong = tmp_path / "wrong"
     wrong.mkdir()
-    for name in spec.FILES:
+    for name in pack.active().files:
         shutil.copyfile(ROOT / "solutions" / name, wrong / name)
     with (wrong / "losses.py").open("a") as f:
         f.write(WRONG)

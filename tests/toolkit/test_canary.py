@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import canary, cli, engine, landlock, layout, messages, sandbox
+from grader import canary, cli, engine, landlock, messages, pack, sandbox
 from grader.sandbox import Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,10 +175,12 @@ def test_a_student_checking_their_work_gets_no_warning(
     # `grader check` on the student bundle: the worker has the student's uid and can read the
     # public suite it is run against. That is no news to the student, and not worth a warning;
     # the reference or the hidden suite would be (an instructor grading as a normal user).
-    public = canary._judge(f"read {layout.PUBLIC_SUITE / 'test_losses.py'}", "ALLOWED", None, False)
+    public = canary._judge(
+        f"read {pack.active().public_suite / 'test_losses.py'}", "ALLOWED", None, False
+    )
     tmp = canary._judge("write /tmp", "ALLOWED", None, False)
-    secret = canary._judge(f"read {layout.SOLUTIONS / 'losses.py'}", "ALLOWED", None, False)
-    hidden = canary._judge(f"list {layout.HIDDEN_SUITE}", "ALLOWED", None, False)
+    secret = canary._judge(f"read {pack.active().solutions / 'losses.py'}", "ALLOWED", None, False)
+    hidden = canary._judge(f"list {pack.active().hidden_suite}", "ALLOWED", None, False)
     assert not public.secret and not tmp.secret and secret.secret and hidden.secret
     canary.warn(canary.Report((public, tmp), root=False, seconds=0.0))
     assert capsys.readouterr().err == ""

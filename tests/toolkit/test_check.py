@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import check, cli, feedback, messages, spec
+from grader import check, cli, feedback, messages, pack
 from grader.results import GradingResult, TestOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,11 +89,13 @@ def test_stubs_are_one_todo_line_per_function_and_exit_1() -> None:
     proc = run_cli()  # default: assignment/
     assert proc.returncode == cli.ExitCode.FAILED
     assert "\x1b[" not in proc.stdout and "\r" not in proc.stdout  # piped: plain text
-    assert rows(proc.stdout) == dict.fromkeys(spec.MODULE_OF, "TODO")
+    assert rows(proc.stdout) == dict.fromkeys(pack.active().module_of, "TODO")
     todo_rows = [line for line in proc.stdout.splitlines() if line.endswith(messages.CHECK_TODO)]
-    assert len(todo_rows) == len(spec.MODULE_OF)
+    assert len(todo_rows) == len(pack.active().module_of)
     assert "checked:" not in proc.stdout  # no per-test detail for what is not written yet
-    count = messages.CHECK_TODO_COUNT.format(count=len(spec.MODULE_OF), total=len(spec.MODULE_OF))
+    count = messages.CHECK_TODO_COUNT.format(
+        count=len(pack.active().module_of), total=len(pack.active().module_of)
+    )
     assert count in proc.stdout and "Total: 0/" in proc.stdout
     # assignment/'s README, notebook and pytest.ini are not a submission's stray files here.
     assert "note:" not in proc.stdout, proc.stdout
@@ -129,12 +131,12 @@ def test_a_students_bugs_are_pointed_at_and_the_rest_passes(tmp_path: Path) -> N
     text = proc.stdout
     marks = rows(text)
     assert marks["svm_loss"] == marks["svm_loss_and_grad"] == "FAIL"
-    others = set(spec.MODULES["losses"] + spec.MODULES["gradients"]) - {
+    others = set(pack.active().by_module["losses"] + pack.active().by_module["gradients"]) - {
         "svm_loss",
         "svm_loss_and_grad",
     }
     assert all(marks[name] == "ok" for name in others), text
-    assert all(marks[name] == "TODO" for name in spec.MODULES["optim"])
+    assert all(marks[name] == "TODO" for name in pack.active().by_module["optim"])
     hints = {b.id: b.hint for b in feedback.bugs()}
     for bug in ("svm-includes-correct-class", "svmgrad-reg-grad-1x"):
         assert messages.HINT.format(hint=hints[bug]).strip() in text, bug
@@ -196,13 +198,13 @@ def test_only_one_file_by_its_module_name(tmp_path: Path) -> None:
     shutil.copy(SOLUTIONS / "losses.py", folder / "losses.py")
     proc = run_cli("--only", "losses", str(folder))
     assert proc.returncode == cli.ExitCode.OK, proc.stdout + proc.stderr
-    assert set(rows(proc.stdout)) == set(spec.MODULES["losses"])
+    assert set(rows(proc.stdout)) == set(pack.active().by_module["losses"])
     assert "of `losses.py` in" in proc.stdout
     assert "note:" not in proc.stdout  # the files not written yet are not this check's business
     # Checking everything, the missing files are said once each, and the run fails.
     everything = run_cli(str(folder))
     assert everything.returncode == cli.ExitCode.FAILED
-    assert everything.stdout.count("note: `") == len(spec.FILES) - 1
+    assert everything.stdout.count("note: `") == len(pack.active().files) - 1
     assert "did you mean" not in everything.stdout  # losses.py is no misspelt torch_losses.py
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, engine, gradescope, messages
+from grader import cli, engine, gradescope, messages, pack
 from grader.results import GradingResult
 from grader.sandbox import Mother
 
@@ -38,10 +38,10 @@ def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
 
 
 def test_every_function_and_class_is_graded(reference_result: GradingResult) -> None:
-    from grader import spec
+    from grader import pack
 
     tagged = {tag for t in reference_result.tests for tag in t.tags}
-    assert set(spec.MODULE_OF) <= tagged
+    assert set(pack.active().module_of) <= tagged
 
 
 def test_public_and_hidden_suites_both_run(reference_result: GradingResult) -> None:
@@ -113,9 +113,9 @@ def test_hypothesis_keeps_its_cache_in_the_closed_home(mother: Mother) -> None:
     from hypothesis import configuration
 
     engine.grade(ROOT / "solutions", engine.Options(only="svm_loss"), mother)
-    assert configuration.storage_directory().path == engine.layout.HYPOTHESIS
+    assert configuration.storage_directory().path == pack.active().hypothesis
     if engine.running_as_root():
-        assert engine.layout.HYPOTHESIS.stat().st_mode & 0o077 == 0
+        assert pack.active().hypothesis.stat().st_mode & 0o077 == 0
 
 
 def test_cli_grade_writes_results_and_exits_zero(tmp_path: Path) -> None:
@@ -231,7 +231,8 @@ def test_only_a_function_no_suite_examines_is_an_empty_result(
         '    """svm_loss runs"""\n'
         "    student.svm_loss\n"
     )
-    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    with_suites = dataclasses.replace(pack.load(pack.ROOT), suites=suites)
+    monkeypatch.setattr(pack, "active", lambda: with_suites)
     options = engine.Options(suites=("public",), only="adam_step")
     result = engine.grade(ROOT / "solutions", options, mother=mother)
     assert result.grader_error is None
@@ -281,7 +282,8 @@ def test_hypothesis_stops_when_the_worker_is_gone(
         "        pass\n"
         "    return 0.0\n"
     )
-    monkeypatch.setattr(engine.layout, "SUITES", suites)
+    with_suites = dataclasses.replace(pack.load(pack.ROOT), suites=suites)
+    monkeypatch.setattr(pack, "active", lambda: with_suites)
     limits = dataclasses.replace(engine.DEFAULT_LIMITS, call_timeout=1.0)
     options = engine.Options(suites=("public",), limits=limits)
     result = engine.grade(sub, options, mother=mother)
@@ -337,11 +339,13 @@ def test_a_submission_that_hangs_everywhere_gets_short_timeouts_after_its_strike
 def test_only_torch_losses_gets_the_torch_zygote() -> None:
     from grader.sandbox import lean_eligible
 
+    TORCH_FILES = ("torch_losses.py",)  # the manifest's torch = true modules
+
     def subs(losses: str) -> dict[str, str]:
         return {"torch_losses.py": "import torch\n", "losses.py": losses}
 
     docs_only = '"""As torch.optim.SGD does."""\n# torch\ndef f():\n    """torch"""\n    return 1\n'
-    assert lean_eligible(subs(docs_only))
+    assert lean_eligible(subs(docs_only), TORCH_FILES)
     for uses in (
         "import torch",
         "from torch import nn",
@@ -349,9 +353,10 @@ def test_only_torch_losses_gets_the_torch_zygote() -> None:
         "x = __import__('torch')",
         "def f(t):\n    return t.torch_thing",
     ):
-        assert not lean_eligible(subs(uses)), uses
-    assert not lean_eligible({"losses.py": docs_only})  # no torch_losses.py: no torch zygote
-    assert not lean_eligible(subs("def f(:\n"))  # unparsable: as before
+        assert not lean_eligible(subs(uses), TORCH_FILES), uses
+    # no torch_losses.py: no torch zygote
+    assert not lean_eligible({"losses.py": docs_only}, TORCH_FILES)
+    assert not lean_eligible(subs("def f(:\n"), TORCH_FILES)  # unparsable: as before
 
 
 def test_the_reference_is_graded_with_both_zygotes(mother: Mother) -> None:
@@ -364,15 +369,13 @@ def test_a_batch_forks_both_zygotes_from_warm_mothers(mother: Mother) -> None:
     """No interpreter start per submission: the lean zygote too comes from a (lean) mother."""
     import numpy as np
 
-    from grader.sandbox import Sandbox
-
     def parent(pid: int | None) -> int:
         assert pid is not None
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
     sources = {f.name: f.read_text() for f in (ROOT / "solutions").glob("*.py")}
     assert mother.lean is not None and len(set(mother.pids)) == 2
-    with Sandbox(sources, torch=True, mother=mother) as box:
+    with engine.new_sandbox(sources, mother=mother) as box:
         lean = box._lean
         assert lean is not None
         assert parent(box._pid) == mother.pid

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import feedback, layout, messages
+from grader import feedback, messages, pack
 from grader.checks import StudentFailure
 from grader.feedback import Bug
 from grader.reference import load_modules, reference
@@ -20,8 +20,8 @@ REF = reference()
 
 def variant(bug: Bug) -> Callable[..., Any]:
     """The bug's function, loaded here from the patched reference."""
-    source = (layout.SOLUTIONS / bug.file).read_text(encoding="utf-8")
-    modules = load_modules(layout.SOLUTIONS, {bug.file: bug.patch(source)})
+    source = (pack.active().solutions / bug.file).read_text(encoding="utf-8")
+    modules = load_modules(pack.active().solutions, {bug.file: bug.patch(source)})
     return getattr(modules[bug.file[:-3]], bug.function)
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader.spec import FILES
+from grader import pack
 from grader.submission import IntakeLimits, SubmissionError, load_submission
+
+FILES = pack.active().files
 
 FUZZ = settings(
     max_examples=150,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, demo, layout, limits
+from grader import batch, demo, limits, pack
 from grader.cli import main
 from grader.gradebook import Gradebook, Outcome, Record, Student
 
@@ -48,7 +48,7 @@ def demo_class(root: Path) -> Path:
         else:
             shutil.copytree(path, root / name, ignore=shutil.ignore_patterns("*.md", "*.ipynb"))
     for name, extra in (("hog", HOG), ("big", BIG)):
-        shutil.copytree(layout.SOLUTIONS, root / name, ignore=shutil.ignore_patterns("__*"))
+        shutil.copytree(pack.active().solutions, root / name, ignore=shutil.ignore_patterns("__*"))
         losses = root / name / "losses.py"
         losses.write_text(losses.read_text() + extra)
     return root
@@ -154,7 +154,7 @@ def test_a_torch_worker_under_a_data_cap_is_measured_by_its_resident_memory(
 
     monkeypatch.setattr(student, "nvidia_driver", lambda: True)
     sub = tmp_path / "sub"
-    shutil.copytree(layout.SOLUTIONS, sub, ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(pack.active().solutions, sub, ignore=shutil.ignore_patterns("__*"))
     torch_losses = sub / "torch_losses.py"
     text = torch_losses.read_text()
     old = '        """Mean over rows of ``-log softmax(scores)[i, y_i]``, as a 0-d tensor.'

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import checks, messages
+from grader import checks, messages, pack
 from grader.checks import StudentFailure
 
 TEMPLATES: dict[str, str] = {
@@ -25,7 +25,8 @@ TEMPLATES: dict[str, str] = {
     if name.isupper() and isinstance(value, str)
 }
 TEMPLATES |= {f"INTAKE[{code}]": text for code, text in messages.INTAKE.items()}
-TEMPLATES |= {f"HIDDEN_EXAMINES[{m}]": text for m, text in messages.HIDDEN_EXAMINES.items()}
+# The manifest's sentences of what each module's hidden tests examine are messages too.
+TEMPLATES |= {f"hidden[{m.name}]": m.hidden for m in pack.active().modules}
 
 # Every template, rendered with values like the ones it gets, and what the result must say.
 # kind: "sentence" ends like one (. : ?); "clause" follows a name or stands as a test's output and
@@ -305,7 +306,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         ("checking [3/50] svm_loss ...",),
     ),
 }
-SAMPLES |= {f"HIDDEN_EXAMINES[{m}]": ("fragment", {}, ()) for m in messages.HIDDEN_EXAMINES}
+SAMPLES |= {f"hidden[{m.name}]": ("fragment", {}, ()) for m in pack.active().modules}
 
 
 def fields(template: str) -> list[str]:

@@ -12,8 +12,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import assign, messages
-from grader.spec import FILES, MODULES
+from grader import assign, messages, pack
+
+FILES = pack.active().files
+MODULES = pack.active().by_module
 
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import package, spec
+from grader import pack, package
 from grader.cli import main
 from grader.policies import Policy
 
@@ -74,6 +74,7 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
     names = _names(autograder_zip)
     for required in (
         "pyproject.toml",
+        "assignment.toml",
         "README.md",
         "requirements.txt",
         "policies.json",
@@ -83,13 +84,14 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
         "tests/grading/pytest.ini",
     ):
         assert required in names
-    assert {f"solutions/{f}" for f in spec.FILES} <= set(names)
+    assert {f"solutions/{f}" for f in pack.active().files} <= set(names)
     for folder in ("tests/grading/public/", "tests/grading/hidden/"):
         assert any(n.startswith(folder) for n in names), folder
     if (ROOT / "tests/grading/bugs.py").exists():
         assert "tests/grading/bugs.py" in names
     allowed = ("grader/", "solutions/", "tests/grading/")
     roots = {"setup.sh", "run_autograder", "pyproject.toml", "README.md", "requirements.txt"}
+    roots.add("assignment.toml")  # the pack's manifest
     for name in names:
         assert name in roots | {"policies.json"} or name.startswith(allowed), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
@@ -162,7 +164,7 @@ def test_permission_step_closes_source_and_results(autograder_zip: Path, tmp_pat
 
 def test_student_bundle_has_the_assignment_and_public_tests(student_zip: Path) -> None:
     names = set(_names(student_zip))
-    assert {f"assignment/{f}" for f in spec.FILES} <= names
+    assert {f"assignment/{f}" for f in pack.active().files} <= names
     assert "assignment/assignment.ipynb" in names
     assert "assignment/README.md" in names
     assert any(n.startswith("tests/grading/public/test_") for n in names)

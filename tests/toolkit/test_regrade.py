@@ -5,6 +5,7 @@ says so; ``grader regrade`` grades again what another grader version graded."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import shutil
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, layout, regrade
+from grader import batch, pack, regrade
 from grader.cli import main
 from grader.gradebook import Gradebook, Outcome, Record, Student
 from grader.report import write_report
 
-ROOT = layout.ROOT
+ROOT = pack.ROOT
 FAST = batch.BatchOptions(
     jobs=2, suites=("public",), only="losses", timeout=120, check_similarity=False
 )
@@ -42,7 +43,7 @@ def make_class(root: Path) -> Path:
 
 
 def changed_suites(dest: Path) -> Path:
-    shutil.copytree(layout.SUITES, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(pack.active().suites, dest, ignore=shutil.ignore_patterns("__pycache__"))
     test = dest / "public" / "test_losses.py"
     text = test.read_text()
     old = '@pytest.mark.points(1)\n@pytest.mark.tags("softmax")\ndef test_softmax_large_scores'
@@ -68,7 +69,8 @@ def test_after_a_suite_change_the_regrade_shows_exactly_who_and_which_tests_move
 
     suites = changed_suites(tmp_path / "suites")
     monkeypatch.setenv("GRADER_SUITES", str(suites))  # the grading processes' suites
-    monkeypatch.setattr(layout, "SUITES", suites)  # the coordinator's digest
+    # the coordinator's digest
+    monkeypatch.setattr(pack, "active", functools.cache(lambda: pack.load(pack.ROOT)))
     assert main(["batch", str(src), "--out", str(out), *FAST_ARGS]) == 0
     printed = capsys.readouterr().out
     again = rows(out)
@@ -112,7 +114,7 @@ def test_a_gradebook_graded_by_two_versions_is_reported_as_such(
     # this input: withdrawn, or graded elsewhere).
     suites = changed_suites(tmp_path / "suites")
     monkeypatch.setenv("GRADER_SUITES", str(suites))
-    monkeypatch.setattr(layout, "SUITES", suites)
+    monkeypatch.setattr(pack, "active", functools.cache(lambda: pack.load(pack.ROOT)))
     for name in ("stub", "partial"):
         shutil.move(src / name, tmp_path / name)
     stream = io.StringIO()

@@ -15,11 +15,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import batch, layout, similarity
+from grader import batch, pack, similarity
 from grader.gradebook import Gradebook
 from grader.report import write_report
 
-ROOT = layout.ROOT
+ROOT = pack.ROOT
 VARIANTS = ROOT / "tests" / "corpus" / "variants"
 #: Which correct-but-unusual variants each student of the class wrote (tests/corpus/variants):
 #: everyone starts from the stubs and fills in different functions, in different ways.
@@ -38,7 +38,7 @@ ORIGINAL = "s-orig"
 def student(dest: Path, variants: tuple[str, ...]) -> Path:
     """The stubs with the variants' definitions added to their modules."""
     dest.mkdir(parents=True)
-    for stub in sorted(layout.ASSIGNMENT.glob("*.py")):
+    for stub in sorted(pack.active().assignment.glob("*.py")):
         text = stub.read_text()
         for v in variants:
             if v.split("__")[0] == stub.stem:
@@ -86,7 +86,7 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("similar") / "class"
     for name, variants in CLASS.items():
         student(root / name, variants)
-    shutil.copytree(layout.SOLUTIONS, root / "s-ref", ignore=shutil.ignore_patterns("__*"))
+    shutil.copytree(pack.active().solutions, root / "s-ref", ignore=shutil.ignore_patterns("__*"))
     nb = nbformat.v4.new_notebook()
     for f in sorted((root / ORIGINAL).glob("*.py"), reverse=True):
         cell = f"%%writefile {f.name}\n{disguise(f.read_text())}"

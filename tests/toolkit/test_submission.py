@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.spec import FILES
+from grader import pack
 from grader.submission import (
     DEFAULT_LIMITS,
     MESSAGES,
@@ -25,6 +25,8 @@ from grader.submission import (
     load_submission,
     write_sources,
 )
+
+FILES = pack.active().files
 
 GOOD = {name: f"# {name}\nVALUE = {i}\n" for i, name in enumerate(FILES)}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader.spec import FILES
+from grader import pack
 from grader.submission import (
     IntakeLimits,
     Submission,
@@ -22,6 +22,8 @@ from grader.submission import (
     load_submission,
     write_sources,
 )
+
+FILES = pack.active().files
 
 FUZZ = settings(
     max_examples=200,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine, spec
+from grader import engine, pack
 from grader.sandbox import Limits, Mother
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def _param(variant: Path) -> object:
 
 def build(variant: Path, dest: Path) -> Path:
     module = variant.name.split("__", 1)[0]
-    assert module in spec.MODULES, f"{variant.name}: unknown module {module!r}"
+    assert module in pack.active().by_module, f"{variant.name}: unknown module {module!r}"
     dest.mkdir(parents=True)
     for src in sorted(SOLUTIONS.glob("*.py")):
         text = src.read_text(encoding="utf-8")
@@ -51,7 +51,7 @@ def variant_mother() -> Iterator[Mother]:
 
 def test_there_are_enough_variants() -> None:
     assert len(VARIANTS) >= 10
-    assert {v.name.split("__")[0] for v in VARIANTS} == set(spec.MODULES)
+    assert {v.name.split("__")[0] for v in VARIANTS} == set(pack.active().by_module)
 
 
 @pytest.mark.slow

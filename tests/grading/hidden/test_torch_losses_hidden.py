@@ -86,7 +86,7 @@ def _how_grad_differs(got, expected, n, grad_output):
 def _forward(student, name, scores, y, margin=1.0):
     out = getattr(student, name).run(scores, y, *_extra(name, margin))
     expected, _ = torch_reference(name, scores, y, margin=margin)
-    got = as_scalar(name, out["loss"])
+    got = as_scalar(name, out["output"])
     what = "loss, compared with " + (
         "F.cross_entropy" if name == SCE else "C * F.multi_margin_loss"
     )
@@ -254,7 +254,7 @@ def _dtype_case(student, name):
     scores, y = CASES["N=6,C=5"]
     s32 = scores.astype(np.float32)
     out = getattr(student, name).run(s32, y, grad_output=1.0)
-    for what, dtype in (("loss", out.get("loss_dtype")), ("gradient", _grad_dtype(out))):
+    for what, dtype in (("loss", out.get("output_dtype")), ("gradient", _grad_dtype(out))):
         if dtype != "float32":
             raise StudentFailure(
                 f"`{name}` turned float32 scores into a {dtype} {what}; keep every tensor in "
@@ -264,7 +264,7 @@ def _dtype_case(student, name):
             )
     loss, grad = torch_reference(name, s32.astype(np.float64), y)
     inputs = {"scores": s32, "y": y, "grad_output": 1.0}
-    expect_close(name, as_scalar(name, out["loss"]), loss, inputs=inputs, what="loss")
+    expect_close(name, as_scalar(name, out["output"]), loss, inputs=inputs, what="loss")
     expect_close(name, _grad(name, out, s32.shape), grad, inputs=inputs, kind="grad")
 
 
@@ -279,19 +279,19 @@ def _grad_dtype(out):
 def _gpu_case(student, name):
     scores, y = CASES["N=6,C=5"]
     out = getattr(student, name).run(scores, y, grad_output=2.5, device="cuda")
-    for what in ("loss_device", "grad_device"):
+    for what in ("output_device", "grad_device"):
         where = str(out.get(what))
         if not where.startswith("cuda"):
             raise StudentFailure(
                 f"`{name}` given CUDA tensors returned its "
-                f"{'loss' if what == 'loss_device' else 'gradient'} on {where}; keep every "
+                f"{'loss' if what == 'output_device' else 'gradient'} on {where}; keep every "
                 "tensor on the device of the inputs (create new ones with device=scores.device "
                 "and never call .cpu(), .cuda() or .to())",
                 category="wrong device",
             )
     loss, grad = torch_reference(name, scores, y, 2.5)
     inputs = {"scores": scores, "y": y, "grad_output": 2.5, "device": "cuda"}
-    expect_close(name, as_scalar(name, out["loss"]), loss, inputs=inputs, what="loss on CUDA")
+    expect_close(name, as_scalar(name, out["output"]), loss, inputs=inputs, what="loss on CUDA")
     expect_close(
         name,
         _grad(name, out, scores.shape),
