@@ -82,8 +82,8 @@ BUGS: list[Bug] = [
         NET,
         "data_loss = -np.sum(log_probs[rows, y]) / N",
         "data_loss = -np.sum(log_probs[rows, y])",
-        "your loss is N times too large when reg is 0 (N examples): the data loss is the mean "
-        "of the examples' cross-entropies, not their sum.",
+        "your loss is too large: its data part is N times the expected one (N examples). The "
+        "data loss is the mean of the examples' cross-entropies, not their sum.",
     ),
     Bug(
         "net-softmax-no-shift",

@@ -17,6 +17,7 @@ from grader.testing import (
     summarize,
     summarize_inputs,
     torch_value_and_grads,
+    with_hint,
 )
 
 RNG = np.random.default_rng(20250213)
@@ -31,13 +32,14 @@ def _affine_case(n, d, m):
     return _normal(n, m), _normal(n, d), _normal(d, m), _normal(m)
 
 
-# N = 1, a single output unit, a single input feature, N = D (where x @ dout has the shape of
-# dw, so a missing transpose gives wrong numbers instead of an error), and a general case.
+# N = D (where x @ dout has the shape of dw, so a missing transpose gives wrong numbers instead
+# of an error; first, so that its hint is the one a student reads), N = 1, a single output unit,
+# a single input feature, and a general case.
 AFFINE = {
+    "N=D": _affine_case(3, 3, 5),
     "N=1": _affine_case(1, 4, 3),
     "M=1": _affine_case(5, 3, 1),
     "D=1": _affine_case(4, 1, 3),
-    "N=D": _affine_case(3, 3, 5),
     "N=7,D=4,M=6": _affine_case(7, 4, 6),
 }
 # Entries up to about 1e4 in x and w: outputs near 1e8.
@@ -81,8 +83,13 @@ def _triple(got):
     return got
 
 
-def _check_grads(name, got, expected, inputs, parts, against, category, rtol=None, atol=None):
-    """Each member of ``got`` against ``expected``; a hidden failure names the part, not inputs."""
+def _check_grads(name, got, expected, call, parts, against, category, rtol=None, atol=None):
+    """Each member of ``got`` against ``expected``; a hidden failure names the part, not inputs.
+
+    ``call`` is ``(args, inputs by name, what the student returned)``: the inputs go into the
+    message, and a known bug that returns the same answer on those arguments gives its hint.
+    """
+    args, inputs, raw = call
     for part, g, e in zip(parts, got, expected, strict=True):
         try:
             arr = as_array(name, g, np.shape(e))
@@ -99,7 +106,7 @@ def _check_grads(name, got, expected, inputs, parts, against, category, rtol=Non
         except StudentFailure as fail:
             if fail.category == "wrong result":
                 fail.category = category.format(part=part)
-            raise
+            raise with_hint(fail, name, args, {}, raw) from None
 
 
 def _numeric(f, a, h=1e-6):
@@ -172,7 +179,7 @@ def test_affine_backward_torch(student):
             "affine_backward",
             got,
             expected,
-            {"dout": dout, "x": x, "w": w, "b": b},
+            ((dout, x, w, b), {"dout": dout, "x": x, "w": w, "b": b}, got),
             AFFINE_PARTS,
             "torch autograd",
             "wrong gradient {part} (compared with torch autograd)",
@@ -198,7 +205,7 @@ def test_affine_backward_numeric(student, reference):
         "affine_backward",
         got,
         numeric,
-        {"dout": dout, "x": x, "w": w, "b": b},
+        ((dout, x, w, b), {"dout": dout, "x": x, "w": w, "b": b}, got),
         AFFINE_PARTS,
         "centered differences (h = 1e-6)",
         "wrong gradient {part} (compared with the numeric gradient)",
@@ -309,7 +316,7 @@ def test_relu_backward_torch(student):
             "relu_backward",
             (got,),
             (expected,),
-            {"dout": dout, "x": x},
+            ((dout, x), {"dout": dout, "x": x}, got),
             ("dx",),
             "torch autograd",
             "wrong gradient {part} (compared with torch autograd)",
