@@ -230,6 +230,8 @@ def _copies(x: Any) -> Any:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):  # e.g. a network's grads, one per parameter
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         x = np.asarray(a, dtype=np.float64)
         y = np.asarray(b, dtype=np.float64)
