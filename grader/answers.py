@@ -120,7 +120,7 @@ def _feed(out: list[bytes], v: Any, callables: list[Callable[..., Any]] | None, 
             _feed(out, x, callables, depth + 1)
     elif isinstance(v, dict):
         out.append(b"d%d:" % len(v))
-        for k, x in v.items():  # in order: grid_search's grid is ordered
+        for k, x in v.items():  # in order: a dict argument's order can matter
             if not isinstance(k, (str, int)) or isinstance(k, bool):
                 raise Unkeyable(f"a dict key of type {type(k).__name__}")
             _feed(out, k, None, depth + 1)
@@ -428,7 +428,7 @@ def _traced(
 
 
 class Replay:
-    """The reference's recorded answers, in its place: ``reference.svm_loss(scores, y)``."""
+    """The reference's recorded answers, in its place: ``reference.f(x)``."""
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers

@@ -198,7 +198,7 @@ def _regions(lines: list[str], path: Path) -> Iterator[_Region]:
 
 @dataclass(frozen=True)
 class _Function:
-    name: str  # qualified: "svm_loss", "SoftmaxCrossEntropy.forward"
+    name: str  # qualified: "f", "Layer.forward"
     first: int  # 0-based line of the def
     last: int  # 0-based line of its last statement
     body_col: int  # indentation of its body

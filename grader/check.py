@@ -1,12 +1,12 @@
 """The student's local check: the public tests through the same engine, as a readable report.
 
-    python -m grader check [PATH] [--only svm_loss | --only losses] [--verbose]
+    python -m grader check [PATH] [--only FUNCTION | --only MODULE] [--verbose] [--pack DIR]
 
 One line per function (points earned / available); under each failure what was checked and why
 it failed (input, expected, got, and a hint where a known bug matches); a function that is not
 written yet takes one line. Then a total and what the hidden tests will also examine. Colours
 and a progress line on a terminal, plain text when piped. From a notebook:
-``from grader.check import check; check("svm_loss")``. Every sentence comes from
+``from grader.check import check; check("relu_forward")``. Every sentence comes from
 ``grader.messages``.
 """
 

@@ -7,7 +7,7 @@ A failed check raises ``StudentFailure`` (an ``AssertionError``) carrying
 * ``staff``: anything only instructors should see (tracebacks, bug fingerprints).
 
 Tolerances follow research/assignments.md section 2: float64 ``rtol=1e-6, atol=1e-8``; a float32
-answer is compared at ``rtol=1e-4`` (values) or ``1e-3`` (gradients), as the spec promises.
+answer is compared at ``rtol=1e-4`` (values) or ``1e-3`` (a gradient), as the spec promises.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def compare(
     """Call ``name`` on the student's side and the reference's with the same input; compare.
 
     ``parts`` names the members of a tuple result (``("loss", "dW")``), ``kinds`` says which are
-    gradients (looser float32 tolerance). Returns the student's (normalized) result.
+    a gradient (looser float32 tolerance). Returns the student's (normalized) result.
     """
     from grader.feedback import diagnose
 

@@ -53,9 +53,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         print(f"grader grade: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if args.memory_limit is not None:
-        from grader.sandbox import DEFAULT_LIMITS
-
-        limits = dataclasses.replace(DEFAULT_LIMITS, memory=args.memory_limit * 2**20)
+        limits = dataclasses.replace(engine.pack_limits(), memory=args.memory_limit * 2**20)
         options = dataclasses.replace(options, limits=limits)
     if args.metadata:
         # Gradescope (issue 6, item 5): record the submission, apply the policies, then write.
@@ -342,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", help="run the public tests on your files; readable report")
     p.add_argument("path", nargs="?", help="folder or notebook (default: assignment/)")
-    p.add_argument("--only", metavar="NAME", help="one function or file, e.g. svm_loss, losses")
+    p.add_argument("--only", metavar="NAME", help="one function, class or module of the assignment")
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_check)
 

@@ -45,7 +45,8 @@ class Options:
     suites: tuple[str, ...] = SUITES
     only: str | None = None  # grade the tests tagged with one function only
     verbose: bool = False
-    limits: Limits = DEFAULT_LIMITS
+    #: the workers' limits; None: the engine's defaults with the pack's ``[limits]``
+    limits: Limits | None = None
     gpu_counts: bool = True
     #: called with each test outcome as it is decided, and the number of tests
     progress: Callable[[TestOutcome, int], None] | None = None
@@ -160,7 +161,7 @@ def _grade(
             sources = dict(sub.sources)
     protect_trusted_files(options.results_dir)
     allowlist_notice()
-    box = new_sandbox(sources, limits=options.limits, mother=mother)
+    box = new_sandbox(sources, limits=options.limits or pack_limits(), mother=mother)
     with undumpable(), box:
         canary_report = _arm_canary(box, options.results_dir)
         session = GradingSession(
@@ -280,6 +281,19 @@ def _uses_torch(sources: dict[str, str]) -> bool:
     return any(name in sources for name in torch_files) or any(
         "torch" in text for name, text in sources.items() if name.endswith(".py")
     )
+
+
+def pack_limits() -> Limits:
+    """The engine's default limits with what the active pack's manifest sets in ``[limits]``."""
+    own = pack.active().limits
+    changes: dict[str, Any] = {}
+    if own.call_timeout is not None:
+        changes["call_timeout"] = own.call_timeout
+    if own.memory_mb is not None:
+        changes["memory"] = own.memory_mb * 2**20
+    if own.cpu is not None:
+        changes["cpu"] = own.cpu
+    return dataclasses.replace(DEFAULT_LIMITS, **changes)
 
 
 def new_sandbox(sources: dict[str, str], **kwargs: Any) -> Sandbox:

@@ -31,7 +31,7 @@ class Bug:
 
     id: str
     function: str
-    file: str  # e.g. "losses.py"
+    file: str  # the solution file, e.g. "layers.py"
     old: str  # a substring of exactly one line of the reference file
     new: str  # what that substring becomes
     hint: str  # addressed to the student

@@ -1,11 +1,13 @@
-"""torch.optim as the oracle of the optimizer and schedule suites, with its answers kept on disk.
+"""torch.optim as the oracle of a pack's optimizer and schedule suites, its answers kept on disk.
 
-The suites check ``sgd_momentum_step``, ``adam_step`` and both schedules against torch.optim
-run on the same inputs. Building the first torch optimizer imports ``torch._dynamo``: about
-a second, a fifth of grading the reference. The suites' inputs are fixed (seeded, and
-Hypothesis is derandomized), so torch's answers to them are computed once, by
-``python -m grader.oracle``, into ``tests/grading/oracle.npz``; a grading looks each answer
-up by a digest of its inputs and runs torch only for an input it has not seen.
+Suites check students' optimizer steps and their learning rates over time against torch.optim run on
+the same inputs (``grader.testing`` exports ``sgd``, ``adam``, ``step_lr``, ``cosine_lr``).
+Building the first torch optimizer imports ``torch._dynamo``: about a second, a fifth of
+grading this repository's reference. The suites' inputs are fixed (seeded, and Hypothesis is
+derandomized), so torch's answers to them are computed once, by ``python -m grader.oracle``,
+into the pack's ``tests/grading/oracle.npz``; a grading looks each answer up by a digest of
+its inputs and runs torch only for an input it has not seen (a pack without a store works,
+at that cost).
 
 The store holds numbers that torch computed, nothing else: ``tests/toolkit/test_oracle.py``
 recomputes every entry with torch and checks that grading the reference needs no live call
@@ -29,7 +31,11 @@ import numpy as np
 
 from grader import pack
 
-STORE = pack.active().suites / "oracle.npz"
+
+def store() -> Path:
+    """The active pack's store (``<suites>/oracle.npz``)."""
+    return pack.active().oracle_store
+
 
 _store: dict[str, np.ndarray] | None = None
 #: answers computed live in this process, by digest (written out by ``record``)
@@ -110,8 +116,8 @@ def _load() -> dict[str, np.ndarray]:
     global _store
     if _store is None:
         _store = {}
-        if STORE.is_file():
-            with np.load(STORE, allow_pickle=False) as data:
+        if store().is_file():
+            with np.load(store(), allow_pickle=False) as data:
                 _store = {k: data[k] for k in data.files}
     return _store
 
@@ -122,9 +128,11 @@ def entries() -> dict[str, np.ndarray]:
 
 
 @contextlib.contextmanager
-def record(path: Path = STORE) -> Iterator[None]:
-    """Collect the answers computed in the block, then write exactly those to ``path``."""
+def record(path: Path | None = None) -> Iterator[None]:
+    """Collect the answers computed in the block, then write exactly those to ``path``
+    (default: the active pack's store)."""
     global _store, recording
+    path = store() if path is None else path
     saved, _store = _store, {}
     _new.clear()
     recording = True
@@ -138,7 +146,7 @@ def record(path: Path = STORE) -> Iterator[None]:
         os.replace(tmp, path)
     finally:
         recording = False
-        _store = saved if path != STORE else None
+        _store = saved if path != store() else None
         _new.clear()
 
 
@@ -211,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.grader_error is not None or result.score != result.max_score:
         print(result.grader_error or "the reference did not get full marks", file=sys.stderr)
         return 1
-    print(f"{STORE}: {len(entries())} answers of torch.optim")
+    print(f"{store()}: {len(entries())} answers of torch.optim")
     return 0
 
 

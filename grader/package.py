@@ -129,9 +129,9 @@ def build_autograder(
 # -- the student bundle ------------------------------------------------------------------------
 
 STUDENT_README = """\
-# Loss Functions and Optimization: your assignment
+# {title}: your assignment
 
-    assignment/             the six files you complete, the notebook, and the assignment's README
+    assignment/             the files you complete ({files}), the notebook, and a README
     tests/grading/public/   the public tests (the hidden tests run only on Gradescope)
     tests/grading/public_answers.frame   the reference's answers to the public tests' inputs
     grader/                 the course's grader, which runs the public tests on your files
@@ -149,10 +149,10 @@ GPU. Skip it to let the third line install PyTorch from PyPI instead.)
 Check your work (after `source .venv/bin/activate`, or with `.venv/bin/python` for `python`):
 
     python -m grader check                     # every public test, as a report (from this folder)
-    python -m grader check --only svm_loss     # one function (or one file: --only losses)
+    python -m grader check --only {function}     # one function (or one file: --only {module})
     cd assignment && python -m pytest          # the same tests through pytest
 
-and in the notebook, `check("losses")` or `check("svm_loss")` (run Jupyter with this venv's
+and in the notebook, `check("{module}")` or `check("{function}")` (run Jupyter with this venv's
 Python: `.venv/bin/python -m pip install notebook`, then `.venv/bin/python -m notebook`).
 Exit status 0 means every public test passed.
 
@@ -161,7 +161,7 @@ this bundle: `tests/grading/public_answers.frame` holds the reference's answers 
 inputs the public tests use (data, not code). A check that would need the reference on other
 inputs says so ("it runs when you submit"); where one of your functions calls another of yours
 with inputs the recording does not hold, your own function answers. Gradescope runs the same
-public tests with the reference itself, and the hidden tests. Submit the six .py files (or the
+public tests with the reference itself, and the hidden tests. Submit your .py files (or the
 notebook) there.
 """
 
@@ -187,8 +187,14 @@ def student_entries(repo: Path = REPO, assignment: Pack | None = None) -> list[E
     entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
     entries.append(Entry("pyproject.toml", _read(repo / "pyproject.toml")))
     pins = pinned_requirements()
+    first = p.modules[0]
     readme = STUDENT_README.format(
-        torch_spec=_torch_spec(pins), python=f"{sys.version_info.major}.{sys.version_info.minor}"
+        title=p.title,
+        files=", ".join(p.files),
+        module=first.name,
+        function=first.names[0],
+        torch_spec=_torch_spec(pins),
+        python=f"{sys.version_info.major}.{sys.version_info.minor}",
     )
     entries.append(Entry("README.md", readme.encode()))
     entries.append(

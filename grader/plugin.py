@@ -204,6 +204,9 @@ def validate(item: pytest.Item) -> tuple[float, tuple[str, ...], Visibility | No
 
     where = item.nodeid
     points = _marker_arg(item, "points")
+    default = pack.active().default_points
+    if points is None and default is not None:
+        points = (default,)
     if not points or len(points) != 1 or not isinstance(points[0], (int, float)) or points[0] < 0:
         raise pytest.UsageError(f"{where}: needs @pytest.mark.points(n) with one number n >= 0")
     tags: tuple[str, ...] = tuple(t for mark in item.iter_markers("tags") for t in mark.args)

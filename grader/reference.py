@@ -1,6 +1,6 @@
 """The reference solutions, loaded into the trusted process under private module names.
 
-The solution files import each other by plain name (``from losses import ridge_fit``), as student
+The solution files import each other by plain name (``from layers import affine``), as student
 files do. They are imported here with those plain names bound only while loading (a meta-path
 finder serves them from the solutions folder, or from given sources for the known-bug variants
 of ``grader.feedback``), then the plain names are unbound so nothing else imports them by accident.
@@ -23,7 +23,7 @@ from grader import pack
 
 
 class Reference:
-    """Attribute access to every reference function and class: ``reference.svm_loss``."""
+    """Attribute access to every reference function and class: ``reference.f``."""
 
     def __init__(self, modules: Mapping[str, types.ModuleType]) -> None:
         self.modules = dict(modules)

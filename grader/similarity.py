@@ -14,7 +14,7 @@ fingerprinted, so reordering functions does not either. What we add around it:
   as with MOSS's ``-m``;
 * *candidates, not all pairs*: an inverted index of the remaining fingerprints finds the pairs
   that share any, and only those are compared (30,000 submissions are 450 million pairs);
-* *modules matched by name*: ``losses.py`` against ``losses.py``; a pair's share is, on each
+* *modules matched by name*: ``layers.py`` against ``layers.py``; a pair's share is, on each
   side, the fraction of that submission's own fingerprinted code found in the other.
 
 The notebook is no special case: ``grader.submission`` turns a notebook into the same module

@@ -42,6 +42,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from grader import pack
 from grader.results import VISIBILITIES
 
 #: Gradescope's defaults (research/autograders.md, A.3).
@@ -74,7 +75,7 @@ def fake_metadata() -> dict[str, Any]:
         "assignment": {
             "id": 25828,
             "course_id": 1234,
-            "title": "Loss Functions and Optimization",
+            "title": pack.active().title,
             "release_date": "2025-09-17T00:00:00.000000-07:00",
             "due_date": "2025-10-08T23:59:00.000000-07:00",
             "late_due_date": None,

@@ -1,6 +1,6 @@
 """What a grading test holds: ``student``, a proxy to the submission running in the sandbox.
 
-``student.svm_loss(scores, y)`` sends copies of the arguments to a fresh worker, runs the
+``student.f(x)`` sends copies of the arguments to a fresh worker, runs the
 student's function there with every *other* assignment function replaced by a handle to the
 reference (DESIGN.md contract 6: one bug costs points once), and returns the decoded value.
 Student exceptions become ``StudentFailure`` with a teacher's message; a dead worker raises
@@ -286,7 +286,7 @@ def _own_frames(traceback: str, module: str) -> tuple[str, str]:
     the student's files it was raised (``RAISED_AT``, or "" when no frame is theirs).
 
     The student's files sit together in the worker's folder, a temporary one that means nothing
-    to them: ``File "losses.py", line 28`` is what they can find in their editor.
+    to them: ``File "layers.py", line 28`` is what they can find in their editor.
     """
     frames = list(_FRAME.finditer(traceback))
     folders = {

@@ -160,7 +160,7 @@ def _is_junk(parts: tuple[str, ...]) -> bool:
 
 
 def _pyc_module(name: str) -> str | None:
-    """``losses.cpython-311.pyc`` -> ``losses``."""
+    """``layers.cpython-311.pyc`` -> ``layers``."""
     return name.split(".", 1)[0] if name.lower().endswith(".pyc") else None
 
 

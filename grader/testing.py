@@ -24,7 +24,7 @@ Checks
     :func:`as_array`, :func:`with_hint`, :func:`fail_property`; :class:`StudentFailure` is what
     every check raises. :func:`summarize` and :func:`summarize_inputs` print inputs briefly.
 PyTorch as the oracle (trusted side only; each imports torch when first called)
-    :func:`torch_value_and_grads` (a function's value and its gradients by autograd),
+    :func:`torch_value_and_grads` (a function's value and each input's gradient by autograd),
     :func:`sgd`, :func:`adam` (trajectories of ``torch.optim``), :func:`step_lr`,
     :func:`cosine_lr` (learning rates of ``torch.optim.lr_scheduler``).
 Hypothesis strategies
@@ -92,7 +92,7 @@ def torch_value_and_grads(
     upstream: Any = None,
     wrt: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``fn``'s value on float64 tensors of ``arrays`` and its gradients by torch autograd.
+    """``fn``'s value on float64 tensors of ``arrays``, and the gradient of each, by autograd.
 
     ``fn`` takes tensors and returns one tensor (write it with ``torch`` operations: it is the
     oracle the student's hand-written gradient is compared against). ``upstream`` is the

@@ -53,9 +53,13 @@ def engine_options(suites: Sequence[str], only: str | None, gpu_counts: bool) ->
 
 
 def suite_digest(options: dict[str, Any]) -> str:
-    """A hash of the grading suites, the reference solutions and ``options`` (engine_options)."""
+    """A hash of the pack's manifest (its limits and points change results too), the grading
+    suites, the reference solutions and ``options`` (engine_options)."""
     h = hashlib.sha256()
     h.update(json.dumps(options, sort_keys=True).encode())
+    manifest = pack.active().root / pack.MANIFEST
+    if manifest.is_file():
+        h.update(b"\0" + pack.MANIFEST.encode() + b"\0" + manifest.read_bytes())
     for top in (pack.active().suites, pack.active().solutions):
         _hash_tree(h, top)
     return h.hexdigest()

@@ -935,7 +935,7 @@ class _StandIns:
     """Point other assignment functions at the grader's stand-ins for the length of one call.
 
     Only bindings that *are* the student's own definition are replaced (the defining module's
-    global, and ``from losses import x`` copies of it), so a private helper that merely shares a
+    global, and ``from layers import x`` copies of it), so a private helper that merely shares a
     name is left alone. Assignment contract 6: one bug costs points once.
     """
 
