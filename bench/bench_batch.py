@@ -7,7 +7,7 @@ Generates N submissions (correct = copies of solutions/, buggy = one-line edits 
 broken = a syntax error, the stubs of assignment/, an infinite loop) and prints, for this machine:
 
 1. N sequential ``python -m grader grade`` calls (each as it runs by default: on this machine's
-   cores, ``grader.shard``) vs one ``grader batch --jobs J``;
+   cores, ``grader.grading.shard``) vs one ``grader batch --jobs J``;
 2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak memory
    (summed PSS) of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
 3. the per-submission cost of the batch (wall * jobs / N) vs the single-grading floor (one cold
@@ -43,7 +43,7 @@ PY = sys.executable
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_grade import memory, tree  # noqa: E402
 
-from grader.worker import subreaper  # noqa: E402
+from grader.sandbox.worker import subreaper  # noqa: E402
 
 #: One-line bugs: (file, the reference's text, the buggy text).
 BUGS = [
@@ -91,7 +91,7 @@ def generate(n: int, dest: Path) -> Path:
 def children_cpu() -> float:
     """CPU seconds of every descendant reaped so far: each process reaps its children, and
     whatever is orphaned (a batch kills its grading processes' trees at the end) is reparented
-    to us (``grader.worker.subreaper``) and reaped by ``reap_orphans``."""
+    to us (``grader.sandbox.worker.subreaper``) and reaped by ``reap_orphans``."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 

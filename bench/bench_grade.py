@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 FLOOR = [PY, "-c", "import numpy, torch, pytest, hypothesis"]
 sys.path.insert(0, str(ROOT))
-from grader.worker import children_of, subreaper  # noqa: E402
+from grader.sandbox.worker import children_of, subreaper  # noqa: E402
 
 
 def tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (``grader.worker.children_of``: a few small reads per
+    """``pid`` and all its descendants (``grader.sandbox.worker.children_of``: a few small reads per
     process of the tree, not every /proc/*/stat of the machine; the samplers call this every
     10-20 ms and must not take the CPU from what they measure)."""
     children = children_of(pid)
@@ -200,9 +200,10 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
 
     import pytest
 
-    from grader import engine, pack
-    from grader.plugin import EngineHook, GradingSession
-    from grader.submission import load_submission
+    from grader.authoring import pack
+    from grader.grading import engine
+    from grader.grading.session import EngineHook, GradingSession
+    from grader.grading.submission import load_submission
 
     sources = dict(load_submission(ROOT / "solutions").sources)
     box = engine.new_sandbox(sources).start()

@@ -10,7 +10,8 @@ Prints, for this machine (run it as root to measure every layer):
   and their ratio;
 * one test's worker (fork, lock down, one call, close) with and without the layers, median over
   ``--workers`` workers: the per-test price of the layers;
-* the start-up canary: one probe (``grader.canary.run``) on a ready sandbox, median of 10, next
+* the start-up canary: one probe (``grader.sandbox.canary.run``) on a ready sandbox, median of 10,
+next
   to a grading's time (the engine runs it once per mother, and once per `grader grade`);
 * with ``--cli``: ``python -m grader grade solutions`` end to end, on and off (no mother: the
   canary runs every time there).
@@ -35,7 +36,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import canary, engine, sandbox  # noqa: E402
+from grader.grading import engine  # noqa: E402
+from grader.sandbox import canary  # noqa: E402
+from grader.sandbox import host as sandbox  # noqa: E402
 
 ALL_OFF = ",".join(sandbox.LAYERS)
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from grader import pack
+from grader.authoring import pack
 
 
 class ExitCode(enum.IntEnum):
@@ -34,7 +34,7 @@ Command = Callable[[argparse.Namespace], ExitCode]
 
 
 def _grade(args: argparse.Namespace) -> ExitCode:
-    from grader import engine
+    from grader.grading import engine
 
     submission = Path(args.submission)
     if not submission.exists():
@@ -57,7 +57,8 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         options = dataclasses.replace(options, limits=limits)
     if args.metadata:
         # Gradescope (issue 6, item 5): record the submission, apply the policies, then write.
-        from grader import gradescope, policies
+        from grader.classroom import policies
+        from grader.grading import results_json as gradescope
 
         result = policies.apply(
             engine.grade(submission, options),
@@ -75,7 +76,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
 
 
 def _assign(args: argparse.Namespace) -> ExitCode:
-    from grader import assign
+    from grader.authoring import assign
 
     dest = Path(args.dest) if args.dest else pack.active().assignment
     if args.check:
@@ -107,7 +108,7 @@ def _unknown(only: str | None, command: str) -> bool:
 
 
 def _check(args: argparse.Namespace) -> ExitCode:
-    from grader import check
+    from grader.grading import check
 
     path = Path(args.path) if args.path else check.default_path()
     if not path.exists():
@@ -122,13 +123,13 @@ def _check(args: argparse.Namespace) -> ExitCode:
 
 
 def _demo(args: argparse.Namespace) -> ExitCode:
-    from grader import demo
+    from grader.classroom import demo
 
     return ExitCode.OK if demo.run() else ExitCode.GRADER_ERROR
 
 
 def _batch(args: argparse.Namespace) -> ExitCode:
-    from grader import batch
+    from grader.classroom import batch
 
     if _unknown(args.only, args.command):
         return ExitCode.USAGE
@@ -163,7 +164,7 @@ def _gradebook_at(folder: str, command: str) -> Path | None:
 
 
 def _export(args: argparse.Namespace) -> ExitCode:
-    from grader import export, gradebook
+    from grader.classroom import export, gradebook
 
     path = _gradebook_at(args.dir, "export")
     if path is None:
@@ -211,7 +212,7 @@ def _export(args: argparse.Namespace) -> ExitCode:
 
 
 def _limits(args: argparse.Namespace) -> ExitCode:
-    from grader import gradebook, limits
+    from grader.classroom import gradebook, limits
 
     path = _gradebook_at(args.dir, "limits")
     if path is None:
@@ -224,7 +225,7 @@ def _limits(args: argparse.Namespace) -> ExitCode:
 
 
 def _report(args: argparse.Namespace) -> ExitCode:
-    from grader import report
+    from grader.classroom import report
 
     try:
         written = report.write_report(Path(args.dir), Path(args.out))
@@ -236,7 +237,8 @@ def _report(args: argparse.Namespace) -> ExitCode:
 
 
 def _package(args: argparse.Namespace) -> ExitCode:
-    from grader import package, policies
+    from grader.classroom import policies
+    from grader.gradescope import package
 
     out = Path(args.out)
     try:
@@ -257,7 +259,7 @@ def _package(args: argparse.Namespace) -> ExitCode:
 
 
 def _simulate(args: argparse.Namespace) -> ExitCode:
-    from grader import simulate
+    from grader.gradescope import simulate
 
     submission = Path(args.submission)
     if not submission.exists():

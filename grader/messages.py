@@ -19,7 +19,7 @@ from typing import Any
 # -- the worker died or misbehaved (one test fails, the next gets a fresh worker) -----------------
 
 TIMED_OUT = "your code timed out after {seconds:g} s (an infinite loop, or far too slow)"
-#: A call given the short limit (``grader.sandbox.Limits.strikes``).
+#: A call given the short limit (``grader.sandbox.host.Limits.strikes``).
 TIMED_OUT_AGAIN = (
     "your code timed out after {seconds:g} s (it had timed out in earlier tests, so later calls "
     "get {seconds:g} s instead of {full:g} s; a correct solution needs far less)"
@@ -115,7 +115,8 @@ GRADER_FAILED = (
     "The autograder failed while grading this submission; this is not your fault. "
     "Your instructor has the details. Please contact course staff."
 )
-#: Printed once at start-up where the kernel has no Landlock (grader.engine.allowlist_notice).
+#: Printed once at start-up where the kernel has no Landlock
+#: (grader.grading.engine.allowlist_notice).
 NO_LANDLOCK = (
     "Landlock is unavailable ({why}): only a mount namespace, where one can be made, "
     "keeps the disk from the workers, else a submission may read what the grader's user can "
@@ -124,7 +125,8 @@ NO_LANDLOCK = (
 GPU_SKIPPED = "skipped: this test needs a GPU and the grader has none (worth no points here)"
 COULD_NOT_CHECK = "the grader could not check `{name}`: its result led to an error ({kind})"
 
-# -- the submission's intake: one note per problem code (grader.submission) ----------------------
+# -- the submission's intake: one note per problem code (grader.grading.submission)
+# ----------------------
 
 INTAKE = MappingProxyType(
     {
@@ -185,7 +187,8 @@ INTAKE_UNKNOWN_KIND = (
 #: The note of a grading whose ``--only`` names something no test of the chosen suites examines.
 NONE_EXAMINES = "No test in these suites examines `{name}`, so nothing was graded."
 
-# -- `grader check`'s report (grader.check) -------------------------------------------------------
+# -- `grader check`'s report (grader.grading.check)
+# -------------------------------------------------------
 
 CHECK_HEADER = "Public tests of {what} in {path}"
 CHECK_NOTE = "note: {note}"

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from grader import messages
-from grader.checks import (
+from grader.grading.checks import (
     StudentFailure,
     as_array,
     as_scalar,
@@ -53,8 +53,8 @@ from grader.checks import (
     summarize_inputs,
     with_hint,
 )
-from grader.feedback import Bug
-from grader.oracle import adam, cosine_lr, sgd, step_lr
+from grader.grading.feedback import Bug
+from grader.grading.oracle import adam, cosine_lr, sgd, step_lr
 
 __all__ = [
     "Bug",

@@ -55,7 +55,7 @@ set_mode() {
 permissions() {
     # The sandbox uids must not read the tests, the reference or the results; they must be able
     # to execute the venv's interpreter and import the installed packages (the worker runs
-    # `python -I -m grader.worker` from it after dropping privileges).
+    # `python -I -m grader.sandbox.worker` from it after dropping privileges).
     local root="$1"
     find "$root" -maxdepth 0 ! -perm -011 -exec chmod go+x {} +
     mkdir -p "$root/results"

@@ -2,7 +2,7 @@
 
 Trusted (it quotes reference lines): never shipped to students. Two uses:
 
-* ``grader.feedback.diagnose`` runs every variant of a failing function on the failing input; if
+* ``grader.grading.feedback.diagnose`` runs every variant of a failing function on the failing input; if
   one reproduces the student's answer, its ``hint`` goes into the feedback (``fingerprint=True``);
 * ``tests/toolkit/test_bug_corpus.py`` grades every variant as a submission: each must lose
   points on a test of its own function and nowhere else.
@@ -21,7 +21,7 @@ coincides with another bug's output on typical inputs).
 
 from __future__ import annotations
 
-from grader.feedback import Bug
+from grader.grading.feedback import Bug
 
 L, G, OPT, S, H, T = (
     "losses.py",

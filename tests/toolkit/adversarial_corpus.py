@@ -29,8 +29,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from grader import engine, gradescope, pack, sandbox
-from grader.results import GradingResult
+from grader.authoring import pack
+from grader.grading import engine
+from grader.grading import results_json as gradescope
+from grader.grading.results import GradingResult
+from grader.sandbox import host as sandbox
 
 #: Generous: a grading that hangs is caught, nothing slower is judged here (bench/ measures).
 WALL_LIMIT = 120.0

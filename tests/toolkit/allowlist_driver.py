@@ -15,8 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import engine, pack
-from grader.sandbox import Sandbox
+from grader.authoring import pack
+from grader.grading import engine
+from grader.sandbox.host import Sandbox
 
 SPY = """
 import os

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox import Mother
+from grader.sandbox.host import Mother
 
 pytest_plugins = ["pytester"]
 
@@ -35,6 +35,6 @@ def stubs(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def student_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The student bundle (``grader package --student``: records the reference's answers, ~10 s)."""
-    from grader import package
+    from grader.gradescope import package
 
     return package.build_student(tmp_path_factory.mktemp("student") / "student.zip")

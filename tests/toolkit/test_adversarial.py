@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import landlock, pack, sandbox
-from grader.sandbox import Mother
+from grader.authoring import pack
+from grader.sandbox import host as sandbox
+from grader.sandbox import landlock
+from grader.sandbox.host import Mother
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adversarial_corpus as corpus

@@ -1,6 +1,7 @@
 """The worker's view of the disk is an allowlist, whoever runs the grader (issue 12).
 
-Landlock's own system calls (``grader.landlock``), the list itself (``grader.filesystem``), and
+Landlock's own system calls (``grader.sandbox.landlock``), the list itself
+(``grader.sandbox.filesystem``), and
 the promise end to end: as root, a world-readable copy of the course planted elsewhere on the
 disk is out of reach (the threat is shown real first); as a normal user, with and without user
 namespaces, the course in the user's home, a private file there and the other submissions of a
@@ -24,7 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, filesystem, landlock, pack, sandbox
+from grader.authoring import pack
+from grader.classroom import batch
+from grader.sandbox import filesystem, landlock
+from grader.sandbox import host as sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import adversarial_corpus as corpus

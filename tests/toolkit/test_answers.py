@@ -1,4 +1,5 @@
-"""Recorded reference answers (grader.answers): keys, callback trees, misses, the file, Hypothesis.
+"""Recorded reference answers (grader.grading.answers): keys, callback trees, misses, the file,
+Hypothesis.
 
 In-process, with the real reference and no sandbox: a ``Recorder`` of the reference takes the
 calls a test would make, and a ``Replay`` of what it recorded must answer them alike.
@@ -17,14 +18,16 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.extra.numpy import arrays
 
-from grader import answers, feedback, messages, plugin, protocol
-from grader.answers import Answers, NotRecorded, Recorder, Replay, UseOwn, call_key, digest
-from grader.checks import StudentFailure
-from grader.reference import reference
+from grader import messages
+from grader.grading import answers, feedback, plugin
+from grader.grading.answers import Answers, NotRecorded, Recorder, Replay, UseOwn, call_key, digest
+from grader.grading.checks import StudentFailure
+from grader.grading.reference import reference
+from grader.sandbox import protocol
 
 REF = reference()
 
-#: The grading profile's settings (grader.plugin), without loading it for the whole session.
+#: The grading profile's settings (grader.grading.plugin), without loading it for the whole session.
 GRADING = settings(
     deadline=None,
     derandomize=True,
@@ -39,7 +42,7 @@ GRADING = settings(
 
 def replay_of(recorder: Recorder) -> Replay:
     """A replay of what ``recorder`` recorded, through the file format."""
-    return Replay(Answers.from_bytes(recorder.finish().to_bytes()))
+    return Replay(Answers.from_bytes(recorder.finish(feedback.fingerprints).to_bytes()))
 
 
 class Counting:
@@ -208,7 +211,7 @@ def test_every_function_has_its_signature_even_unrecorded() -> None:
 def test_the_file_is_a_protocol_frame_and_strictly_read() -> None:
     rec = Recorder(REF)
     rec.k_fold_indices(10, 3)
-    data = rec.finish().to_bytes()
+    data = rec.finish(feedback.fingerprints).to_bytes()
     header, _ = protocol.parse_frame(data)
     assert header["format"] == answers.FORMAT
     assert b"pickle" not in data and b"\x80\x04\x95" not in data
@@ -241,7 +244,7 @@ def test_same_calls_same_bytes() -> None:
         rec = Recorder(REF)
         rec.ridge_fit(np.eye(3), np.arange(3.0), 0.5)
         rec.gradient_descent(quadratic_gradient, np.ones(2), 0.1, 2)
-        return rec.finish().to_bytes()
+        return rec.finish(feedback.fingerprints).to_bytes()
 
     assert record() == record()
 
@@ -352,7 +355,7 @@ def test_a_property_that_only_misses_says_it_needs_the_reference() -> None:
 
 
 def test_the_worker_runs_the_students_own_function_on_use_own() -> None:
-    from grader import worker
+    from grader.sandbox import worker
 
     def own(x: int) -> str:
         return f"own {x}"

@@ -1,4 +1,5 @@
-"""grader.assign: the stubs and notebook generated from solutions/, and examples/ built on them."""
+"""grader.authoring.assign: the stubs and notebook generated from solutions/, and examples/ built
+on them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader import assign, pack
+from grader.authoring import assign, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from grader.feedback import Bug
+from grader.testing import Bug
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "packs" / "backprop"
@@ -101,7 +101,7 @@ def graded(work: Path) -> Any:
 
 
 def test_manifest_names_every_function_of_the_solutions() -> None:
-    from grader import pack
+    from grader.authoring import pack
 
     loaded = pack.load(PACK)
     assert loaded.name == "backprop"

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 
-from grader import batch, gradescope, pack
-from grader.batch import BatchOptions, Job
+from grader.authoring import pack
+from grader.classroom import batch
+from grader.classroom.batch import BatchOptions, Job
+from grader.classroom.gradebook import Gradebook, Record
 from grader.cli import main
-from grader.gradebook import Gradebook, Record
+from grader.grading import results_json as gradescope
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = BatchOptions(jobs=2, suites=("public",), only="losses", timeout=120)

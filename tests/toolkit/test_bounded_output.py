@@ -8,9 +8,12 @@ import os
 import re
 from pathlib import Path
 
-from grader import engine, gradescope, messages, pack
-from grader.results import GradingResult, TestOutcome
-from grader.sandbox import Limits, _BoundedOutput
+from grader import messages
+from grader.authoring import pack
+from grader.grading import engine
+from grader.grading import results_json as gradescope
+from grader.grading.results import GradingResult, TestOutcome
+from grader.sandbox.host import Limits, _BoundedOutput
 
 CUT = re.compile(r"\[\.\.\. ([\d,]+) characters cut here")
 

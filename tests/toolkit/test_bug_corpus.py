@@ -2,7 +2,8 @@
 
 Each bug is the reference with one wrong line. Graded with the engine, it must fail at least one
 test tagged with its own function and no test tagged only with other functions (one bug costs
-points in one place). The same table drives ``grader.feedback.diagnose``; for the fingerprinted
+points in one place). The same table drives ``grader.grading.feedback.diagnose``; for the
+fingerprinted
 bugs listed in ``HINT_FIRES`` the hint must reach the student's feedback.
 
 Speed: one warm ``Mother`` for the module; each bug is graded on the suites of its own module
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine, feedback, gradescope, pack
-from grader.feedback import Bug
-from grader.results import GradingResult, TestOutcome
-from grader.sandbox import Limits, Mother
+from grader.authoring import pack
+from grader.grading import engine, feedback
+from grader.grading import results_json as gradescope
+from grader.grading.feedback import Bug
+from grader.grading.results import GradingResult, TestOutcome
+from grader.sandbox.host import Limits, Mother
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"

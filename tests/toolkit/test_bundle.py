@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import answers, cli, engine, pack, package
-from grader.sandbox import Mother
+from grader import cli
+from grader.authoring import pack
+from grader.gradescope import package
+from grader.grading import answers, engine
+from grader.sandbox.host import Mother
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +37,9 @@ import json, sys
 from pathlib import Path
 
 import grader
-from grader import answers, cli, engine, pack
+from grader import cli
+from grader.authoring import pack
+from grader.grading import answers, engine
 
 results = []
 grade = engine.grade
@@ -179,7 +184,9 @@ def test_pytest_and_the_notebook_helper_run_in_the_bundles_assignment(bundle: Pa
     proc = run_in(bundle, work, "-m", "pytest", "-p", "no:randomly")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
-    helper = "from grader.check import check; raise SystemExit(0 if check('svm_loss') else 1)"
+    helper = (
+        "from grader.grading.check import check; raise SystemExit(0 if check('svm_loss') else 1)"
+    )
     proc = run_in(bundle, work, "-c", helper)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ok   svm_loss" in proc.stdout
@@ -262,7 +269,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from grader.checks import compare
+from grader.grading.checks import compare
 
 W = arrays(np.float64, (2, 3), elements=st.floats(-10, 10, allow_subnormal=False))
 
@@ -289,7 +296,8 @@ def test_reference_on_the_students_output(student, reference, lam):
 GRADE = """
 import json, sys
 from pathlib import Path
-from grader import engine, package
+from grader.gradescope import package
+from grader.grading import engine
 
 out, what = Path(sys.argv[1]), sys.argv[2]
 if what == "record":  # (refused if the reference fails a test)

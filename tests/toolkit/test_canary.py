@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import canary, cli, engine, landlock, messages, pack, sandbox
-from grader.sandbox import Mother, Sandbox
+from grader import cli, messages
+from grader.authoring import pack
+from grader.grading import engine
+from grader.sandbox import canary, landlock
+from grader.sandbox import host as sandbox
+from grader.sandbox.host import Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the layers the canary checks need root")
@@ -251,7 +255,7 @@ def test_a_batch_closes_its_output_directory_only_without_the_allowlist(
     reach the folder whatever its mode); without it, as root, it closes the folder."""
     import io
 
-    from grader import batch
+    from grader.classroom import batch
 
     if off:
         monkeypatch.setenv(sandbox.UNSAFE_DISABLE, off)

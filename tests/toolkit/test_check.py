@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import check, cli, feedback, messages, pack
-from grader.results import GradingResult, TestOutcome
+from grader import cli, messages
+from grader.authoring import pack
+from grader.grading import check, feedback
+from grader.grading.results import GradingResult, TestOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = ROOT / "assignment"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader.classroom import batch
 
 distributed = pytest.importorskip("distributed")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from grader import demo
-from grader.results import GradingResult, TestOutcome
+from grader.classroom import demo
+from grader.grading.results import GradingResult, TestOutcome
 
 REF, STUBS, BUGGY = "reference (solutions/)", "stubs (assignment/)", "examples/buggy"
 

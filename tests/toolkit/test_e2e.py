@@ -1,4 +1,5 @@
-"""grader/e2e.py (scripts/gradescope-e2e): its pieces, without debootstrap or the network.
+"""grader/gradescope/e2e.py (scripts/gradescope-e2e): its pieces, without debootstrap or the
+network.
 
 The whole check (a debootstrapped root, setup.sh, eight graded runs: ~5 minutes from nothing)
 is its own command, not part of the suite (docs/GRADESCOPE.md says why). Here: how the host's
@@ -19,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from grader import e2e, feedback
-from grader.e2e import CARRY, SETTINGS, Carry, Run
+from grader.gradescope import e2e
+from grader.gradescope.e2e import CARRY, SETTINGS, Carry, Run
+from grader.grading import feedback
 
 ALL, DOCKER = SETTINGS
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and namespaces need root")

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import cli, engine, gradescope, messages, pack
-from grader.results import GradingResult
-from grader.sandbox import Mother
+from grader import cli, messages
+from grader.authoring import pack
+from grader.grading import engine
+from grader.grading import results_json as gradescope
+from grader.grading.results import GradingResult
+from grader.sandbox.host import Mother
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +41,7 @@ def test_reference_gets_full_marks(reference_result: GradingResult) -> None:
 
 
 def test_every_function_and_class_is_graded(reference_result: GradingResult) -> None:
-    from grader import pack
+    from grader.authoring import pack
 
     tagged = {tag for t in reference_result.tests for tag in t.tags}
     assert set(pack.active().module_of) <= tagged
@@ -296,7 +299,7 @@ def test_hypothesis_stops_when_the_worker_is_gone(
 def test_a_sandbox_that_never_starts_is_a_grader_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader import sandbox
+    from grader.sandbox import host as sandbox
 
     def dead_zygote(cfg: dict, cwd: Path, timeout: float) -> tuple:
         ours, theirs = sandbox.socket.socketpair(
@@ -337,7 +340,7 @@ def test_a_submission_that_hangs_everywhere_gets_short_timeouts_after_its_strike
 
 
 def test_only_torch_losses_gets_the_torch_zygote() -> None:
-    from grader.sandbox import lean_eligible
+    from grader.sandbox.host import lean_eligible
 
     TORCH_FILES = ("torch_losses.py",)  # the manifest's torch = true modules
 
@@ -406,7 +409,7 @@ def test_a_mother_whose_lean_half_died_is_not_alive_and_closes_whole() -> None:
 
 def test_a_warm_process_does_not_grow_from_grading_to_grading(mother: Mother) -> None:
     """A batch's grading process runs hundreds of gradings: what each leaves must be collected
-    (the collector is held off and the heap frozen during a grading, grader.engine)."""
+    (the collector is held off and the heap frozen during a grading, grader.grading.engine)."""
     import gc
 
     options = engine.Options(only="schedules")
@@ -450,8 +453,8 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
 ) -> None:
     """The CUDA driver cannot start under a few GiB of RLIMIT_AS: with NVIDIA's driver present,
     the torch zygote's workers get RLIMIT_DATA instead, and a memory hog still fails."""
-    from grader import sandbox
-    from grader.sandbox import Sandbox, StudentError
+    from grader.sandbox import host as sandbox
+    from grader.sandbox.host import Sandbox, StudentError
 
     def limits_of(torch: bool) -> dict[str, int]:
         box = Sandbox({}, torch=torch)
@@ -481,7 +484,7 @@ def test_where_cuda_may_run_memory_is_capped_by_data_not_address_space(
 
 
 def test_workers_are_the_first_an_oom_killer_takes() -> None:
-    from grader.sandbox import Sandbox
+    from grader.sandbox.host import Sandbox
 
     src = {"losses.py": "def l2_penalty(W):\n    return 0.0\n"}
     with Sandbox(src) as box:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import export
+from grader.classroom import export
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
 from grader.cli import ExitCode, main
-from grader.gradebook import Gradebook, Outcome, Record, Student
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""grader.feedback without the sandbox: bug fingerprints (diagnose) and explain()."""
+"""grader.grading.feedback without the sandbox: bug fingerprints (diagnose) and explain()."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import feedback, messages, pack
-from grader.checks import StudentFailure
-from grader.feedback import Bug
-from grader.reference import load_modules, reference
-from grader.sandbox import WorkerGone
+from grader import messages
+from grader.authoring import pack
+from grader.grading import checks, feedback
+from grader.grading.checks import StudentFailure
+from grader.grading.feedback import Bug
+from grader.grading.reference import load_modules, reference
+from grader.sandbox.host import WorkerGone
 
 BUGS = {b.id: b for b in feedback.bugs()}
 REF = reference()
@@ -134,7 +136,7 @@ def test_each_fingerprint_names_its_own_bug(bug: Bug) -> None:
                 seen.append(f"crash {type(exc).__name__}")
                 continue
             expected = ref(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
-        if feedback._same(got, expected):
+        if checks.same_values(got, expected):
             seen.append("same as the reference")
             continue
         hint = feedback.diagnose(bug.function, args, kwargs, got)
@@ -156,7 +158,7 @@ def test_a_hint_names_a_variant_that_gives_this_answer(name: str) -> None:
         named = next(b for b in FINGERPRINTED if b.function == name and b.hint == hint)
         with np.errstate(all="ignore"):
             theirs = variant(named)(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
-        assert feedback._same(theirs, got)
+        assert checks.same_values(theirs, got)
 
 
 def test_reference_answer_on_a_telling_input_gets_no_hint() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.export import GRADESCOPE_COLUMNS, export_csv, export_gradescope_csv
-from grader.gradebook import Gradebook, Outcome, Record, Student
+from grader.classroom.export import GRADESCOPE_COLUMNS, export_csv, export_gradescope_csv
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
 
 
 def outcome(number: str, score: float, fingerprint: str = "") -> Outcome:

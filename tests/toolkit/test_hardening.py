@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import canary, messages, sandbox
-from grader.sandbox import Mother, Sandbox, StudentError
+from grader import messages
+from grader.sandbox import canary
+from grader.sandbox import host as sandbox
+from grader.sandbox.host import Mother, Sandbox, StudentError
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (sandbox uid, namespaces)")
 
@@ -115,8 +117,8 @@ def test_fork_is_refused_with_seccomp(mother: Mother) -> None:
 
 def test_the_seccomp_program_built_once_is_each_workers_own() -> None:
     """The zygote builds the BPF program once; with a worker's pid written in, it must be
-    byte for byte what libseccomp builds for that pid (``grader.worker._Filter``)."""
-    from grader import worker
+    byte for byte what libseccomp builds for that pid (``grader.sandbox.worker._Filter``)."""
+    from grader.sandbox import worker
 
     sc = worker._load_seccomp_module()
     if sc is None:
@@ -128,7 +130,7 @@ def test_the_seccomp_program_built_once_is_each_workers_own() -> None:
 
 
 def test_pid_slots_refuse_programs_that_differ_elsewhere() -> None:
-    from grader import worker
+    from grader.sandbox import worker
 
     a, b = worker._PID_MARKS
     insn = (0x15).to_bytes(2, "little") + bytes([0, 1])

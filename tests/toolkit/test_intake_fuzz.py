@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import pack
-from grader.submission import IntakeLimits, SubmissionError, load_submission
+from grader.authoring import pack
+from grader.grading.submission import IntakeLimits, SubmissionError, load_submission
 
 FILES = pack.active().files
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, demo, limits, pack
+from grader.authoring import pack
+from grader.classroom import batch, demo, limits
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
 from grader.cli import main
-from grader.gradebook import Gradebook, Outcome, Record, Student
 
 FAST = batch.BatchOptions(
     jobs=2, suites=("public",), only="losses", timeout=120, check_similarity=False
@@ -150,7 +151,7 @@ def test_a_torch_worker_under_a_data_cap_is_measured_by_its_resident_memory(
     # Where NVIDIA's driver is loaded the torch worker's cap is on data, and CUDA reserves
     # address space by the GPU's size: its peak address space would say nothing. Pretend the
     # driver is there (for the measurement only) and fill 320 MB in the torch class's forward.
-    from grader import engine, student
+    from grader.grading import engine, student
 
     monkeypatch.setattr(student, "nvidia_driver", lambda: True)
     sub = tmp_path / "sub"

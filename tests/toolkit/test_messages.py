@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import checks, messages, pack
-from grader.checks import StudentFailure
+from grader import messages
+from grader.authoring import pack
+from grader.grading import checks
+from grader.grading.checks import StudentFailure
 
 TEMPLATES: dict[str, str] = {
     name: value
@@ -397,7 +399,7 @@ def test_large_inputs_are_summarized_not_dumped() -> None:
 def test_exit_statuses_read_as_causes() -> None:
     import signal
 
-    from grader.sandbox import DEFAULT_LIMITS
+    from grader.sandbox.host import DEFAULT_LIMITS
 
     segv = messages.describe_exit(signal.SIGSEGV, DEFAULT_LIMITS)
     assert "crashed with SIGSEGV" in segv and "segmentation fault" in segv
@@ -412,8 +414,8 @@ def test_sanitize_removes_control_characters_and_bad_utf8() -> None:
 
 
 def test_student_messages_for_every_failure_kind(tmp_path: Path) -> None:
-    from grader.sandbox import StudentError
-    from grader.student import failure_from
+    from grader.grading.student import failure_from
+    from grader.sandbox.host import StudentError
 
     cases = {
         "NotImplementedError": "is not implemented yet",
@@ -433,8 +435,8 @@ def test_student_messages_for_every_failure_kind(tmp_path: Path) -> None:
 
 
 def test_an_exception_says_where_in_the_students_file() -> None:
-    from grader.sandbox import StudentError
-    from grader.student import failure_from
+    from grader.grading.student import failure_from
+    from grader.sandbox.host import StudentError
 
     traceback = (
         "Traceback (most recent call last):\n"
@@ -467,7 +469,7 @@ def test_an_exception_says_where_in_the_students_file() -> None:
 
 
 def test_an_exception_in_a_real_check_shows_where_and_the_input(tmp_path: Path) -> None:
-    from grader import check
+    from grader.grading import check
 
     root = Path(__file__).resolve().parents[2]
     text = (root / "solutions" / "losses.py").read_text(encoding="utf-8")

@@ -12,7 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import assign, messages, pack
+from grader import messages
+from grader.authoring import assign, pack
 
 FILES = pack.active().files
 MODULES = pack.active().by_module

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from grader import engine, oracle, pack
-from grader.sandbox import Mother
+from grader.authoring import pack
+from grader.grading import engine, oracle
+from grader.sandbox.host import Mother
 
 
 def test_the_store_is_what_torch_computes_for_the_suites_inputs(
@@ -25,7 +26,9 @@ def test_the_store_is_what_torch_computes_for_the_suites_inputs(
     stored = oracle.entries()
     with np.load(fresh, allow_pickle=False) as data:
         live = {k: data[k] for k in data.files}
-    assert sorted(stored) == sorted(live), "the suites' inputs changed: run python -m grader.oracle"
+    assert sorted(stored) == sorted(live), (
+        "the suites' inputs changed: run python -m grader.grading.oracle"
+    )
     for key, answer in live.items():
         np.testing.assert_array_equal(stored[key], answer)
 

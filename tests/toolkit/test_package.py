@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import pack, package
+from grader.authoring import pack
+from grader.classroom.policies import Policy
 from grader.cli import main
-from grader.policies import Policy
+from grader.gradescope import package
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,8 +80,8 @@ def test_zip_holds_the_grader_suites_and_reference_and_nothing_else(autograder_z
         "requirements.txt",
         "policies.json",
         "grader/__init__.py",
-        "grader/worker.py",
-        "grader/gradescope_schema.json",
+        "grader/sandbox/worker.py",
+        "grader/gradescope/gradescope_schema.json",
         "tests/grading/pytest.ini",
     ):
         assert required in names
@@ -144,7 +145,7 @@ def test_scripts_parse_and_pass_shellcheck(autograder_zip: Path, tmp_path: Path,
 
 
 def test_permission_step_closes_source_and_results(autograder_zip: Path, tmp_path: Path) -> None:
-    from grader.simulate import extract
+    from grader.gradescope.simulate import extract
 
     root = tmp_path / "autograder"
     extract(autograder_zip, root / "source")
@@ -211,15 +212,15 @@ def test_student_bundle_is_refused_when_the_answers_would_be_wrong(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The answers are recorded by grading the reference: it must pass, and every call be kept."""
-    from grader import answers
-    from grader.results import GradingResult, TestOutcome
+    from grader.grading import answers
+    from grader.grading.results import GradingResult, TestOutcome
 
     def failing(name: str) -> TestOutcome:
         return TestOutcome(name, "1.1", 1.0, 0.0, "failed", nodeid=name)
 
     def fake(result: GradingResult, problems: list[str]) -> None:
         monkeypatch.setattr(
-            answers, "record", lambda live, run: (answers.Answers(), result, problems)
+            answers, "record", lambda live, run, fingerprints: (answers.Answers(), result, problems)
         )
 
     fake(GradingResult(tests=(failing("public/test_losses.py::test_softmax_small"),)), [])

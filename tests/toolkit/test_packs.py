@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import assign, pack
+from grader.authoring import assign, pack
 
 ROOT = Path(__file__).resolve().parents[2]
 GRADER = ROOT / "grader"
@@ -240,7 +240,7 @@ def test_the_manifests_limits_and_default_points_are_used(tmp_path: Path) -> Non
     shutil.copy(ROOT / "tests" / "grading" / "pytest.ini", tmp_path / "tests" / "grading")
     code = (
         "import sys; from pathlib import Path\n"
-        "from grader import engine, pack\n"
+        "from grader.authoring import pack\nfrom grader.grading import engine\n"
         "pack.select(sys.argv[1])\n"
         "limits = engine.pack_limits()\n"
         "print(limits.call_timeout, limits.memory, limits.cpu)\n"

@@ -62,7 +62,9 @@ def test_bad_visibility_is_an_error(pytester: pytest.Pytester) -> None:
 def test_failures_show_the_students_message(pytester: pytest.Pytester) -> None:
     source = (
         GOOD.replace("== 2.0", "== 3.0")
-        .replace("assert student", "from grader.checks import StudentFailure\n    if student")
+        .replace(
+            "assert student", "from grader.grading.checks import StudentFailure\n    if student"
+        )
         .replace("== 3.0", "!= 3.0: raise StudentFailure('the loss should be 3 (teacher message)')")
     )
     result = run(pytester, source)

@@ -1,4 +1,4 @@
-"""Fuzzing the decoder of worker replies (grader.protocol): whatever the worker sends, the
+"""Fuzzing the decoder of worker replies (grader.sandbox.protocol): whatever the worker sends, the
 trusted side gets plain values or a ProtocolError, never another exception, never an object it
 did not ask for, and never a large allocation decided by the worker."""
 
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import protocol
+from grader.sandbox import protocol
 
 FUZZ = settings(
     max_examples=300,

@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import engine, protocol
-from grader.sandbox import Limits, Mother, Sandbox
+from grader.grading import engine
+from grader.sandbox import protocol
+from grader.sandbox.host import Limits, Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine
-from grader.results import GradingResult
-from grader.sandbox import Limits, Mother
+from grader.grading import engine
+from grader.grading.results import GradingResult
+from grader.sandbox.host import Limits, Mother
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import pack
+from grader.authoring import pack
 
 MODULES = pack.active().by_module
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, pack, regrade
+from grader.authoring import pack
+from grader.classroom import batch, regrade
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
+from grader.classroom.report import write_report
 from grader.cli import main
-from grader.gradebook import Gradebook, Outcome, Record, Student
-from grader.report import write_report
 
 ROOT = pack.ROOT
 FAST = batch.BatchOptions(

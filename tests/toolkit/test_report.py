@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradebook import Gradebook, Outcome, Record, Student
-from grader.report import write_report
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
+from grader.classroom.report import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 

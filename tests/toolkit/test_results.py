@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradescope, messages
-from grader.results import GradingResult, TestOutcome
+from grader import messages
+from grader.grading import results_json as gradescope
+from grader.grading.results import GradingResult, TestOutcome
 
 
 def outcome(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import package
+from grader.gradescope import package
 
 UNREACHABLE = "http://127.0.0.1:9/simple"  # the discard port: nothing listens, refused at once
 
@@ -47,7 +47,7 @@ def _wheel(folder: Path, name: str, version: str) -> Path:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The unpacked autograder zip, with a venv made by its own ``venv`` step."""
-    from grader.simulate import extract
+    from grader.gradescope.simulate import extract
 
     base = tmp_path_factory.mktemp("setup")
     extract(package.build_autograder(base / "autograder.zip"), base / "source")

@@ -1,4 +1,5 @@
-"""One grading shared between forked grading processes (grader.shard): the results are a serial
+"""One grading shared between forked grading processes (grader.grading.shard): the results are a
+serial
 run's, byte for byte but for the two wall-clock fields, whatever the submission does."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import engine, gradescope, shard
-from grader.results import TestOutcome
-from grader.sandbox import DEFAULT_LIMITS, Mother, Sandbox
+from grader.grading import engine, shard
+from grader.grading import results_json as gradescope
+from grader.grading.results import TestOutcome
+from grader.sandbox.host import DEFAULT_LIMITS, Mother, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import batch, pack, similarity
-from grader.gradebook import Gradebook
-from grader.report import write_report
+from grader.authoring import pack
+from grader.classroom import batch, similarity
+from grader.classroom.gradebook import Gradebook
+from grader.classroom.report import write_report
 
 ROOT = pack.ROOT
 VARIANTS = ROOT / "tests" / "corpus" / "variants"

@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 
-from grader import gradescope, package, policies, sandbox, simulate
-from grader.results import GradingResult, TestOutcome
+from grader.classroom import policies
+from grader.gradescope import package, simulate
+from grader.grading import results_json as gradescope
+from grader.grading.results import GradingResult, TestOutcome
+from grader.sandbox import host as sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox uids need root")
@@ -290,7 +293,7 @@ def test_a_memory_hog_costs_its_tests_not_the_run(autograder_zip: Path, tmp_path
     (sub / "losses.py").write_text((sub / "losses.py").read_text() + HOG)
     sim = simulate.simulate(sub, autograder_zip)
     data = _check_run(sim, within_memory=False)
-    assert all("grader.worker" in kill for kill in sim.oom_kills), sim.oom_kills
+    assert all("grader.sandbox.worker" in kill for kill in sim.oom_kills), sim.oom_kills
     softmax = [t for t in data["tests"] if t["tags"] == ["softmax"]]
     assert softmax and all(t["score"] == 0 for t in softmax)
     others = [t for t in data["tests"] if "softmax" not in t["tags"]]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import pack
-from grader.submission import (
+from grader.authoring import pack
+from grader.grading.submission import (
     DEFAULT_LIMITS,
     MESSAGES,
     IntakeLimits,
@@ -536,7 +536,7 @@ def test_writefile_matches_ipython() -> None:
     osm = pytest.importorskip("IPython.core.magics.osm")
     from IPython.core.magic_arguments import parse_argstring
 
-    from grader.submission import _writefile_magic, _writefile_target
+    from grader.grading.submission import _writefile_magic, _writefile_target
 
     cells = [
         "%%writefile losses.py\nA = 1",

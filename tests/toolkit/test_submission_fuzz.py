@@ -13,8 +13,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import pack
-from grader.submission import (
+from grader.authoring import pack
+from grader.grading.submission import (
     IntakeLimits,
     Submission,
     SubmissionError,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine, pack
-from grader.sandbox import Limits, Mother
+from grader.authoring import pack
+from grader.grading import engine
+from grader.sandbox.host import Limits, Mother
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader import messages
-from grader.checks import (
+from grader.grading.checks import (
     StudentFailure,
     as_array,
     as_scalar,

@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import messages, oracle
-from grader.checks import (
+from grader import messages
+from grader.grading import oracle
+from grader.grading.checks import (
     StudentFailure,
     as_array,
     compare,

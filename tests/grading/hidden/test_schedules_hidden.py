@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import messages, oracle
-from grader.checks import StudentFailure, as_scalar, expect_close, with_hint
+from grader import messages
+from grader.grading import oracle
+from grader.grading.checks import StudentFailure, as_scalar, expect_close, with_hint
 
 LR0 = st.floats(1e-4, 10.0)
 GAMMA = st.floats(0.05, 0.95)

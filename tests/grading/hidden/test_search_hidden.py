@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader import messages
-from grader.checks import StudentFailure, as_array, as_scalar, compare, expect_unchanged, summarize
+from grader.grading.checks import (
+    StudentFailure,
+    as_array,
+    as_scalar,
+    compare,
+    expect_unchanged,
+    summarize,
+)
 
 CHECK = "`{name}`: {what}.\n  input:    {inputs}\n  expected: {expected}\n  got:      {got}\n"
 

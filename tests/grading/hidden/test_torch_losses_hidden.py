@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.gradcheck import GradcheckError
 
-from grader.checks import StudentFailure, as_array, as_scalar, expect_close, summarize_inputs
+from grader.grading.checks import (
+    StudentFailure,
+    as_array,
+    as_scalar,
+    expect_close,
+    summarize_inputs,
+)
 
 SCE, HINGE = "SoftmaxCrossEntropy", "MulticlassHinge"
 GRADCHECK_FAILED = (

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from grader import messages, oracle
-from grader.checks import StudentFailure, as_array, compare, summarize, tolerances, with_hint
+from grader import messages
+from grader.grading import oracle
+from grader.grading.checks import (
+    StudentFailure,
+    as_array,
+    compare,
+    summarize,
+    tolerances,
+    with_hint,
+)
 
 #: A step function's weights compared, step by step, with torch.optim run on the same gradients.
 TRAJECTORY = (

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from grader import oracle
-from grader.checks import StudentFailure, as_scalar, expect_close, with_hint
+from grader.grading import oracle
+from grader.grading.checks import StudentFailure, as_scalar, expect_close, with_hint
 
 
 def student_lrs(student, name, ts, args, **kwargs):

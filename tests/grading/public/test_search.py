@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from grader import messages
-from grader.checks import StudentFailure, as_array, as_scalar, compare, summarize
+from grader.grading.checks import StudentFailure, as_array, as_scalar, compare, summarize
 
 CHECK = "`{name}`: {what}.\n  input:    {inputs}\n  expected: {expected}\n  got:      {got}\n"
 

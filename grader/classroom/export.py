@@ -1,0 +1,320 @@
+"""The gradebook as files other tools import: the class spreadsheet, Gradescope's score upload,
+and Canvas's gradebook import (issue 14, item 3).
+
+    grader export DIR --csv class.csv --gradescope upload.csv
+    grader export DIR --format canvas --out canvas.csv [--roster roster.csv] [--assignment NAME]
+
+Canvas's gradebook import ("How do I import grades in the Gradebook?", Canvas Instructor Guide)
+reads a CSV whose header begins with the student columns ``Student, ID, SIS User ID, SIS Login
+ID, Section`` followed by one column per assignment, titled ``Name`` (a new assignment) or
+``Name (id)`` (an existing one), and an optional second row whose first cell is ``Points
+Possible``. A row is matched to a student by ``ID`` (Canvas's own user id), else by ``SIS User
+ID`` or ``SIS Login ID``, else by name; an empty score changes nothing. We fill the student
+columns from the roster an instructor passes (best: Canvas's own gradebook export, which has
+every column), else from what the Gradescope export says of each submitter (name, SID, email
+as the login). Nobody is dropped without a word: students of the roster without a submission,
+submissions whose students the roster lacks, and submissions with nothing to match on are all
+listed in the result (``CanvasExport``) and by the command.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from grader.classroom.gradebook import Record, Student
+
+__all__ = [
+    "CANVAS_COLUMNS",
+    "DEFAULT_ASSIGNMENT",
+    "GRADESCOPE_COLUMNS",
+    "CanvasExport",
+    "RosterEntry",
+    "RosterError",
+    "canvas_lines",
+    "export_canvas",
+    "export_csv",
+    "export_gradescope_csv",
+    "read_roster",
+]
+
+
+def _per_student(records: Sequence[Record]) -> Iterator[tuple[Student, Record]]:
+    """One row per student: a group submission counts for each of its submitters."""
+    for rec in records:
+        for student in rec.students or (Student(),):
+            yield student, rec
+
+
+def _test_columns(records: Sequence[Record]) -> list[tuple[str, str]]:
+    """(number, name) of every test seen, in the order of their first appearance."""
+    seen: dict[tuple[str, str], None] = {}
+    for rec in records:
+        for o in rec.outcomes:
+            seen.setdefault((o.number, o.name), None)
+    return list(seen)
+
+
+def export_csv(records: Sequence[Record], out: Path) -> int:
+    """The class spreadsheet: one row per student; returns the number of rows written."""
+    tests = _test_columns(records)
+    header = ["submission", "name", "email", "sid", "total", "max", "status"]
+    header += [f"{number} {name}" for number, name in tests]
+    rows = 0
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for student, rec in _per_student(records):
+            scores = {(o.number, o.name): o.score for o in rec.outcomes}
+            writer.writerow(
+                [
+                    rec.id,
+                    student.name,
+                    student.email,
+                    student.sid,
+                    _num(rec.score),
+                    _num(rec.max_score),
+                    rec.status,
+                    *(_num(scores[t]) if t in scores else "" for t in tests),
+                ]
+            )
+            rows += 1
+    return rows
+
+
+#: The columns of Gradescope's score-upload template (an assignment's "Upload scores" CSV);
+#: Gradescope matches rows on Email (or SID) and reads "Total Score".
+GRADESCOPE_COLUMNS: Final = ("Name", "SID", "Email", "Total Score")
+
+
+def export_gradescope_csv(records: Sequence[Record], out: Path) -> int:
+    """A Gradescope score upload: students without an email or SID cannot be matched, skipped."""
+    rows = 0
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(GRADESCOPE_COLUMNS)
+        for student, rec in _per_student(records):
+            if not (student.email or student.sid):
+                continue
+            writer.writerow([student.name, student.sid, student.email, _num(rec.score)])
+            rows += 1
+    return rows
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+# -- Canvas -------------------------------------------------------------------------------------
+
+#: Canvas's student columns, in the order its gradebook export writes and its import expects.
+CANVAS_COLUMNS: Final = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+#: The first cell of Canvas's optional second row: each assignment's maximum.
+POINTS_POSSIBLE: Final = "    Points Possible"
+DEFAULT_ASSIGNMENT: Final = "Autograder"
+
+#: Column names a plain roster CSV may use, for each field (compared without case).
+_ROSTER_ALIASES: Final = {
+    "name": ("student", "name", "student name", "full name"),
+    "canvas_id": ("id", "canvas id", "canvas user id"),
+    "sis_user_id": ("sis user id", "sid", "student id", "student number"),
+    "sis_login_id": ("sis login id", "login", "login id", "username"),
+    "section": ("section", "sections"),
+    "email": ("email", "e-mail", "email address"),
+}
+
+
+class RosterError(Exception):
+    """The roster cannot be read; the message says what it lacks."""
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    name: str = ""
+    canvas_id: str = ""
+    sis_user_id: str = ""
+    sis_login_id: str = ""
+    section: str = ""
+    email: str = ""
+
+    def match_keys(self) -> set[str]:
+        """What a submitter may be matched by: SIS ids and email, without case."""
+        return {
+            k.strip().lower()
+            for k in (self.sis_user_id, self.sis_login_id, self.email)
+            if k and k.strip()
+        }
+
+
+@dataclass
+class CanvasExport:
+    rows: int = 0  # students written with a score
+    #: roster students without a submission (written with an empty score: Canvas changes nothing)
+    no_submission: list[RosterEntry] = field(default_factory=list)
+    #: submitters the roster lacks, or with nothing to match on (not written)
+    unmatched: list[tuple[str, Student]] = field(default_factory=list)
+    #: students whose submission timed out or hit a grader error (written with an empty score)
+    not_graded: list[tuple[str, Student]] = field(default_factory=list)
+    #: students found in more than one submission: the one finished last is written
+    duplicates: list[tuple[Student, tuple[str, ...]]] = field(default_factory=list)
+
+
+def read_roster(path: Path) -> list[RosterEntry]:
+    """A roster: Canvas's gradebook export, or any CSV with some of the columns of
+    ``_ROSTER_ALIASES`` (name, email, SID, login, section, Canvas id)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RosterError(f"{path}: cannot read it as a UTF-8 CSV ({exc})") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise RosterError(f"{path}: empty; expected a header row and one row per student")
+    header = [h.strip().lower() for h in rows[0]]
+    where = {}
+    for key, aliases in _ROSTER_ALIASES.items():
+        for alias in aliases:
+            if alias in header:
+                where[key] = header.index(alias)
+                break
+    if not {"sis_user_id", "sis_login_id", "email"} & where.keys():
+        raise RosterError(
+            f"{path}: no column to match students by; expected Canvas's 'SIS User ID' or "
+            "'SIS Login ID' (export the gradebook from Canvas), or 'email' or 'sid'"
+        )
+    entries = []
+    for row in rows[1:]:
+        cell = {k: (row[i].strip() if i < len(row) else "") for k, i in where.items()}
+        entry = RosterEntry(**cell)
+        # Canvas's export also has a Points Possible row, rows marking muted assignments (no
+        # name, no ids) and its Test Student, none of them a student to grade.
+        if entry.name in ("Points Possible", "Test Student", "Student, Test"):
+            continue
+        if entry.name or entry.match_keys():
+            entries.append(entry)
+    return entries
+
+
+def export_canvas(
+    records: Sequence[Record],
+    out: Path,
+    assignment: str = DEFAULT_ASSIGNMENT,
+    roster: Sequence[RosterEntry] | None = None,
+) -> CanvasExport:
+    """Write Canvas's gradebook import CSV for one assignment column; returns who was not
+    matched, so that the caller lists them."""
+    result = CanvasExport()
+    latest: dict[tuple[str, ...], tuple[Student, Record]] = {}
+    seen_in: dict[tuple[str, ...], list[str]] = {}
+    for student, rec in _per_student(records):
+        key = _student_key(student)
+        if not key:
+            result.unmatched.append((rec.id, student))
+            continue
+        seen_in.setdefault(key, []).append(rec.id)
+        if key not in latest or rec.finished > latest[key][1].finished:
+            latest[key] = (student, rec)
+    for key, ids in seen_in.items():
+        if len(ids) > 1:
+            result.duplicates.append((latest[key][0], tuple(ids)))
+
+    rows: list[list[str]] = []
+    if roster is None:
+        for student, rec in latest.values():
+            entry = RosterEntry(
+                name=student.name, sis_user_id=student.sid, sis_login_id=student.email
+            )
+            rows.append(_canvas_row(entry, _score(rec, student, result)))
+    else:
+        index: dict[str, set[tuple[str, ...]]] = {}
+        for key in latest:
+            for k in key:
+                index.setdefault(k, set()).add(key)
+        used: set[tuple[str, ...]] = set()
+        for entry in roster:
+            found = set().union(*(index.get(k, set()) for k in entry.match_keys()))
+            if not found:
+                result.no_submission.append(entry)
+                rows.append(_canvas_row(entry, ""))
+                continue
+            used |= found
+            student, rec = latest[max(found, key=lambda k: latest[k][1].finished)]
+            rows.append(_canvas_row(entry, _score(rec, student, result)))
+        result.unmatched += [
+            (rec.id, student) for key, (student, rec) in latest.items() if key not in used
+        ]
+    points = _points_possible(records)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*CANVAS_COLUMNS, assignment])
+        writer.writerow([POINTS_POSSIBLE, "", "", "", "", points])
+        writer.writerows(rows)
+    result.rows = sum(1 for row in rows if row[-1] != "")
+    return result
+
+
+def _student_key(student: Student) -> tuple[str, ...]:
+    return tuple(k.strip().lower() for k in (student.sid, student.email) if k and k.strip())
+
+
+def _score(rec: Record, student: Student, result: CanvasExport) -> str:
+    if rec.status != "graded":
+        result.not_graded.append((rec.id, student))
+        return ""
+    return _num(rec.score)
+
+
+def _canvas_row(entry: RosterEntry, score: str) -> list[str]:
+    return [
+        entry.name,
+        entry.canvas_id,
+        entry.sis_user_id,
+        entry.sis_login_id or entry.email,
+        entry.section,
+        score,
+    ]
+
+
+def _points_possible(records: Sequence[Record]) -> str:
+    """The maximum most graded submissions have (a mixed gradebook may have several)."""
+    maxima = [r.max_score for r in records if r.status == "graded"]
+    return _num(max(set(maxima), key=maxima.count)) if maxima else ""
+
+
+def canvas_lines(done: CanvasExport, out: Path) -> list[str]:
+    """What ``grader export --format canvas`` prints: the file, then everyone left out."""
+    lines = [f"wrote {out} ({done.rows} students with a score)"]
+
+    def who(s: Student) -> str:
+        ids = ", ".join(x for x in (s.sid, s.email) if x)
+        return f"{s.name or '(no name)'}" + (f" ({ids})" if ids else "")
+
+    if done.no_submission:
+        lines.append(
+            f"{len(done.no_submission)} students of the roster have no submission (written with"
+            " an empty score, which Canvas leaves as it is):"
+        )
+        for e in done.no_submission:
+            ids = ", ".join(x for x in (e.sis_user_id, e.sis_login_id or e.email) if x)
+            lines.append(f"  {e.name or '(no name)'}" + (f" ({ids})" if ids else ""))
+    if done.unmatched:
+        lines.append(
+            f"{len(done.unmatched)} submitters could not be matched to a student (not in the"
+            " roster, or no SID or email to match by; not written):"
+        )
+        lines += [f"  {sub_id}: {who(s)}" for sub_id, s in done.unmatched]
+    if done.not_graded:
+        lines.append(
+            f"{len(done.not_graded)} students' submissions timed out or hit a grader error"
+            " (written with an empty score; see `grader report`):"
+        )
+        lines += [f"  {sub_id}: {who(s)}" for sub_id, s in done.not_graded]
+    if done.duplicates:
+        lines.append(
+            f"{len(done.duplicates)} students are in more than one submission (the one graded"
+            " last is written):"
+        )
+        lines += [f"  {who(s)}: {', '.join(ids)}" for s, ids in done.duplicates]
+    return lines

@@ -1,0 +1,1 @@
+"""Grading one submission: the engine, the pytest plugin, the checks, feedback, results."""

@@ -1,0 +1,292 @@
+"""The wire format between the trusted grader and the untrusted worker.
+
+One frame is ``>II`` (header length, body length), a JSON header, then a body of raw array bytes.
+Values are a small tagged vocabulary: JSON scalars and lists, plus
+
+    {"$": "tuple", "v": [...]}                      a tuple
+    {"$": "dict", "v": [[key, value], ...]}         a dict with str/int keys
+    {"$": "nd", "dtype": "<f8", "shape": [2, 3],    an ndarray (``scalar``: a numpy scalar),
+     "off": 0, "len": 48, "scalar": false}          bytes at body[off:off+len]
+    {"$": "float", "v": "nan"}                      nan / inf / -inf
+    {"$": "fn", "id": 3}                            a callable held by the *sender*
+
+Nothing here is ever unpickled or evaluated: the decoder rebuilds plain Python values and plain
+``numpy.ndarray`` objects from an allowlist of dtypes (research/security.md, c.12: unpickling a
+worker's reply runs the student's code in the grader). The decoder is the only parser of bytes the
+worker sends, so it is strict: bounded frame size, bounded nesting, exact buffer arithmetic.
+
+This module is imported by the worker too, so it depends on nothing but numpy and the stdlib.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: Largest frame either side accepts (header + body).
+MAX_FRAME = 64 * 2**20
+#: Deepest nesting of containers in a value.
+MAX_DEPTH = 32
+#: Longest string or int literal (digits) accepted in a value.
+MAX_STR = 1 * 2**20
+MAX_NDIM = 32
+_HEAD = struct.Struct(">II")
+
+#: A trusted stand-in's refusal: "no answer here, run the student's own function" (the worker's
+#: ``_StandIns``; sent where a student bundle has no recorded reference answer,
+#: grader.grading.answers).
+USE_OWN = "grader: no recorded reference answer for this call; the student's own function runs"
+
+#: dtypes that may cross the boundary: booleans, integers, floats, complex. Never objects.
+ALLOWED_KINDS = frozenset("biufc")
+
+
+class ProtocolError(Exception):
+    """A frame or value that does not follow the format: the peer is broken or hostile."""
+
+
+class Closed(ProtocolError):
+    """The peer closed the connection (the worker exited or crashed)."""
+
+
+class Unencodable(TypeError):
+    """A value of a type the protocol does not carry (a student returned an object)."""
+
+
+# -- encoding ------------------------------------------------------------------------------------
+
+
+class Encoder:
+    """Encodes one message; callables are registered with ``register_fn`` and sent by id."""
+
+    def __init__(self, register_fn: Callable[[Callable[..., Any]], int] | None = None) -> None:
+        self._register_fn = register_fn
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def value(self, v: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise Unencodable("value nested too deeply")
+        # NumPy first: np.float64 is a subclass of float, and as a JSON number it would lose its
+        # dtype (and, for inf and nan, reach the float branch with a repr of its own, issue 16).
+        # As raw bytes every numpy scalar keeps its dtype, sign of zero and NaN exactly.
+        if isinstance(v, (np.ndarray, np.generic)):
+            return self._array(v)
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float):
+            return v if math.isfinite(v) else {"$": "float", "v": _float_name(v)}
+        if isinstance(v, tuple):
+            return {"$": "tuple", "v": [self.value(x, depth + 1) for x in v]}
+        if isinstance(v, list):
+            return [self.value(x, depth + 1) for x in v]
+        if isinstance(v, dict):
+            items = []
+            for k, x in v.items():
+                if not isinstance(k, (str, int)) or isinstance(k, bool):
+                    raise Unencodable(f"dict key of type {type(k).__name__}")
+                items.append([k, self.value(x, depth + 1)])
+            return {"$": "dict", "v": items}
+        if callable(v) and self._register_fn is not None:
+            return {"$": "fn", "id": self._register_fn(v)}
+        raise Unencodable(f"a value of type {type(v).__name__}")
+
+    def _array(self, v: np.ndarray | np.generic) -> dict[str, Any]:
+        scalar = isinstance(v, np.generic)
+        # np.array(..., copy=True) drops subclasses and their lying __eq__ (security.md T7).
+        arr = np.array(v, copy=True, order="C", subok=False)
+        if arr.dtype.kind not in ALLOWED_KINDS:
+            raise Unencodable(f"an array of dtype {arr.dtype}")
+        data = arr.tobytes()
+        off = self._size
+        self._chunks.append(data)
+        self._size += len(data)
+        return {
+            "$": "nd",
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape),
+            "off": off,
+            "len": len(data),
+            "scalar": scalar,
+        }
+
+    def frame(self, header: dict[str, Any]) -> bytes:
+        head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+        body = b"".join(self._chunks)
+        if len(head) + len(body) > MAX_FRAME:
+            raise Unencodable(f"message of {len(head) + len(body)} bytes exceeds {MAX_FRAME}")
+        return _HEAD.pack(len(head), len(body)) + head + body
+
+
+def _float_name(v: float) -> str:
+    """``"nan"``, ``"inf"`` or ``"-inf"``, whatever ``repr`` a float subclass may have."""
+    if math.isnan(v):
+        return "nan"
+    return "inf" if v > 0 else "-inf"
+
+
+def encode(
+    header: dict[str, Any],
+    values: dict[str, Any],
+    register_fn: Callable[[Callable[..., Any]], int] | None = None,
+) -> bytes:
+    """A frame whose header is ``header`` plus each of ``values`` encoded under its key."""
+    enc = Encoder(register_fn)
+    full = dict(header)
+    for key, v in values.items():
+        full[key] = enc.value(v)
+    return enc.frame(full)
+
+
+# -- decoding ------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError(f"bare JSON constant {name}")
+
+
+class Decoder:
+    """Rebuilds values from a header and its body; ``make_fn`` turns a peer's fn id into a proxy."""
+
+    def __init__(self, body: bytes, make_fn: Callable[[int], Any] | None = None) -> None:
+        self._body = memoryview(body)
+        self._make_fn = make_fn
+
+    def value(self, v: Any, depth: int = 0) -> Any:
+        if depth > MAX_DEPTH:
+            raise ProtocolError("value nested too deeply")
+        if v is None or isinstance(v, bool):
+            return v
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float):
+            return v
+        if isinstance(v, str):
+            if len(v) > MAX_STR:
+                raise ProtocolError("string too long")
+            return v
+        if isinstance(v, list):
+            return [self.value(x, depth + 1) for x in v]
+        if not isinstance(v, dict):
+            raise ProtocolError(f"unexpected JSON value of type {type(v).__name__}")
+        tag = v.get("$")
+        if tag == "tuple":
+            return tuple(self.value(x, depth + 1) for x in _list(v, "v"))
+        if tag == "dict":
+            out: dict[Any, Any] = {}
+            for item in _list(v, "v"):
+                if not isinstance(item, list) or len(item) != 2:
+                    raise ProtocolError("dict item is not a pair")
+                key = item[0]
+                if isinstance(key, bool) or not isinstance(key, (str, int)):
+                    raise ProtocolError("dict key is not a str or int")
+                out[key] = self.value(item[1], depth + 1)
+            return out
+        if tag == "float":
+            text = v.get("v")
+            if text not in ("nan", "inf", "-inf"):
+                raise ProtocolError(f"bad float literal {text!r}")
+            return float(text)
+        if tag == "nd":
+            return self._array(v)
+        if tag == "fn":
+            fid = v.get("id")
+            if self._make_fn is None or not isinstance(fid, int) or isinstance(fid, bool):
+                raise ProtocolError("unexpected callable")
+            return self._make_fn(fid)
+        raise ProtocolError(f"unknown tag {tag!r}")
+
+    def _array(self, v: dict[str, Any]) -> Any:
+        try:
+            dtype = np.dtype(str(v["dtype"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"bad dtype: {exc}") from None
+        if dtype.kind not in ALLOWED_KINDS or dtype.hasobject or dtype.fields is not None:
+            raise ProtocolError(f"dtype {dtype} is not allowed")
+        shape = _list(v, "shape")
+        # No axis can be longer than a frame has bytes (an empty array with an axis of 2**62
+        # would otherwise reach numpy's own "array is too big").
+        if len(shape) > MAX_NDIM or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_FRAME for n in shape
+        ):
+            raise ProtocolError("bad shape")
+        off, length = v.get("off"), v.get("len")
+        if not (isinstance(off, int) and isinstance(length, int)) or off < 0 or length < 0:
+            raise ProtocolError("bad buffer reference")
+        count = math.prod(shape)
+        if count * dtype.itemsize != length or off + length > len(self._body):
+            raise ProtocolError("buffer size does not match dtype and shape")
+        try:
+            arr = np.frombuffer(self._body[off : off + length], dtype=dtype).reshape(shape).copy()
+        except ValueError as exc:  # e.g. an empty array whose other axes overflow numpy's size
+            raise ProtocolError(f"bad shape: {exc}") from None
+        if v.get("scalar") is True:
+            if arr.ndim != 0:
+                raise ProtocolError("scalar with a shape")
+            return arr[()]
+        return arr
+
+
+def _list(v: dict[str, Any], key: str) -> list[Any]:
+    x = v.get(key)
+    if not isinstance(x, list):
+        raise ProtocolError(f"field {key!r} is not a list")
+    return x
+
+
+def parse_frame(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """Split one complete frame into its JSON header and body (no value decoding)."""
+    if len(data) < _HEAD.size:
+        raise ProtocolError("truncated frame")
+    hlen, blen = _HEAD.unpack_from(data)
+    if hlen + blen > MAX_FRAME or len(data) != _HEAD.size + hlen + blen:
+        raise ProtocolError("frame length mismatch")
+    return _header(bytes(data[_HEAD.size : _HEAD.size + hlen])), bytes(data[_HEAD.size + hlen :])
+
+
+def _header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ProtocolError(f"bad header: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not an object")
+    return header
+
+
+# -- sockets -------------------------------------------------------------------------------------
+
+
+def send(sock: socket.socket, frame: bytes) -> None:
+    sock.sendall(frame)
+
+
+def recv(sock: socket.socket, limit: int = MAX_FRAME) -> tuple[dict[str, Any], bytes]:
+    """Read one frame; the socket's own timeout applies to each read."""
+    head = _recv_exact(sock, _HEAD.size)
+    hlen, blen = _HEAD.unpack(head)
+    if hlen + blen > limit:
+        raise ProtocolError(f"frame of {hlen + blen} bytes exceeds the {limit}-byte limit")
+    header = _header(_recv_exact(sock, hlen))
+    body = _recv_exact(sock, blen) if blen else b""
+    return header, body
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise Closed("connection closed")
+        got += k
+    return bytes(buf)
