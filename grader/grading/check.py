@@ -277,6 +277,8 @@ def passed(result: GradingResult) -> bool:
 
 def check(name: str | None = None, path: str | Path = ".", verbose: bool = False) -> Checked:
     """From a notebook cell: check one function or module (or all) of the files in ``path``."""
+    if not os.environ.get(pack.ENV) and (around := pack.find(Path(path))) is not None:
+        pack.select(around)  # the notebook of a pack's assignment/: check with that pack
     if (
         name is not None
         and name not in pack.active().module_of

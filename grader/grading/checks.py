@@ -392,6 +392,8 @@ def same_values(a: Any, b: Any) -> bool:
     matches the student's."""
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):  # e.g. a network's grads, one per parameter
+        return a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
     try:
         x = np.asarray(a, dtype=np.float64)
         y = np.asarray(b, dtype=np.float64)

@@ -62,6 +62,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if path and SESSION not in config.stash:
         from grader.grading import engine
 
+        if not os.environ.get(pack.ENV) and (around := pack.find(Path(path))) is not None:
+            # `pytest` inside a pack's assignment/ (its pytest.ini names the submission): grade
+            # with the pack the submission sits in, as `grader check` run there would.
+            pack.select(around)
         config.stash[SESSION] = engine.open_session(
             Path(path), verbose=config.option.grader_verbose
         )
