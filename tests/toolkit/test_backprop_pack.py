@@ -174,3 +174,32 @@ def test_bug_is_caught_by_its_own_tests_only(bug: Bug, graded: Any) -> None:
     elsewhere = [t for t in failed if bug.function not in t["tags"]]
     assert own, f"no test tagged {bug.function!r} fails on bug {bug.id!r} ({bug.hint})"
     assert not elsewhere, f"bug {bug.id!r} also costs points elsewhere:\n{describe(elsewhere)}"
+
+
+def test_the_packs_gradescope_zip_grades_the_reference_in_the_simulator(tmp_path: Path) -> None:
+    """`grader package --pack` and `grader simulate --pack`: the zip holds this pack (its
+    manifest, solutions and suites), and Gradescope's run of it gives the reference full marks."""
+    import zipfile
+
+    zip_path = tmp_path / "autograder.zip"
+    proc = grader("package", "--pack", str(PACK), "--out", str(zip_path))
+    assert proc.returncode == 0, proc.stderr
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "solutions/layers.py" in names and "tests/grading/hidden/test_net_hidden.py" in names
+    assert not any(n.startswith("solutions/losses") for n in names)  # not the repository's pack
+    manifest = zipfile.ZipFile(zip_path).read("assignment.toml").decode()
+    assert 'name = "backprop"' in manifest
+    out = tmp_path / "results.json"
+    proc = grader(
+        "simulate",
+        "--pack",
+        str(PACK),
+        str(PACK / "solutions"),
+        "--zip",
+        str(zip_path),
+        "--out",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["score"] == sum(t["max_score"] for t in results["tests"]) == 53
