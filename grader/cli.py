@@ -75,6 +75,22 @@ def _grade(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _new(args: argparse.Namespace) -> ExitCode:
+    from grader.authoring import new
+
+    dest = Path(args.dest or args.name)
+    try:
+        written = new.create(args.name, dest)
+    except (new.NewPackError, pack.ManifestError) as exc:
+        print(f"grader new: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(f"wrote {len(written)} files into {dest}; next:")
+    print(f"  python -m grader grade --pack {dest} {dest / 'solutions'}   # full marks")
+    print(f"  python -m grader grade --pack {dest} {dest / 'assignment'}  # zero")
+    print("  docs/AUTHORING.md: how to make it your assignment")
+    return ExitCode.OK
+
+
 def _assign(args: argparse.Namespace) -> ExitCode:
     from grader.authoring import assign
 
@@ -346,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="full inputs and differences")
     p.set_defaults(run=_check)
 
+    p = sub.add_parser("new", help="scaffold a new assignment pack that grades straight away")
+    p.add_argument("name", help="the pack's name, a short slug (e.g. backprop)")
+    p.add_argument("--dest", help="the folder to create (default: ./NAME)")
+    p.set_defaults(run=_new, pack=None, needs_pack=False)
+
     p = add("assign", help="generate assignment/ (stubs + notebook) from solutions/")
     p.add_argument("--dest", help="where to write (default: the pack's assignment/)")
     p.add_argument("--check", action="store_true", help="only report files that are out of date")
@@ -454,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     try:
         # Before anything reads it; GRADER_PACK carries it to every process the grader starts.
-        pack.select(args.pack or os.environ.get(pack.ENV) or None)
+        if getattr(args, "needs_pack", True):
+            pack.select(args.pack or os.environ.get(pack.ENV) or None)
     except pack.ManifestError as exc:
         print(f"grader {args.command}: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -256,3 +256,71 @@ def test_the_manifests_limits_and_default_points_are_used(tmp_path: Path) -> Non
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == [f"2.5 {512 * 2**20} 7", "3.0 3.0 None"]
+
+
+# -- grader new ----------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def _score(result: Path) -> tuple[float, float]:
+    import json
+
+    doc = json.loads(result.read_text())
+    return doc["score"], sum(t["max_score"] for t in doc["tests"])
+
+
+def test_a_new_pack_grades_its_solution_full_and_its_stubs_zero_with_no_edit(
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "warm"
+    made = _cli("new", "warm-up", "--dest", str(dest))
+    assert made.returncode == 0, made.stderr
+    for part in ("assignment.toml", "solutions/warmup.py", "tests/grading/bugs.py"):
+        assert (dest / part).is_file(), part
+    assert (dest / "assignment" / "warmup.py").is_file()
+    assert (dest / "assignment" / assign.NOTEBOOK).is_file()
+    assert assign.stale(dest / "solutions", dest / "assignment", pack.load(dest)) == []
+
+    def grade(folder: Path) -> tuple[float, float]:
+        out = tmp_path / f"{folder.name}.json"
+        proc = _cli("grade", "--pack", str(dest), str(folder), "--out", str(out))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return _score(out)
+
+    full, available = grade(dest / "solutions")
+    assert full == available > 0
+    assert grade(dest / "assignment") == (0, available)
+    # Its one bug loses points, with its hint.
+    sys.path.insert(0, str(dest / "tests" / "grading"))
+    try:
+        from bugs import BUGS  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(dest / "tests" / "grading"))
+        sys.modules.pop("bugs", None)
+    buggy = tmp_path / "buggy"
+    buggy.mkdir()
+    source = (dest / "solutions" / "warmup.py").read_text()
+    (buggy / "warmup.py").write_text(assign.completed_source(BUGS[0].patch(source), buggy))
+    score, _ = grade(buggy)
+    assert score < available  # every test is of its one function
+    assert "you add the factor" in (tmp_path / "buggy.json").read_text()
+
+
+def test_grader_new_refuses_a_bad_name_and_a_used_folder(tmp_path: Path) -> None:
+    bad = _cli("new", "Not A Slug", "--dest", str(tmp_path / "x"))
+    assert bad.returncode == 3 and "slug" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    used = _cli("new", "fine", "--dest", str(tmp_path / "used"))
+    assert used.returncode == 3 and "not empty" in used.stderr
+    assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
