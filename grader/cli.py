@@ -5,6 +5,10 @@
     python -m grader assign
 
 Each subcommand is a function ``(args) -> ExitCode``; the work lives in the modules they call.
+Every command takes ``--pack DIR`` (``grader.authoring.pack``).
+
+(Over 500 lines on purpose: every command's arguments and help, each a few lines of argparse
+and a few of dispatch; none of it is logic, and one parser reads best in one place.)
 """
 
 from __future__ import annotations

@@ -13,14 +13,28 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from grader import messages
 from grader.sandbox import protocol
 from grader.sandbox.layers import Limits, StudentError, WorkerGone
 
-if TYPE_CHECKING:
-    from grader.sandbox.host import Sandbox
+
+class Owner(Protocol):
+    """What a worker needs of the sandbox that forked it (``grader.sandbox.host.Sandbox``; a
+    protocol, so that this module does not import the one that imports it)."""
+
+    limits: Limits
+    abandon: Callable[[], bool] | None
+
+    @property
+    def _parent(self) -> Owner | None: ...
+    def timeout_for(self, name: str) -> float: ...
+    def timed_out(self, name: str, seconds: float) -> str: ...
+    def _reap(self, pid: int) -> int | None: ...
+    def _release(self, pid: int) -> None: ...
+    def _forget(self, w: Worker) -> None: ...
+
 
 # -- one worker (one test) -----------------------------------------------------------------------
 
@@ -28,7 +42,7 @@ if TYPE_CHECKING:
 class Worker:
     """A proxy to one forked worker process."""
 
-    def __init__(self, sandbox: Sandbox, pid: int, sock: socket.socket, out_fd: int) -> None:
+    def __init__(self, sandbox: Owner, pid: int, sock: socket.socket, out_fd: int) -> None:
         self.sandbox = sandbox
         self.pid = pid
         self.sock = sock
