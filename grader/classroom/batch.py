@@ -312,9 +312,16 @@ class GraderProcess:
     gets the whole process tree killed (the process is replaced for the next one).
     """
 
-    def __init__(self, log: IO[bytes] | None = None, recycle: int = DEFAULT_RECYCLE) -> None:
+    def __init__(
+        self,
+        log: IO[bytes] | None = None,
+        recycle: int = DEFAULT_RECYCLE,
+        assignment: str | None = None,
+    ) -> None:
         self._log = log
         self._recycle = recycle
+        #: the pack its gradings use (``GRADER_PACK``); None: this process's own
+        self.assignment = assignment
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
         self._eof = False
@@ -322,6 +329,8 @@ class GraderProcess:
 
     def _start(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
+        if self.assignment is not None:
+            env[pack.ENV] = self.assignment
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
         )
@@ -496,9 +505,15 @@ _DASK_LOCK = threading.Lock()
 
 
 def grade_on_dask_worker(
-    path: str, options: dict[str, Any], timeout: float, recycle: int = DEFAULT_RECYCLE
+    path: str,
+    options: dict[str, Any],
+    timeout: float,
+    recycle: int = DEFAULT_RECYCLE,
+    assignment: str | None = None,
 ) -> dict[str, Any]:
-    """The Dask task: grade on this worker's warm grading process (created on first use).
+    """The Dask task: grade on this worker's warm grading process (created on first use), with
+    the pack ``assignment`` (the coordinator's: a Dask worker was started without our
+    ``GRADER_PACK``; the pack's folder must be at the same path on the worker's machine).
 
     A module-level process per Dask worker process pays the imports once; the lock serializes
     gradings if the worker was started with several threads (pytest in-process is not
@@ -506,8 +521,11 @@ def grade_on_dask_worker(
     """
     global _DASK_PROC
     with _DASK_LOCK:
+        if _DASK_PROC is not None and _DASK_PROC.assignment != assignment:
+            _DASK_PROC.close()
+            _DASK_PROC = None
         if _DASK_PROC is None:
-            _DASK_PROC = GraderProcess(recycle=recycle)
+            _DASK_PROC = GraderProcess(recycle=recycle, assignment=assignment)
         g = _DASK_PROC.grade(Path(path), options, timeout)
     return {"kind": g.kind, "result": g.result, "started": g.started, "finished": g.finished}
 
@@ -762,6 +780,7 @@ def _grade_dask(
                 engine_options,
                 options.timeout,
                 options.recycle,
+                str(pack.active().root),
                 key=f"grade-{job.id}-{digest[:12]}",
                 pure=False,
                 retries=1,
