@@ -67,7 +67,7 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         result = policies.apply(
             engine.grade(submission, options),
             policies.load_metadata(Path(args.metadata)),
-            policies.load_policy(pack.ROOT),
+            policies.load_policy(pack.active().root),
         )
         gradescope.write(result, Path(args.out))
     else:

@@ -29,9 +29,13 @@ PyTorch as the oracle (trusted side only; each imports torch when first called)
     :func:`cosine_lr` (learning rates of ``torch.optim.lr_scheduler``).
 Hypothesis strategies
     :func:`score_matrices` and :func:`scores_and_labels` (classifier scores and integer labels).
+Messages and tolerances
+    ``messages`` (every sentence a student can read, to build a suite's own), :func:`not_finite`
+    (how a non-finite result is described), :func:`tolerances` (the rtol/atol a result gets).
 Known bugs
-    :class:`Bug`: one wrong line of the solution and the hint for it; a pack's
-    ``tests/grading/bugs.py`` lists them in ``BUGS`` (feedback fingerprints and the bug corpus).
+    :func:`diagnose` (which known bug gives this answer: its hint, or None); :class:`Bug`, one
+    wrong line of the solution and the hint for it: a pack's ``tests/grading/bugs.py`` lists
+    them in ``BUGS`` (feedback fingerprints and the bug corpus).
 """
 
 from __future__ import annotations
@@ -49,11 +53,13 @@ from grader.grading.checks import (
     compare,
     expect_close,
     expect_unchanged,
+    not_finite,
     summarize,
     summarize_inputs,
+    tolerances,
     with_hint,
 )
-from grader.grading.feedback import Bug
+from grader.grading.feedback import Bug, diagnose
 from grader.grading.oracle import adam, cosine_lr, sgd, step_lr
 
 __all__ = [
@@ -64,15 +70,19 @@ __all__ = [
     "as_scalar",
     "compare",
     "cosine_lr",
+    "diagnose",
     "expect_close",
     "expect_unchanged",
     "fail_property",
+    "messages",
+    "not_finite",
     "score_matrices",
     "scores_and_labels",
     "sgd",
     "step_lr",
     "summarize",
     "summarize_inputs",
+    "tolerances",
     "torch_value_and_grads",
     "with_hint",
 ]

@@ -55,8 +55,14 @@ class Feedback:
     staff: dict[str, Any] = field(default_factory=dict)
 
 
-def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedback:
-    """What went wrong in a failed test, for the student (public/hidden) and for staff."""
+def explain(
+    excinfo: Any, tags: tuple[str, ...], verbose: bool = False, category: str | None = None
+) -> Feedback:
+    """What went wrong in a failed test, for the student (public/hidden) and for staff.
+
+    ``category``: the test's own ``@pytest.mark.category`` (what it checks); a hidden test's
+    message names it before the kind of failure the check saw."""
+    marked = category
     from grader.grading.checks import StudentFailure
     from grader.sandbox.layers import WorkerGone
 
@@ -99,6 +105,8 @@ def explain(excinfo: Any, tags: tuple[str, ...], verbose: bool = False) -> Feedb
         )
     staff["message"] = public
     hint = getattr(exc, "hint", None)
+    if marked:
+        category = f"{marked}: {category}"
     hidden = messages.HIDDEN.format(name=name, category=category, advice=messages.HIDDEN_ADVICE)
     if hint:
         hidden += "\n" + messages.HINT.format(hint=hint).rstrip()

@@ -314,7 +314,13 @@ class Grading:
             points = 0.0
         else:
             status, score = "failed", 0.0
-            fb = feedback.explain(excinfo, tags, verbose=self.session.verbose)
+            marked = _marker_arg(item, "category")
+            fb = feedback.explain(
+                excinfo,
+                tags,
+                verbose=self.session.verbose,
+                category=str(marked[0]) if marked else None,
+            )
             output = fb.public if suite == "public" else fb.hidden
             # Paths in tracebacks name the student's file, not our scratch directory (a new
             # one each grading: a regrade gives the same results, staff's part included).

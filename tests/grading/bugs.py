@@ -21,7 +21,7 @@ coincides with another bug's output on typical inputs).
 
 from __future__ import annotations
 
-from grader.grading.feedback import Bug
+from grader.testing import Bug
 
 L, G, OPT, S, H, T = (
     "losses.py",

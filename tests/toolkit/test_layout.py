@@ -131,3 +131,25 @@ def test_the_sandbox_package_imports_nothing_when_the_worker_starts() -> None:
         init = modules()[package]
         tree = ast.parse(init.read_text(encoding="utf-8"))
         assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def test_grading_suites_import_only_the_public_api() -> None:
+    """A pack's suites and bug library use ``grader.testing`` alone: the engine may change."""
+    root = GRADER.parent
+    wrong = []
+    for folder in (root / "tests" / "grading", *root.glob("packs/*/tests/grading")):
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else []
+                )
+                wrong += [
+                    f"{path.relative_to(root)}: {n}"
+                    for n in names
+                    if n.split(".")[0] == "grader" and n != "grader.testing"
+                ]
+    assert wrong == []

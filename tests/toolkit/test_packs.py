@@ -324,3 +324,19 @@ def test_grader_new_refuses_a_bad_name_and_a_used_folder(tmp_path: Path) -> None
     used = _cli("new", "fine", "--dest", str(tmp_path / "used"))
     assert used.returncode == 3 and "not empty" in used.stderr
     assert (tmp_path / "used" / "keep.txt").read_text() == "mine"
+
+
+def test_a_hidden_tests_category_marker_names_what_it_checks(tmp_path: Path) -> None:
+    """``@pytest.mark.category`` (as ``grader new``'s hidden tests use it) reaches the student's
+    message of a failed hidden test, and the input does not."""
+    import json
+
+    dest = tmp_path / "warm"
+    assert _cli("new", "warm", "--dest", str(dest)).returncode == 0
+    out = tmp_path / "stub.json"
+    proc = _cli("grade", "--pack", str(dest), str(dest / "assignment"), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    hidden = [
+        t for t in json.loads(out.read_text())["tests"] if t["name"].startswith("scale of a 50x20")
+    ]
+    assert hidden and "a larger array and a factor of zero" in hidden[0]["output"]

@@ -8,14 +8,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import messages
-from grader.grading.checks import (
+from grader.testing import (
     StudentFailure,
     as_array,
     as_scalar,
     compare,
     expect_close,
     expect_unchanged,
+    messages,
     summarize,
 )
 

@@ -6,14 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader import messages
-from grader.grading import oracle
-from grader.grading.checks import (
+from grader.testing import (
     StudentFailure,
+    adam,
     as_array,
     compare,
     expect_close,
     expect_unchanged,
+    messages,
+    sgd,
     summarize,
     tolerances,
     with_hint,
@@ -93,12 +94,12 @@ def _check_step(
 
 def torch_sgd(w0, dws, lr, rho):
     """The weights after each step of torch.optim.SGD(momentum=rho, dampening=0) on the gradients dws."""
-    return list(oracle.sgd(w0, dws, lr, rho))
+    return list(sgd(w0, dws, lr, rho))
 
 
 def torch_adam(w0, dws, lr, betas, eps):
     """(w, m, v) after each step of torch.optim.Adam on the gradients dws."""
-    return [tuple(step) for step in oracle.adam(w0, dws, lr, betas, eps)]
+    return [tuple(step) for step in adam(w0, dws, lr, betas, eps)]
 
 
 # -- sgd_step -------------------------------------------------------------------------------------

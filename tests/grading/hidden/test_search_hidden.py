@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import messages
-from grader.grading.checks import (
+from grader.testing import (
     StudentFailure,
     as_array,
     as_scalar,
     compare,
     expect_unchanged,
+    messages,
     summarize,
 )
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.gradcheck import GradcheckError
 
-from grader.grading.checks import (
+from grader.testing import (
     StudentFailure,
     as_array,
     as_scalar,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.grading.checks import StudentFailure, as_array, compare, expect_close, summarize
+from grader.testing import StudentFailure, as_array, compare, expect_close, summarize
 
 W = np.array([[0.2, -0.5, 0.1], [1.0, 0.3, -0.7]])
 X = np.array([[1.0, 2.0], [0.5, -1.5], [-1.0, 0.3]])

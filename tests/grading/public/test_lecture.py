@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.grading.checks import as_array, as_scalar, compare, expect_close
-from grader.grading.feedback import diagnose
+from grader.testing import as_array, as_scalar, compare, diagnose, expect_close
 
 CAT_CAR_FROG = np.array([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]])
 LABELS = np.array([0, 1, 2])
@@ -93,7 +92,7 @@ def test_ridge_latitude_table(student, lam):
 
 # -- the lecture's gradient-descent example: f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2 -------------
 
-from grader.grading.checks import StudentFailure  # noqa: E402
+from grader.testing import StudentFailure  # noqa: E402
 
 GD_MINIMUM = np.array([1.0, 3.0])
 GD_BEHAVIOUR = (

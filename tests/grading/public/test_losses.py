@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.grading.checks import compare
+from grader.testing import compare
 
 SCORES = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1]])
 LABELS = np.array([2, 0])

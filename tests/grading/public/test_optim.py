@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from grader import messages
-from grader.grading import oracle
-from grader.grading.checks import (
+from grader.testing import (
     StudentFailure,
+    adam,
     as_array,
     compare,
+    messages,
+    sgd,
     summarize,
     tolerances,
     with_hint,
@@ -80,12 +81,12 @@ def _check_step(name, step, got, expected, *, steps, start, setup, dw, torch_nam
 
 def torch_sgd(w0, dws, lr, rho):
     """The weights after each step of torch.optim.SGD(momentum=rho, dampening=0) on the gradients dws."""
-    return list(oracle.sgd(w0, dws, lr, rho))
+    return list(sgd(w0, dws, lr, rho))
 
 
 def torch_adam(w0, dws, lr, betas, eps):
     """(w, m, v) after each step of torch.optim.Adam on the gradients dws."""
-    return [tuple(step) for step in oracle.adam(w0, dws, lr, betas, eps)]
+    return [tuple(step) for step in adam(w0, dws, lr, betas, eps)]
 
 
 # -- sgd_step -------------------------------------------------------------------------------------

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from grader.grading import oracle
-from grader.grading.checks import StudentFailure, as_scalar, expect_close, with_hint
+from grader.testing import StudentFailure, as_scalar, cosine_lr, expect_close, step_lr, with_hint
 
 
 def student_lrs(student, name, ts, args, **kwargs):
@@ -27,7 +26,7 @@ def expect_rates(name, got, expected, args, kwargs, *, inputs, what):
 @pytest.mark.tags("step_decay")
 def test_step_decay_matches_steplr(student):
     """step_decay(0.5, t, step_size=3, gamma=0.1) equals StepLR for t = 0..30"""
-    expected = oracle.step_lr(0.5, step_size=3, gamma=0.1, count=31)
+    expected = step_lr(0.5, step_size=3, gamma=0.1, count=31)
     got = student_lrs(student, "step_decay", range(31), lambda t: (0.5, t, 3), gamma=0.1)
     expect_rates(
         "step_decay",
@@ -44,7 +43,7 @@ def test_step_decay_matches_steplr(student):
 @pytest.mark.tags("cosine_decay")
 def test_cosine_decay_matches_cosine_annealing(student):
     """cosine_decay(0.5, t, T=10) equals CosineAnnealingLR(T_max=10) for t = 0..10"""
-    expected = oracle.cosine_lr(0.5, t_max=10, eta_min=0.0, count=11)
+    expected = cosine_lr(0.5, t_max=10, eta_min=0.0, count=11)
     got = student_lrs(student, "cosine_decay", range(11), lambda t: (0.5, t, 10))
     expect_rates(
         "cosine_decay",

@@ -8,8 +8,7 @@ indices: a random split or search is checked by its properties.
 import numpy as np
 import pytest
 
-from grader import messages
-from grader.grading.checks import StudentFailure, as_array, as_scalar, compare, summarize
+from grader.testing import StudentFailure, as_array, as_scalar, compare, messages, summarize
 
 CHECK = "`{name}`: {what}.\n  input:    {inputs}\n  expected: {expected}\n  got:      {got}\n"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.grading.checks import as_scalar, expect_close
+from grader.testing import as_scalar, expect_close
 
 SCORES = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1]])
 LABELS = np.array([2, 0])
