@@ -8,7 +8,9 @@ Prints, for this machine, the median wall time (and the CPU time of the whole pr
 * ``python -m grader grade SUBMISSION --out ...`` (default: the reference, which runs every test),
 
 their ratio (goal: <= 2x on all the cores this process may use; with ``--serial`` also for one
-grading process, ``grade --shards 1``, as gradings ran before issue 15), the same on one core
+grading process, ``grade --shards 1``, as gradings ran before issue 15; with
+``--without-prefork`` also with ``GRADER_PREFORK=0``, the zygotes started as interpreters of their
+own instead of forked from the clean mothers, ``grader.prefork``), the same on one core
 (``taskset -c 0`` for both; goal <= 3x), the peak memory of the whole grading process tree,
 grader plus sandbox workers, sampled from /proc every 10 ms as the sum of PSS (each physical page
 counted once, as a container's limit counts it; goal: <= 700 MB, so a grading fits Gradescope's
@@ -276,6 +278,11 @@ def main() -> None:
     parser.add_argument("--skip-one-core", action="store_true")
     parser.add_argument("--serial", action="store_true", help="also `grade --shards 1`")
     parser.add_argument(
+        "--without-prefork",
+        action="store_true",
+        help="also with GRADER_PREFORK=0 (the zygotes start as interpreters, as before)",
+    )
+    parser.add_argument(
         "--per-test", type=int, default=200, metavar="N", help="trivial tests a round (0: skip)"
     )
     parser.add_argument("--per-test-probe", action="store_true", help=argparse.SUPPRESS)
@@ -294,9 +301,16 @@ def main() -> None:
         serial = [*grade, "--shards", "1"]
         label = f"{cores} cores, one grading process (--shards 1)"
         compare(label, FLOOR, serial, args.repeat, goal=2, name=name)
+    if args.without_prefork:
+        before = ["env", "GRADER_PREFORK=0", *grade]
+        label = f"{cores} cores, zygotes as interpreters (GRADER_PREFORK=0)"
+        compare(label, FLOOR, before, args.repeat, goal=2, name=name)
     if not args.skip_one_core:
         one = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
         compare("1 core (taskset)", one + FLOOR, one + grade, args.repeat, goal=3, name=name)
+        if args.without_prefork:
+            label = "1 core, GRADER_PREFORK=0"
+            compare(label, one + FLOOR, one + before, args.repeat, goal=3, name=name)
     rss, pss = [], []
     for _ in range(args.repeat):
         _, peak_rss, peak_pss = run(grade)

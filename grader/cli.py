@@ -506,9 +506,32 @@ def run() -> NoReturn:
     6 s grading. Frozen, they are left to the operating system, which frees a dead process's
     memory at once; atexit handlers and the flushing of output still run as usual.
     """
-    code = main()
+    from grader import prefork
+
+    argv = sys.argv[1:]
+    if argv[:1] == [prefork.RESUME]:
+        argv = prefork.resume(argv[1:])
+    else:
+        _start_clean(argv)
+    code = main(argv)
     gc.freeze()
     sys.exit(code)
+
+
+def _start_clean(argv: list[str]) -> None:
+    """For ``grade`` and ``check``, start again from a scrubbed process (``grader.prefork``),
+    which forks the sandbox's mothers before it reads anything of the grading; else return."""
+    from grader import prefork
+
+    if not argv or argv[0] not in prefork.COMMANDS or not prefork.wanted():
+        return
+    try:
+        args = build_parser().parse_args(argv)
+        pack.select(args.pack or os.environ.get(pack.ENV) or None)
+        torch = bool(pack.active().torch_modules)
+    except (SystemExit, pack.ManifestError):
+        return  # ``main`` says what is wrong, as it would have
+    prefork.reexec(argv, torch)
 
 
 # Optional dependencies of the instructor's commands, and the extra that installs each.

@@ -28,7 +28,7 @@ from grader.grading import results_json as gradescope
 from grader.grading.results import GradingResult, TestOutcome
 from grader.grading.session import EngineHook, GradingSession
 from grader.grading.version import Version, engine_options, grader_version, suite_digest
-from grader.sandbox.host import Mother, Sandbox
+from grader.sandbox.host import Mother, Sandbox, adopted
 from grader.sandbox.layers import (
     DEFAULT_LIMITS,
     Limits,
@@ -67,13 +67,17 @@ def grade(
 ) -> GradingResult:
     """Grade ``submission`` (folder, zip, notebook or .py file); never raises for its content.
 
-    ``mother``: a warm ``grader.sandbox.host.Mother`` to fork the sandbox from (batch grading).
+    ``mother``: a warm ``grader.sandbox.host.Mother`` to fork the sandbox from (batch grading);
+    default: the one this process adopted (``grader.prefork``), else a zygote of its own.
     """
+
     from grader.sandbox.canary import CanaryFailure
 
     start = time.monotonic()
     # What grades it (issue 14): in the hidden part of results.json and in a gradebook row.
     stamp = {"version": version_of(options).as_json()}
+    if mother is None:
+        mother = adopted()
     try:
         with _collector_held_off():
             return _grade(submission, options, start, mother, stamp)

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -545,6 +546,72 @@ def _spawn(
     return ours, proc
 
 
+class _Forked:
+    """The ``Popen`` calls a mother needs (``poll``, ``wait``, ``pid``) for a forked child."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.005)
+        return self.returncode  # type: ignore[return-value]
+
+
+def _fork_here(cfg: dict[str, Any], cwd: Path, timeout: float) -> tuple[socket.socket, _Forked]:
+    """What ``_spawn`` starts, forked from this process instead of a new interpreter.
+
+    Only for a process that holds nothing the worker may not see: ``grader.prefork`` calls it
+    in a process started with a scrubbed environment and arguments, before it has read the
+    real ones, any suite or any submission. The child is left as ``_spawn``'s would be: its
+    own session, the scrubbed environment, cwd, only the control socket and the standard
+    streams open (stdin on /dev/null), then the worker's ``main``. Its ``sys.path`` is this
+    process's, which is why the caller runs with ``python -I`` as ``_spawn``'s child does.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    env = {**worker_env(cwd), MARKER: str(cfg.get("marker", ""))}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; its behaviour is the worker's, tested as such
+        code = 70
+        try:
+            keep = theirs.fileno()
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 1 << 16)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            os.setsid()
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            from grader.sandbox import worker
+
+            code = worker.main([str(keep)])
+        finally:
+            os._exit(code)
+    theirs.close()
+    ours.settimeout(timeout)
+    ours.send(json.dumps(cfg).encode())
+    return ours, _Forked(pid)
+
+
 class Mother:
     """A warm worker process (numpy and torch imported) that forks one zygote per sandbox.
 
@@ -552,6 +619,9 @@ class Mother:
     interpreter start and a torch import. It never runs student code itself. A torch mother
     keeps a ``lean`` one (numpy only) beside it for the sandboxes' lean zygotes, which would
     otherwise each start an interpreter (``Sandbox._start_lean``).
+
+    ``here``: fork it from this process (``_fork_here``, whose conditions the caller must
+    meet) instead of starting an interpreter; ``lean``: the lean one to keep, already started.
     """
 
     def __init__(
@@ -559,16 +629,26 @@ class Mother:
         torch: bool = True,
         timeout: float = DEFAULT_LIMITS.start_timeout,
         marker: str | None = None,
+        *,
+        here: bool = False,
+        lean: Mother | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._home = Path(tempfile.mkdtemp(prefix="grader-mother-"))
         #: in the environment of the mothers and every process they fork (``marked_processes``)
         self.marker = marker or f"{MARKER}={secrets.token_hex(8)}"
+        #: the process that started it, the only one that may close it (a grading's shard,
+        #: forked later, holds this object too)
+        self._owner = os.getpid()
         cfg = {"mother": True, "torch": torch, "marker": self.marker.split("=", 1)[1]}
-        self._ctrl, self._proc = _spawn(cfg, self._home, timeout)
+        self._proc: subprocess.Popen[bytes] | _Forked
+        if here:
+            self._ctrl, self._proc = _fork_here(cfg, self._home, timeout)
+        else:
+            self._ctrl, self._proc = _spawn(cfg, self._home, timeout)
         self.pid = self._proc.pid
-        self.lean: Mother | None = None
-        if torch:
+        self.lean: Mother | None = lean
+        if torch and lean is None:
             try:
                 self.lean = Mother(torch=False, timeout=timeout, marker=self.marker)
             except (SandboxError, OSError, ValueError):
@@ -605,6 +685,8 @@ class Mother:
         return self._proc.poll() is None and (self.lean is None or self.lean.alive())
 
     def close(self) -> None:
+        if os.getpid() != self._owner:
+            return
         if self.lean is not None:
             self.lean.close()
         with contextlib.suppress(OSError):
@@ -616,6 +698,23 @@ class Mother:
             _killpg(self._proc.pid)
             self._proc.wait()
         shutil.rmtree(self._home, ignore_errors=True)
+
+
+#: the mother ``grader.prefork`` forked for this process before it read anything of the
+#: grading (``adopt``); the sandboxes that are given no mother of their own fork from it
+_adopted: Mother | None = None
+
+
+def adopt(mother: Mother | None) -> None:
+    global _adopted
+    _adopted = mother
+
+
+def adopted() -> Mother | None:
+    """The mother this process adopted, if it is still alive (else None: spawn a zygote)."""
+    if _adopted is not None and _adopted.alive():
+        return _adopted
+    return None
 
 
 def worker_env(scratch: Path) -> dict[str, str]:

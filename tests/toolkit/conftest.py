@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,3 +44,30 @@ def student_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from grader.gradescope import package
 
     return package.build_student(tmp_path_factory.mktemp("student") / "student.zip")
+
+
+@pytest.fixture
+def normal_user() -> Iterator[tuple[int, int, Path]]:
+    """(uid, gid, home): a user made for the test when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        home = Path(tempfile.mkdtemp(prefix="grader-home-"))
+        yield os.getuid(), os.getgid(), home
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    if shutil.which("useradd") is None:
+        pytest.skip("needs useradd (Debian's passwd package) to make a normal user")
+    name = f"grader-t-{secrets.token_hex(4)}"
+    home = Path(tempfile.mkdtemp(prefix="grader-home-"))
+    home.rmdir()
+    subprocess.run(
+        ["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/false", name],
+        check=True,
+    )
+    try:
+        entry = pwd.getpwnam(name)
+        home.mkdir(mode=0o700)
+        os.chown(home, entry.pw_uid, entry.pw_gid)
+        yield entry.pw_uid, entry.pw_gid, home
+    finally:
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(home, ignore_errors=True)

@@ -18,7 +18,7 @@ LAYERS = (
     {"grading"},
     {"testing", "classroom"},
     {"gradescope"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "prefork"},
 )
 MAX_LINES = 500
 
