@@ -414,12 +414,14 @@ def test_a_warm_process_does_not_grow_from_grading_to_grading(mother: Mother) ->
 
     options = engine.Options(only="schedules")
     counts = []
-    for _ in range(4):
+    for _ in range(5):
         result = engine.grade(ROOT / "solutions", options, mother)
         assert result.score == result.max_score > 0
         counts.append(len(gc.get_objects()))
-    # Before the fix, each grading left ~11,000 objects behind (~1.5 MB).
-    assert counts[3] - counts[1] < 1000, counts
+    # Before the fix, each grading left ~11,000 objects behind (~1.5 MB). The first gradings
+    # may fill caches once (a CI run saw +1,034 objects from the second to the third, then +3):
+    # two gradings after those must add less than a tenth of one grading's old leak.
+    assert counts[4] - counts[2] < 1000, counts
 
 
 def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, mother: Mother) -> None:
