@@ -353,10 +353,14 @@ def _oom_score(pid: int) -> int:
 
 
 def _comm(pid: int) -> str:
+    """The process's name and command line: the sandbox names its processes
+    (``grader-worker``...), which share the grader's command line when forked from it."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80].strip()
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "?"
+    return f"{name}: {line[:80].strip()}"
 
 
 def descendants(pid: int) -> set[int]:

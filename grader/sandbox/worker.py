@@ -35,7 +35,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from grader.sandbox import filesystem, landlock, serve
+from grader.sandbox import filesystem, landlock, lockdown, serve
 from grader.sandbox.lockdown import _child, _compile_sources, _Filter
 from grader.sandbox.serve import _flush
 
@@ -60,6 +60,7 @@ def main(argv: Sequence[str]) -> int:
     # instead of the whole run. Set here: the zygote's own mounts are read-only later.
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
+    lockdown.name("mother" if cfg.get("mother") else "zygote")
     layers = _preload(cfg)
     if cfg.get("mother"):
         ctrl.send(json.dumps({"op": "hello", "layers": layers, "pid": os.getpid()}).encode())
@@ -105,6 +106,7 @@ def _mother(ctrl: socket.socket, layers: dict[str, str]) -> int:
                 pid = os.fork()
                 if pid == 0:
                     ctrl.close()
+                    lockdown.name("zygote")
                     code = 70
                     try:
                         code = _zygote(socket.socket(fileno=fds[0]), req["cfg"], dict(layers))

@@ -137,8 +137,9 @@ def test_a_normal_users_workers_find_no_secret_either(
     assert tests["softmax of two rows of three scores"]["status"] == "failed"
 
 
-def _tree(root: int) -> dict[int, tuple[str, bytes]]:
-    """Every descendant of ``root``: its command line and environment (as /proc shows them)."""
+def _tree(root: int) -> dict[int, tuple[str, bytes, str]]:
+    """Every descendant of ``root``: its command line, environment and name (as /proc shows
+    them)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -156,9 +157,10 @@ def _tree(root: int) -> dict[int, tuple[str, bytes]]:
             try:
                 cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 env = Path(f"/proc/{kid}/environ").read_bytes()
+                name = Path(f"/proc/{kid}/comm").read_text().strip()
             except OSError:
                 continue
-            found[kid] = (cmd, env)
+            found[kid] = (cmd, env, name)
     return found
 
 
@@ -166,7 +168,8 @@ def _tree(root: int) -> dict[int, tuple[str, bytes]]:
 def test_the_zygotes_are_forked_from_the_clean_mothers(tmp_path: Path, prefork_on: str) -> None:
     """While a slow submission is graded, every process under the grader is looked at: with
     the mothers, none was started as ``grader.sandbox.worker`` (without them, the zygotes are),
-    and none shows the secret in its environment."""
+    and none shows the secret in its environment. Each is named for its role, which is how
+    ``ps`` and the simulator's OOM report tell forks of one command line apart."""
     slow = (
         "import time as _time\n_fast = softmax\n\n\n"
         "def softmax(s):\n    _time.sleep(1.5)\n    return _fast(s)\n"
@@ -174,20 +177,23 @@ def test_the_zygotes_are_forked_from_the_clean_mothers(tmp_path: Path, prefork_o
     sub = _submission(tmp_path / "sub", slow)
     out = tmp_path / "results.json"
     proc = _grade(sub, out, "--only", "softmax", "--suite", "public", env={prefork.ENV: prefork_on})
-    seen: dict[int, tuple[str, bytes]] = {}
+    seen: dict[int, tuple[str, bytes, str]] = {}
     while proc.poll() is None:
         seen.update(_tree(proc.pid))
         time.sleep(0.05)
     _, err = proc.communicate()
     assert proc.returncode == 0, err
     assert len(seen) >= 3  # the mothers or zygotes, and a worker
-    spawned = [cmd for cmd, _ in seen.values() if "grader.sandbox.worker" in cmd]
+    spawned = [cmd for cmd, _, _ in seen.values() if "grader.sandbox.worker" in cmd]
+    names = {name for _, _, name in seen.values()}
+    assert {"grader-zygote", "grader-worker"} <= names, names
     if prefork_on == "1":
         assert spawned == []
-        assert all(prefork.RESUME in cmd for cmd, _ in seen.values())
+        assert all(prefork.RESUME in cmd for cmd, _, _ in seen.values())
+        assert "grader-mother" in names
     else:
         assert spawned
-    assert not any(SECRET.encode() in env for _, env in seen.values())
+    assert not any(SECRET.encode() in env for _, env, _ in seen.values())
 
 
 def _comparable(out: Path) -> str:
