@@ -20,9 +20,11 @@ that each make one call of ``l2_penalty`` on a 2x2 array, run in-process by pyte
 grading plugin against a sandbox of the reference, as a grading runs them), on the grader's side
 (pytest, the plugin, the ``student`` fixture, the call's round trip and the outcome) and on the
 worker's (the zygote's fork and hand-over, the worker's lock-down, import, call and exit, and
-the zygote's clean-up after it), with their share of a grading's CPU. Floor and grading runs
-alternate, so a slow spell of the machine hits both; the ratios, not the seconds, are what to
-compare between machines. Timings are medians (the spread is printed); no assertion is made here.
+the zygote's clean-up after it), with their share of a grading's CPU, and under them the
+least a fresh process per test can cost: one fork and exit of a process that imported numpy.
+Floor and grading runs alternate, so a slow spell of the machine hits both; the ratios, not the
+seconds, are what to compare between machines. Timings are medians (the spread is printed); no
+assertion is made here.
 """
 
 from __future__ import annotations
@@ -271,6 +273,37 @@ def per_test(n: int, rounds: int) -> dict[str, float]:
     }
 
 
+#: The floor under a worker's cost: a process with numpy imported (as the lean zygote has) forks
+#: a child that exits at once, N times; CPU of parent and children together, from getrusage.
+_FORK_FLOOR = """
+import os, resource, sys
+import numpy, numpy.random
+n = int(sys.argv[1])
+for _ in range(20):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+def cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+me, kids = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+print((cpu(resource.RUSAGE_SELF) - me) / n * 1e3, (cpu(resource.RUSAGE_CHILDREN) - kids) / n * 1e3)
+"""
+
+
+def fork_floor(n: int = 2000) -> tuple[float, float]:
+    """CPU ms of one fork and exit of a numpy process: (the parent's share, the child's)."""
+    out = subprocess.check_output([PY, "-c", _FORK_FLOOR, str(n)], text=True)
+    parent, child = (float(x) for x in out.split())
+    return parent, child
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("submission", nargs="?", default=str(ROOT / "solutions"))
@@ -329,6 +362,11 @@ def main() -> None:
             f" worker {got['worker']:.2f} ms (+-{got['worker_spread'] / 2:.2f})"
             "   (goal < 2 ms each);"
             f" x {tests} tests = {share:.0%} of the grading's CPU"
+        )
+        parent, child = fork_floor()
+        print(
+            f"  under it, a bare fork and exit of a numpy process: {parent + child:.2f} ms"
+            f" (parent {parent:.2f}, child {child:.2f}): the least any fresh worker costs"
         )
 
 
