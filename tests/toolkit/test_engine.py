@@ -420,8 +420,10 @@ def test_a_warm_process_does_not_grow_from_grading_to_grading(mother: Mother) ->
         counts.append(len(gc.get_objects()))
     # Before the fix, each grading left ~11,000 objects behind (~1.5 MB). The first gradings
     # may fill caches once (a CI run saw +1,034 objects from the second to the third, then +3):
-    # two gradings after those must add less than a tenth of one grading's old leak.
-    assert counts[4] - counts[2] < 1000, counts
+    # the last grading must end less than a tenth of one grading's old leak above the most any
+    # of the three before it ended at (the count wobbles by ~1,000 either way from run to run; a
+    # leak only climbs).
+    assert counts[4] - max(counts[1:4]) < 1000, counts
 
 
 def test_a_numpy_module_that_imports_torch_keeps_one_zygote(tmp_path: Path, mother: Mother) -> None:

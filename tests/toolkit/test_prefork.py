@@ -148,6 +148,16 @@ def _tree(root: int) -> dict[int, tuple[str, bytes, str]]:
             except OSError:
                 continue
             parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    # A child between fork and exec (or before it names itself) is still a copy of the grader:
+    # its command line, name and environment. It runs nothing of the student's and becomes its
+    # own program at exec, so it is left out, or the look would race the grader's own spawns.
+    try:
+        grader = (
+            Path(f"/proc/{root}/cmdline").read_bytes().replace(b"\0", b" ").decode(),
+            Path(f"/proc/{root}/comm").read_text().strip(),
+        )
+    except OSError:
+        return {}
     found, todo = {}, [root]
     while todo:
         pid = todo.pop()
@@ -160,7 +170,8 @@ def _tree(root: int) -> dict[int, tuple[str, bytes, str]]:
                 name = Path(f"/proc/{kid}/comm").read_text().strip()
             except OSError:
                 continue
-            found[kid] = (cmd, env, name)
+            if (cmd, name) != grader:
+                found[kid] = (cmd, env, name)
     return found
 
 
