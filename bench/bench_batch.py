@@ -136,13 +136,18 @@ def measure(cmd: list[str]) -> tuple[float, int, float]:
     return wall, peak, children_cpu() - cpu
 
 
-def dask_batch(batch_cmd: list[str], out: Path, source: Path, jobs: int) -> float:
-    """Wall seconds of the batch on a local Dask cluster of ``jobs`` one-thread workers."""
+def dask_batch(
+    batch_cmd: list[str], out: Path, source: Path, jobs: int
+) -> tuple[float, float, float]:
+    """The batch on a local Dask cluster of ``jobs`` one-thread workers: its wall seconds, when
+    it began (epoch) and the CPU seconds of the cluster's worker processes and what they ran."""
     from distributed import LocalCluster
 
+    cpu = children_cpu()
     with LocalCluster(
         n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
+        begun = time.time()
         start = time.perf_counter()
         subprocess.run(
             [*batch_cmd, str(out), "--dask", cluster.scheduler_address, str(source)],
@@ -153,7 +158,7 @@ def dask_batch(batch_cmd: list[str], out: Path, source: Path, jobs: int) -> floa
         )
         wall = time.perf_counter() - start
     reap_orphans()
-    return wall
+    return wall, begun, children_cpu() - cpu
 
 
 def gradebook_rows(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
@@ -169,6 +174,50 @@ def gradebook_rows(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[obje
             " FROM outcomes ORDER BY submission_id, position"
         ).fetchall()
     return subs, outcomes
+
+
+KINDS = ("correct", "correct", "correct", "correct", "bug", "bug", "bug", "syntax", "stubs", "hang")
+
+
+def slot_profile(out: Path, begun: float, ended: float, jobs: int) -> list[str]:
+    """Where a batch's slot-seconds (wall x jobs) went, from its gradebook's start and finish
+    times: in gradings, before each slot's first (the grading process's imports, the
+    coordinator's digests), after each slot's last (the tail), and between gradings; then the
+    gradings' wall by kind of submission (``generate``)."""
+    import datetime as dt
+    import sqlite3
+
+    def epoch(iso: str) -> float:
+        return dt.datetime.fromisoformat(iso).timestamp()
+
+    with contextlib.closing(sqlite3.connect(out / "gradebook.sqlite")) as db:
+        rows = db.execute("SELECT id, started, finished FROM submissions").fetchall()
+    spans = [(sid, epoch(a), epoch(b)) for sid, a, b in rows]
+    total = (ended - begun) * jobs
+    graded = sum(b - a for _, a, b in spans)
+    first = sum(sorted(a for _, a, _ in spans)[:jobs]) - begun * min(jobs, len(spans))
+    last = ended * min(jobs, len(spans)) - sum(sorted(b for _, _, b in spans)[-jobs:])
+    between = total - graded - first - last
+    lines = [f"slot-seconds of the batch (wall x {jobs} jobs): {total:7.1f} s"]
+    for what, t in (
+        ("in gradings", graded),
+        ("before each slot's first grading", first),
+        ("after each slot's last grading (the tail)", last),
+        ("between gradings", between),
+    ):
+        lines.append(f"  {what:<42} {t:7.1f} s  {t / total:4.0%}")
+    by_kind: dict[str, list[float]] = {}
+    for sid, a, b in spans:
+        kind = KINDS[int(sid.removeprefix("sub")) % 10]
+        by_kind.setdefault(kind, []).append(b - a)
+    lines.append(
+        "  gradings by kind: "
+        + ", ".join(
+            f"{k} {len(v)} x {sum(v) / len(v):.1f} s = {sum(v):.0f} s"
+            for k, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))
+        )
+    )
+    return lines
 
 
 def main() -> None:
@@ -200,11 +249,14 @@ def main() -> None:
         if args.shards:
             batch_cmd += ["--shards", str(args.shards)]
         batch_cmd.append("--out")
+        begun = time.time()
         t_small, m_small, c_small = measure([*batch_cmd, str(work / "o1"), str(small)])
         print(
             f"batch of {n:4d}, {args.jobs} jobs: {t_small:8.2f} s  peak {m_small / 2**20:6.0f} MB"
             f"  CPU {c_small:7.1f} s = {c_small / n:5.2f} s per submission"
         )
+        for line in slot_profile(work / "o1", begun, begun + t_small, args.jobs):
+            print(line)
         per = t_small * args.jobs / n
         print(f"per submission (wall x jobs / N): {per:6.2f} s = {per / floor:4.2f}x the floor")
         if not args.skip_sequential:
@@ -234,12 +286,15 @@ def main() -> None:
                 f"{t_seq / t_small / bound:.0%} of it   (goal >= 90%)"
             )
         if args.dask:
-            t_dask = dask_batch(batch_cmd, work / "o3", small, args.jobs)
+            t_dask, begun, c_dask = dask_batch(batch_cmd, work / "o3", small, args.jobs)
             same = gradebook_rows(work / "o1") == gradebook_rows(work / "o3")
             line = f"batch of {n:4d} on a Dask LocalCluster ({args.jobs} workers): {t_dask:8.2f} s"
             if not args.skip_sequential:
                 line += f" = {t_seq / t_dask:5.2f}x the sequential run"
             print(f"{line}; gradebook {'the same' if same else 'DIFFERENT'} as the local batch's")
+            print(f"  CPU {c_dask:7.1f} s = {c_dask / n:5.2f} s per submission (cluster included)")
+            for line in slot_profile(work / "o3", begun, begun + t_dask, args.jobs):
+                print(line)
         if args.skip_large:
             return
         t_large, m_large, c_large = measure([*batch_cmd, str(work / "o2"), str(large)])
