@@ -9,7 +9,8 @@ broken = a syntax error, the stubs of assignment/, an infinite loop) and prints,
 1. N sequential ``python -m grader grade`` calls (each as it runs by default: on this machine's
    cores, ``grader.grading.shard``) vs one ``grader batch --jobs J``;
 2. a batch of N * scale submissions vs N (goal <= 1.05 * scale the time) and the peak memory
-   (summed PSS) of the whole process tree of each (goal: flat), sampled from /proc every 20 ms;
+   (summed PSS) of the whole process tree of each (goal: flat), sampled from /proc every
+   ``SAMPLE_EVERY`` s (the sampler's own CPU is printed: it must stay a small share);
 3. the per-submission cost of the batch (wall * jobs / N) vs the single-grading floor (one cold
    ``grader grade`` of the reference);
 4. the CPU time each way (every process of the tree, from ``getrusage(RUSAGE_CHILDREN)``) and
@@ -111,20 +112,32 @@ def reap_orphans(wait: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+#: Seconds between two samples of a batch's memory. Reading every process's smaps_rollup walks
+#: its page tables in the kernel: at the 20 ms of earlier runs the sampler took ~0.4 of a core
+#: from a batch of 2 jobs (its kernel time is this process's, not the batch's tree, so the CPU
+#: bound came out too high and the batch too slow: 34.7 s against 25.0 s unsampled, 8
+#: submissions). A batch's peak is its warm grading processes, there for its whole run.
+SAMPLE_EVERY = 1.0
+
+
 def measure(cmd: list[str]) -> tuple[float, int, float]:
     """Wall seconds, peak memory (summed PSS) and CPU seconds of the whole process tree of one
-    command."""
+    command; prints what the memory sampler cost (its own CPU, beside the tree's)."""
     cpu = children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
+    samples = 0
+    cost = 0.0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, samples, cost
         while not done.is_set():
             peak = max(peak, memory(tree(proc.pid))[1])
-            time.sleep(0.02)
+            samples += 1
+            cost = time.thread_time()
+            done.wait(SAMPLE_EVERY)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -133,6 +146,10 @@ def measure(cmd: list[str]) -> tuple[float, int, float]:
     done.set()
     sampler.join()
     reap_orphans()
+    print(
+        f"  (memory sampled {samples} times, every {SAMPLE_EVERY:g} s: {cost:.2f} s of CPU, "
+        f"{cost / wall:.1%} of one core)"
+    )
     return wall, peak, children_cpu() - cpu
 
 
