@@ -314,12 +314,21 @@ def main() -> None:
                 print(line)
         if args.skip_large:
             return
+        begun_large = time.time()
         t_large, m_large, c_large = measure([*batch_cmd, str(work / "o2"), str(large)])
         mb = m_large / 2**20
         print(
             f"batch of {n * scale:4d}, {args.jobs} jobs: {t_large:8.2f} s  peak {mb:6.0f} MB"
             f"  CPU {c_large:7.1f} s = {c_large / (n * scale):5.2f} s per submission"
         )
+        cores = min(args.jobs, os.cpu_count() or 1)
+        print(
+            f"the batch of {n * scale} keeps {c_large / cores / t_large:.0%} of its {cores} cores "
+            f"busy with its own work (CPU / cores / wall; the batch of {n}: "
+            f"{c_small / cores / t_small:.0%})"
+        )
+        for line in slot_profile(work / "o2", begun_large, begun_large + t_large, args.jobs):
+            print(line)
         print(
             f"scaling {n * scale} vs {n}: {t_large / t_small:5.2f}x the time "
             f"(goal <= {1.05 * scale:.1f}x), {m_large / m_small:4.2f}x the peak memory (goal ~1x)"

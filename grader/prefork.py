@@ -34,6 +34,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from grader.sandbox import ONE_THREAD
+
 if TYPE_CHECKING:
     from grader.sandbox.host import Mother
 
@@ -59,9 +61,7 @@ def scrubbed_env() -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
+        **ONE_THREAD,
     }
     env.update({k: os.environ[k] for k in _PASSED if k in os.environ})
     return env

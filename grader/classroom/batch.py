@@ -47,6 +47,7 @@ from grader.classroom.regrade import Regrade
 from grader.grading import version
 from grader.grading.results import GradingResult, TestOutcome
 from grader.grading.version import Version
+from grader.sandbox import ONE_THREAD
 
 __all__ = [
     "BatchOptions",
@@ -328,7 +329,7 @@ class GraderProcess:
         self.graded = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
+        env = {**os.environ, **ONE_THREAD}  # as `grader grade`'s clean process (grader.prefork)
         if self.assignment is not None:
             env[pack.ENV] = self.assignment
         env["PYTHONPATH"] = os.pathsep.join(

@@ -2,3 +2,10 @@
 
 Imported by the worker too (``python -I -m grader.sandbox.worker``): this file imports
 nothing."""
+
+#: One thread each for BLAS and OpenMP (numpy, torch), in every worker (forking after they start
+#: their pools is unsafe, and the per-uid process limit counts threads) and in the processes
+#: that grade (``grader.prefork``'s clean start, a batch's grading processes): the grader's
+#: arrays are far too small for a second thread to help, and with torch's default of a thread
+#: per core two gradings on two cores took ~10% more CPU for the same gradebook (docs/BATCH.md).
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

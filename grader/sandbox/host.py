@@ -39,6 +39,7 @@ from typing import Any
 
 from grader import messages
 from grader.authoring import pack
+from grader.sandbox import ONE_THREAD
 from grader.sandbox.channel import Worker, _killpg
 from grader.sandbox.layers import (
     DEFAULT_LIMITS,
@@ -727,11 +728,7 @@ def worker_env(scratch: Path) -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        # One thread each: forking after BLAS/OpenMP start their pools is unsafe, and the
-        # per-uid process limit counts threads.
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
+        **ONE_THREAD,
     }
     for key in ("CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH"):
         if key in os.environ:

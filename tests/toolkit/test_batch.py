@@ -379,3 +379,23 @@ def test_a_fault_in_the_grading_process_is_a_grader_error_and_it_serves_on(tmp_p
         assert good.result["tests"]
     finally:
         proc.close()
+
+
+def test_a_grading_process_runs_numpy_and_torch_on_one_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As `grader grade`'s clean start does (a thread per core cost two gradings on two cores
+    ~10% more CPU), whatever the instructor's environment says."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    proc = batch.GraderProcess()
+    try:
+        pid = proc._start().pid
+        env = dict(
+            line.split(b"=", 1)
+            for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if b"=" in line
+        )
+    finally:
+        proc.close()
+    assert env[b"OMP_NUM_THREADS"] == env[b"OPENBLAS_NUM_THREADS"] == b"1"
+    assert env[b"MKL_NUM_THREADS"] == b"1"
