@@ -106,10 +106,29 @@ def reap_orphans(wait: float = 30.0) -> None:
         except ChildProcessError:
             return
         if pid == 0:
+            left = _children()
+            if not left:
+                return  # only multiprocessing's resource tracker (the Dask cluster's), ours
             if time.monotonic() > deadline:
-                print("warning: processes of the run outlived it", file=sys.stderr)
+                print(f"warning: processes of the run outlived it: {'; '.join(left)}")
                 return
             time.sleep(0.05)
+
+
+def _children() -> list[str]:
+    """Our living children, as ``pid (name) command line``, but for the resource tracker that
+    ``LocalCluster`` starts through multiprocessing: it lives as long as this process."""
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            text = stat.read_text()
+            if text.rsplit(")", 1)[1].split()[1] == me:
+                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                name = text[text.index("(") + 1 : text.rindex(")")]
+                if "multiprocessing.resource_tracker" not in cmd:
+                    found.append(f"{stat.parent.name} ({name}) {cmd[:100]}")
+    return found
 
 
 #: Seconds between two samples of a batch's memory. Reading every process's smaps_rollup walks

@@ -417,8 +417,9 @@ class GraderProcess:
         proc.wait()
 
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and all its descendants (the Mother and zygotes live in other sessions)."""
+def _kill_tree(pid: int, root: bool = True) -> None:
+    """SIGKILL ``pid`` and all its descendants (the Mother and zygotes live in other sessions);
+    with ``root=False`` only the descendants (a process taking its own down)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -429,9 +430,20 @@ def _kill_tree(pid: int) -> None:
         p = todo.pop()
         tree.append(p)
         todo.extend(children.get(p, []))
-    for p in tree:  # stop the parent first so it cannot fork replacements
+    for p in tree if root else tree[1:]:  # the parent first so it cannot fork replacements
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(p, signal.SIGKILL)
+
+
+def _follow(parent: int) -> None:
+    """In a grading process: once its coordinator is gone (killed, even with -9, or a Dask
+    worker that died), take this process's mothers, zygotes and workers down with it and exit.
+    Nobody reads what it would grade, and a submission that loops would spin to its deadline."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    for _ in range(2):  # the second pass: whatever a dying mother forked meanwhile
+        _kill_tree(os.getpid(), root=False)
+    os._exit(1)
 
 
 def _serve() -> int:
@@ -443,6 +455,7 @@ def _serve() -> int:
     from grader.sandbox import host as sandbox  # the warm imports, once
 
     del reference
+    threading.Thread(target=_follow, args=(os.getppid(),), daemon=True).start()
     mother = sandbox.Mother(torch=True)
     channel.write(json.dumps({"op": "ready", "pid": os.getpid()}) + "\n")
     channel.flush()

@@ -399,3 +399,65 @@ def test_a_grading_process_runs_numpy_and_torch_on_one_thread(
         proc.close()
     assert env[b"OMP_NUM_THREADS"] == env[b"OPENBLAS_NUM_THREADS"] == b"1"
     assert env[b"MKL_NUM_THREADS"] == b"1"
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            found.add(kid)
+            todo.append(kid)
+    return found
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_coordinator_takes_its_grading_processes_with_it(tmp_path: Path) -> None:
+    """kill -9 of `grader batch` mid-grading: its grading process (in a session of its own, so
+    no signal of the terminal's reaches it) sees it gone and takes its mothers, zygotes and the
+    worker spinning in a submission's loop down with it, instead of spinning to the deadline."""
+    src = tmp_path / "class"
+    hang = _copy_py(ROOT / "solutions", src / "hang")
+    text = (hang / "losses.py").read_text()
+    (hang / "losses.py").write_text(text + "\nwhile True:\n    pass\n")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "grader", "batch", str(src), "--out", str(out), *FAST_ARGS]
+    proc = subprocess.Popen(
+        [*cmd, "--timeout", "300"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    tree: set[int] = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        tree = _descendants(proc.pid)
+        names = {_read(f"/proc/{p}/comm").strip() for p in tree if _alive(p)}
+        if "grader-worker" in names:  # the submission's loop is spinning
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the batch ended before its worker was seen"
+    assert "grader-worker" in names, names
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(p) for p in tree):
+        time.sleep(0.1)
+    left = {p: _read(f"/proc/{p}/cmdline")[:80] for p in tree if _alive(p)}
+    assert not left, left
