@@ -354,6 +354,11 @@ class Gradebook:
         )
         return {r[0]: (r[1], Version(r[2], r[3]), r[4]) for r in rows}
 
+    def walls(self) -> dict[str, float]:
+        """``{id: wall seconds}`` of each submission's current row: how long it took last time."""
+        rows = self.conn.execute("SELECT id, wall_seconds FROM submissions")
+        return {r[0]: float(r[1]) for r in rows}
+
     def versions(self) -> dict[str, Version]:
         return {sub_id: v for sub_id, (_, v, _) in self.states().items()}
 

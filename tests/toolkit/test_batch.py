@@ -461,3 +461,29 @@ def test_a_killed_coordinator_takes_its_grading_processes_with_it(tmp_path: Path
         time.sleep(0.1)
     left = {p: _read(f"/proc/{p}/cmdline")[:80] for p in tree if _alive(p)}
     assert not left, left
+
+
+def test_longest_first_orders_by_the_last_run_and_puts_the_untimed_at_the_median() -> None:
+    todo = [(Job(sid, Path(sid)), "d") for sid in ("a", "b", "c", "d", "e")]
+    walls = {"a": 1.0, "b": 30.0, "d": 4.0, "e": 3.0}  # "c" is new: the median of the others, 3.5
+    assert [job.id for job, _ in batch.longest_first(todo, walls)] == ["b", "d", "c", "e", "a"]
+    assert batch.longest_first(todo, {}) == todo  # a first batch: the id order
+
+
+def test_a_regrade_starts_the_slowest_of_the_last_run_first(
+    tmp_path: Path, graded_class: tuple[Path, Path]
+) -> None:
+    """One slot, so the order of the starts is the order of the hand-out: the row times of the
+    last run (planted here, so the order cannot come about by chance) decide it."""
+    src_ref, out_ref = graded_class
+    out = tmp_path / "out"
+    shutil.copytree(out_ref, out)
+    planted = {"s00-ref": 5.0, "s01-stub": 1.0, "s02-buggy": 9.0, "s03-refzip": 3.0}
+    with sqlite3.connect(out / "gradebook.sqlite") as conn:
+        for sid, wall in planted.items():
+            conn.execute("UPDATE submissions SET wall_seconds = ? WHERE id = ?", (wall, sid))
+    options = BatchOptions(**{**FAST.__dict__, "jobs": 1, "regrade": True})
+    summary = batch.run_batch(src_ref, out, options, stream=io.StringIO())
+    assert summary.done == 4
+    started = sorted((r.started, r.id) for r in read_book(out))
+    assert [sid for _, sid in started] == ["s02-buggy", "s00-ref", "s03-refzip", "s01-stub"]
