@@ -1,7 +1,8 @@
 """Benchmark: `grader batch` against one `grader grade` per submission, and its scaling.
 
     .venv/bin/python bench/bench_batch.py [--quick] [--n 50] [--scale 10] [--jobs 2]
-                                          [--shards S] [--dask] [--skip-sequential] [--skip-large]
+                                          [--shards S] [--dask] [--regrade] [--skip-sequential]
+                                          [--skip-large]
 
 Generates N submissions (correct = copies of solutions/, buggy = one-line edits of solutions/,
 broken = a syntax error, the stubs of assignment/, an infinite loop) and prints, for this machine:
@@ -21,6 +22,10 @@ broken = a syntax error, the stubs of assignment/, an infinite loop) and prints,
 5. with ``--dask``, the batch of N on a ``distributed.LocalCluster`` of J one-thread workers:
    its time against the sequential run, and whether its gradebook equals the local batch's
    (every submission's score and status, every test's score, status and known-bug hint).
+
+6. with ``--regrade``, the batch of N graded again into its own gradebook (``--regrade``), which
+   hands the submissions out longest first by the first run's times (``batch.longest_first``):
+   its share of the cores and where its slot-seconds go.
 
 ``--quick`` uses N = 10 and scale 5. No assertion: figures only (docs/BATCH.md records them).
 """
@@ -268,6 +273,11 @@ def main() -> None:
     parser.add_argument(
         "--dask", action="store_true", help="the batch of N on a Dask LocalCluster too"
     )
+    parser.add_argument(
+        "--regrade",
+        action="store_true",
+        help="grade the batch of N again (--regrade): its gradebook's times order it",
+    )
     args = parser.parse_args()
     n, scale = (10, 5) if args.quick else (args.n, args.scale)
     subreaper()
@@ -293,6 +303,19 @@ def main() -> None:
         )
         for line in slot_profile(work / "o1", begun, begun + t_small, args.jobs):
             print(line)
+        if args.regrade:
+            begun = time.time()
+            t_re, _, c_re = measure(
+                [*batch_cmd[:-1], "--regrade", "--out", str(work / "o1"), str(small)]
+            )
+            cores = min(args.jobs, os.cpu_count() or 1)
+            print(
+                f"the same {n} graded again (--regrade: the last run's slowest first): "
+                f"{t_re:8.2f} s  CPU {c_re:7.1f} s; {c_re / cores / t_re:.0%} of its cores busy "
+                f"with its own work (the first batch: {c_small / cores / t_small:.0%})"
+            )
+            for line in slot_profile(work / "o1", begun, begun + t_re, args.jobs):
+                print(line)
         per = t_small * args.jobs / n
         print(f"per submission (wall x jobs / N): {per:6.2f} s = {per / floor:4.2f}x the floor")
         if not args.skip_sequential:

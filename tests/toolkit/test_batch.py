@@ -30,6 +30,7 @@ from grader.classroom.batch import BatchOptions, Job
 from grader.classroom.gradebook import Gradebook, Record
 from grader.cli import main
 from grader.grading import results_json as gradescope
+from grader.sandbox.worker import children_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = BatchOptions(jobs=2, suites=("public",), only="losses", timeout=120)
@@ -402,19 +403,7 @@ def test_a_grading_process_runs_numpy_and_torch_on_one_thread(
 
 
 def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for kid in children.get(todo.pop(), []):
-            found.add(kid)
-            todo.append(kid)
-    return found
+    return {kid for kids in children_of(pid).values() for kid in kids}
 
 
 def _read(path: str) -> str:
