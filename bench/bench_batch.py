@@ -261,6 +261,12 @@ def slot_profile(out: Path, begun: float, ended: float, jobs: int) -> list[str]:
     return lines
 
 
+def busy(cpu: float, wall: float, jobs: int) -> str:
+    """The share of the cores a batch's tree kept busy: CPU / cores / wall, as a percentage."""
+    cores = min(jobs, os.cpu_count() or 1)
+    return f"{cpu / cores / wall:.0%}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 10, scale 5")
@@ -308,14 +314,12 @@ def main() -> None:
             t_re, _, c_re = measure(
                 [*batch_cmd[:-1], "--regrade", "--out", str(work / "o1"), str(small)]
             )
-            cores = min(args.jobs, os.cpu_count() or 1)
             print(
                 f"the same {n} graded again (--regrade: the last run's slowest first): "
-                f"{t_re:8.2f} s  CPU {c_re:7.1f} s; {c_re / cores / t_re:.0%} of its cores busy "
-                f"with its own work (the first batch: {c_small / cores / t_small:.0%})"
+                f"{t_re:8.2f} s  CPU {c_re:7.1f} s; {busy(c_re, t_re, args.jobs)} of its cores "
+                f"busy with its own work (the first batch: {busy(c_small, t_small, args.jobs)})"
             )
-            for line in slot_profile(work / "o1", begun, begun + t_re, args.jobs):
-                print(line)
+            print("\n".join(slot_profile(work / "o1", begun, begun + t_re, args.jobs)))
         per = t_small * args.jobs / n
         print(f"per submission (wall x jobs / N): {per:6.2f} s = {per / floor:4.2f}x the floor")
         if not args.skip_sequential:
@@ -363,14 +367,12 @@ def main() -> None:
             f"batch of {n * scale:4d}, {args.jobs} jobs: {t_large:8.2f} s  peak {mb:6.0f} MB"
             f"  CPU {c_large:7.1f} s = {c_large / (n * scale):5.2f} s per submission"
         )
-        cores = min(args.jobs, os.cpu_count() or 1)
         print(
-            f"the batch of {n * scale} keeps {c_large / cores / t_large:.0%} of its {cores} cores "
+            f"the batch of {n * scale} keeps {busy(c_large, t_large, args.jobs)} of its cores "
             f"busy with its own work (CPU / cores / wall; the batch of {n}: "
-            f"{c_small / cores / t_small:.0%})"
+            f"{busy(c_small, t_small, args.jobs)})"
         )
-        for line in slot_profile(work / "o2", begun_large, begun_large + t_large, args.jobs):
-            print(line)
+        print("\n".join(slot_profile(work / "o2", begun_large, begun_large + t_large, args.jobs)))
         print(
             f"scaling {n * scale} vs {n}: {t_large / t_small:5.2f}x the time "
             f"(goal <= {1.05 * scale:.1f}x), {m_large / m_small:4.2f}x the peak memory (goal ~1x)"
