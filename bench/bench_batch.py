@@ -49,7 +49,7 @@ PY = sys.executable
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_grade import memory, tree  # noqa: E402
 
-from grader.sandbox.worker import subreaper  # noqa: E402
+from grader.sandbox.worker import children_of, subreaper  # noqa: E402
 
 #: One-line bugs: (file, the reference's text, the buggy text).
 BUGS = [
@@ -65,23 +65,27 @@ BUGS = [
 ]
 
 
+#: The kind of submission ``i`` is ``KINDS[i % 10]``.
+KINDS = ("correct", "correct", "correct", "correct", "bug", "bug", "bug", "syntax", "stubs", "hang")
+
+
 def generate(n: int, dest: Path) -> Path:
     """``n`` submissions: 4 correct, 3 buggy, 1 syntax error, 1 stub, 1 loop in each 10."""
     dest.mkdir(parents=True)
     solutions = {p.name: p.read_text() for p in (ROOT / "solutions").glob("*.py")}
     stubs = {p.name: p.read_text() for p in (ROOT / "assignment").glob("*.py")}
     for i in range(n):
-        kind = i % 10
+        kind = KINDS[i % 10]
         files = dict(solutions)
-        if kind in (4, 5, 6):
-            name, good, bad = BUGS[(i // 10 + kind) % len(BUGS)]
+        if kind == "bug":
+            name, good, bad = BUGS[(i // 10 + i % 10) % len(BUGS)]
             assert good in files[name], f"{name} no longer has {good!r}"
             files[name] = files[name].replace(good, bad, 1)
-        elif kind == 7:
+        elif kind == "syntax":
             files["optim.py"] = files["optim.py"].replace("def sgd_step(", "def sgd_step((", 1)
-        elif kind == 8:
+        elif kind == "stubs":
             files = dict(stubs)
-        elif kind == 9:  # a hang in one function with few tests (each hung call costs 10 s)
+        elif kind == "hang":  # a hang in one function with few tests (each hung call costs 10 s)
             files["schedules.py"] = files["schedules.py"].replace(
                 "    return lr0 * gamma",
                 "    while t >= 0:\n        pass\n    return lr0 * gamma",
@@ -123,16 +127,13 @@ def reap_orphans(wait: float = 30.0) -> None:
 def _children() -> list[str]:
     """Our living children, as ``pid (name) command line``, but for the resource tracker that
     ``LocalCluster`` starts through multiprocessing: it lives as long as this process."""
-    me = str(os.getpid())
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            text = stat.read_text()
-            if text.rsplit(")", 1)[1].split()[1] == me:
-                cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                name = text[text.index("(") + 1 : text.rindex(")")]
-                if "multiprocessing.resource_tracker" not in cmd:
-                    found.append(f"{stat.parent.name} ({name}) {cmd[:100]}")
+    for pid in children_of().get(os.getpid(), []):
+        with contextlib.suppress(OSError):
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            if "multiprocessing.resource_tracker" not in cmd:
+                found.append(f"{pid} ({name}) {cmd[:100]}")
     return found
 
 
@@ -215,9 +216,6 @@ def gradebook_rows(out: Path) -> tuple[list[tuple[object, ...]], list[tuple[obje
             " FROM outcomes ORDER BY submission_id, position"
         ).fetchall()
     return subs, outcomes
-
-
-KINDS = ("correct", "correct", "correct", "correct", "bug", "bug", "bug", "syntax", "stubs", "hang")
 
 
 def slot_profile(out: Path, begun: float, ended: float, jobs: int) -> list[str]:
@@ -307,8 +305,7 @@ def main() -> None:
             f"batch of {n:4d}, {args.jobs} jobs: {t_small:8.2f} s  peak {m_small / 2**20:6.0f} MB"
             f"  CPU {c_small:7.1f} s = {c_small / n:5.2f} s per submission"
         )
-        for line in slot_profile(work / "o1", begun, begun + t_small, args.jobs):
-            print(line)
+        print("\n".join(slot_profile(work / "o1", begun, begun + t_small, args.jobs)))
         if args.regrade:
             begun = time.time()
             t_re, _, c_re = measure(
@@ -356,8 +353,7 @@ def main() -> None:
                 line += f" = {t_seq / t_dask:5.2f}x the sequential run"
             print(f"{line}; gradebook {'the same' if same else 'DIFFERENT'} as the local batch's")
             print(f"  CPU {c_dask:7.1f} s = {c_dask / n:5.2f} s per submission (cluster included)")
-            for line in slot_profile(work / "o3", begun, begun + t_dask, args.jobs):
-                print(line)
+            print("\n".join(slot_profile(work / "o3", begun, begun + t_dask, args.jobs)))
         if args.skip_large:
             return
         begun_large = time.time()

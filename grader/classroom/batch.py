@@ -421,11 +421,9 @@ class GraderProcess:
 def _kill_tree(pid: int, root: bool = True) -> None:
     """SIGKILL ``pid`` and all its descendants (the Mother and zygotes live in other sessions);
     with ``root=False`` only the descendants (a process taking its own down)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(stat.parent.name))
+    from grader.sandbox.worker import children_of
+
+    children = children_of(pid)
     tree, todo = [], [pid]
     while todo:
         p = todo.pop()

@@ -385,8 +385,8 @@ def test_a_fault_in_the_grading_process_is_a_grader_error_and_it_serves_on(tmp_p
 def test_a_grading_process_runs_numpy_and_torch_on_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """As `grader grade`'s clean start does (a thread per core cost two gradings on two cores
-    ~10% more CPU), whatever the instructor's environment says."""
+    """As `grader grade`'s clean start does (grader.sandbox.ONE_THREAD), whatever the
+    instructor's environment says."""
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     proc = batch.GraderProcess()
     try:

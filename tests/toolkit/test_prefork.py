@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from grader import prefork
+from grader.sandbox.worker import children_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACK = ROOT / "tests" / "corpus" / "adversarial" / "steal_the_graders_environment" / "attack.py"
@@ -140,14 +141,6 @@ def test_a_normal_users_workers_find_no_secret_either(
 def _tree(root: int) -> dict[int, tuple[str, bytes, str]]:
     """Every descendant of ``root``: its command line, environment and name (as /proc shows
     them)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     # A child between fork and exec (or before it names itself) is still a copy of the grader:
     # its command line, name and environment. It runs nothing of the student's and becomes its
     # own program at exec, so it is left out, or the look would race the grader's own spawns.
@@ -158,11 +151,8 @@ def _tree(root: int) -> dict[int, tuple[str, bytes, str]]:
         )
     except OSError:
         return {}
-    found, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == pid]
-        todo += kids
+    found = {}
+    for kids in children_of(root).values():
         for kid in kids:
             try:
                 cmd = Path(f"/proc/{kid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
