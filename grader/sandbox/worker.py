@@ -35,7 +35,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from grader.sandbox import filesystem, landlock, lockdown, serve
+from grader.sandbox import filesystem, landlock, lockdown, serve, slots
 from grader.sandbox.lockdown import _child, _compile_sources, _Filter
 from grader.sandbox.serve import _flush
 
@@ -123,6 +123,14 @@ def _mother(ctrl: socket.socket, layers: dict[str, str]) -> int:
                 # Orphans of a zygote that died without its own sweep were reparented here.
                 killed = _sweep(keep=zygotes)
                 ctrl.send(json.dumps({"op": "reaped", "status": status, "killed": killed}).encode())
+            elif req["op"] == "kill_uid":
+                try:
+                    slots.kill_uid(int(req["uid"]))
+                    reply = {"op": "killed"}
+                except (OSError, ValueError) as exc:
+                    reply = {"op": "failed", "error": str(exc)}
+                # The reaper is our child: reaped by kill_uid, never by a sweep.
+                ctrl.send(json.dumps(reply).encode())
             elif req["op"] == "exit":
                 return 0
     finally:

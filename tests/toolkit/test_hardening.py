@@ -253,6 +253,55 @@ def test_each_test_gets_an_empty_work_dir_and_a_read_only_world(mother: Mother) 
         assert not Path(d, "grader-hardening-probe").exists()
 
 
+@root_only
+@pytest.mark.asroot
+def test_a_slot_is_reaped_by_the_mother_even_of_a_hidden_process(
+    mother: Mother, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a killed grader left running as a slot's uid is killed when the slot is taken
+    again, by a child of the mother (not a fork of this big process) that signals every process
+    of the uid at once (kill -1 as that uid), so no scan of /proc can miss one, non-dumpable or
+    not."""
+    from grader.sandbox import slots
+
+    def no_fork_here(uid: int) -> None:
+        raise AssertionError("the grading process forked for the kill")
+
+    slot = slots._Slot.acquire(killer=mother.kill_uid)
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the leftover
+            os.setgid(slot.uid)
+            os.setuid(slot.uid)
+            ctypes.CDLL(None).prctl(layers.PR_SET_DUMPABLE, 0, 0, 0, 0)
+            os.write(w, b"x")
+            time.sleep(600)
+            os._exit(0)
+        os.close(w)
+        assert os.read(r, 1) == b"x"
+        os.close(r)
+        monkeypatch.setattr(slots, "kill_uid", no_fork_here)
+        slot.reap()
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
+    finally:
+        slot.release()
+
+
+def test_the_mother_kills_only_sandbox_uids(mother: Mother) -> None:
+    """kill(-1) as root would kill the whole machine: only the sandbox users' range passes."""
+    from grader.sandbox import slots
+
+    first, last = layers.SLOT_UID, layers.SLOT_UID + layers.SLOTS - 1
+    assert slots.is_slot_uid(first) and slots.is_slot_uid(last)
+    assert not any(slots.is_slot_uid(u) for u in (0, 1000, first - 1, last + 1))
+    with pytest.raises(OSError, match="not a sandbox uid"):
+        mother.kill_uid(12345)
+    with pytest.raises(ValueError, match="not a sandbox uid"):
+        slots.kill_uid(0)
+
+
 def test_the_grader_is_not_dumpable_while_it_grades() -> None:
     libc = ctypes.CDLL(None)
     before = libc.prctl(layers.PR_GET_DUMPABLE, 0, 0, 0, 0)
