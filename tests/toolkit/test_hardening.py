@@ -255,7 +255,7 @@ def test_each_test_gets_an_empty_work_dir_and_a_read_only_world(mother: Mother) 
 
 @root_only
 @pytest.mark.asroot
-def test_a_slot_is_reaped_by_the_mother_even_of_a_hidden_process(
+def test_a_slot_is_reaped_by_the_mother_not_by_a_fork_of_the_grader(
     mother: Mother, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a killed grader left running as a slot's uid is killed when the slot is taken
