@@ -45,7 +45,8 @@ from grader.authoring import pack
 from grader.classroom import gradebook, regrade, similarity
 from grader.classroom.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
 from grader.classroom.regrade import Regrade
-from grader.grading import version
+from grader.grading import cores, version
+from grader.grading.cores import Spare
 from grader.grading.results import GradingResult, TestOutcome
 from grader.grading.version import Version
 from grader.sandbox import ONE_THREAD
@@ -288,9 +289,7 @@ class BatchOptions:
 
 def default_shards(jobs: int) -> int:
     """Shards per grading when ``jobs`` gradings run at once: the cores left to each."""
-    from grader.grading import shard
-
-    return max(1, min(shard.DEFAULT_MAX, shard.available_cpus() // max(1, jobs)))
+    return max(1, min(cores.DEFAULT_MAX, cores.available_cpus() // max(1, jobs)))
 
 
 Kind = Literal["result", "timeout", "crash"]
@@ -319,9 +318,12 @@ class GraderProcess:
         log: IO[bytes] | None = None,
         recycle: int = DEFAULT_RECYCLE,
         assignment: str | None = None,
+        spare: Spare | None = None,
     ) -> None:
         self._log = log
         self._recycle = recycle
+        #: the cores the batch lends its last gradings (``cores.Spare``), inherited
+        self._spare = spare
         #: the pack its gradings use (``GRADER_PACK``); None: this process's own
         self.assignment = assignment
         self._proc: subprocess.Popen[bytes] | None = None
@@ -336,6 +338,11 @@ class GraderProcess:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
         )
+        fds: tuple[int, ...] = ()
+        env.pop(Spare.ENV, None)
+        if self._spare is not None:
+            env[Spare.ENV] = self._spare.env()
+            fds = (self._spare.read, self._spare.write)
         proc = subprocess.Popen(
             [sys.executable, "-m", "grader.classroom.batch", "--serve"],
             stdin=subprocess.PIPE,
@@ -343,6 +350,7 @@ class GraderProcess:
             stderr=self._log,
             env=env,
             start_new_session=True,
+            pass_fds=fds,
         )
         self._proc, self._buf, self._eof, self.graded = proc, b"", False, 0
         ready = self._readline(time.monotonic() + START_TIMEOUT)
@@ -456,6 +464,7 @@ def _serve() -> int:
     del reference
     threading.Thread(target=_follow, args=(os.getppid(),), daemon=True).start()
     mother = sandbox.Mother(torch=True)
+    spare = Spare.from_env()
     channel.write(json.dumps({"op": "ready", "pid": os.getpid()}) + "\n")
     channel.flush()
     try:
@@ -472,6 +481,7 @@ def _serve() -> int:
                     only=o["only"],
                     gpu_counts=o["gpu_counts"],
                     shards=o.get("shards"),
+                    spare=spare,
                 )
                 result = engine.grade(Path(req["path"]), options, mother)
             except Exception:  # engine.grade does not raise; its set-up here might
@@ -754,10 +764,12 @@ def _grade_local(
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     engine_options = options.grading_options()
+    # A slot out of submissions lends its core to the gradings still running (cores.Spare).
+    spare = Spare.create() if slots > 1 else None
 
     def slot(index: int) -> None:
         with (logs / f"slot-{index}.log").open("ab") as log:
-            proc = GraderProcess(log=log, recycle=options.recycle)
+            proc = GraderProcess(log=log, recycle=options.recycle, spare=spare)
             try:
                 while (item := jobs.get()) is not None:
                     job, digest = item
@@ -769,16 +781,20 @@ def _grade_local(
                 done.put(exc)
             finally:
                 proc.close()
+                if spare is not None:
+                    spare.give()
 
     threads = [threading.Thread(target=slot, args=(i,), daemon=True) for i in range(slots)]
     for t in threads:
         t.start()
+    finished = False
     try:
         for _ in range(len(todo)):
             got = done.get()
             if isinstance(got, BaseException):
                 raise BatchError(f"a grading slot failed: {got}") from got
             yield got
+        finished = True
     finally:
         while True:  # on an early exit, let the slots wind down
             try:
@@ -787,6 +803,13 @@ def _grade_local(
                 break
         for _ in threads:
             jobs.put(None)
+        if spare is not None and finished:
+            # Closed once no slot can write to it (after an early exit it stays open: a slot
+            # still grading would write a token into whatever took its number).
+            for t in threads:
+                t.join()
+            os.close(spare.read)
+            os.close(spare.write)
 
 
 def _grade_dask(

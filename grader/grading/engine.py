@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import messages
 from grader.authoring import pack
@@ -37,6 +37,9 @@ from grader.sandbox.layers import (
     undumpable,
     unsafe_disabled,
 )
+
+if TYPE_CHECKING:
+    from grader.grading.cores import Spare
 
 SUITES = ("public", "hidden")
 
@@ -55,8 +58,10 @@ class Options:
     #: the start-up canary (``grader.sandbox.canary``)
     results_dir: Path | None = None
     #: grading processes to share the tests between (``grader.grading.shard``; the results are those
-    #: of a serial run); None: one per core this process may use, at most ``shard.DEFAULT_MAX``
+    #: of a serial run); None: one per core this process may use, at most ``cores.DEFAULT_MAX``
     shards: int | None = None
+    #: cores a batch lends once its other gradings are done (``cores.Spare``; same results)
+    spare: Spare | None = None
 
     def __post_init__(self) -> None:
         pack.active().check_only(self.only)
@@ -178,6 +183,7 @@ def _grade(
             only=options.only,
             progress=options.progress,
             shards=options.shards if options.shards is not None else default_shards(),
+            spare=options.spare,
         )
         log, code = run_suites(session, options.suites)
         layers = dict(box.layers)

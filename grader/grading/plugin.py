@@ -255,7 +255,7 @@ class Grading:
 
         if session.items and not session.config.option.collectonly:
             shard.prepare(self.session)
-        return shard.run(session, self.session, self.session.shards)
+        return shard.run(session, self.session, self.session.shards, self.session.spare)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         from grader.grading import answers

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from grader.grading.cores import Spare
     from grader.grading.results import TestOutcome
     from grader.sandbox.host import Sandbox
 
@@ -37,6 +38,8 @@ class GradingSession:
     total: int = 0
     #: grading processes to share the tests between (``grader.grading.shard``); 1: this one alone
     shards: int = 1
+    #: cores a batch lends once they idle (``grader.grading.cores.Spare``): more processes then
+    spare: Spare | None = None
 
 
 SESSION = pytest.StashKey[GradingSession]()

@@ -8,6 +8,8 @@ shared queue (a pipe of unit numbers: each read takes one), runs it with pytest'
 ``pytest_runtest_protocol`` and the grading plugin, and the forked ones send each outcome back
 over a pipe. The grading's own process merges the outcomes in the collected order, so the
 results are those of a serial run (docs/ARCHITECTURE.md, "One grading on several cores").
+In a batch, a grading may also take a core another job slot has left idle (``cores.Spare``)
+between two tests, and fork a helper then, which takes tests from the same queue.
 
 What keeps them equal:
 
@@ -15,13 +17,19 @@ What keeps them equal:
   a fresh worker; Hypothesis is derandomized per test; before the fork everything that the first
   test would set up once is done (the canary, both zygotes' hellos, the reference, the modules
   whose constants Hypothesis reads from ``sys.modules``), in the serial run as well.
-* *The timeout budget* (``Sandbox.timeout_for``) is the one state carried from test to test: a
-  test's limit depends on the timeouts of the tests before it in the serial order. A test's
-  outcome is kept when no earlier test (in that order) timed out and its own process had no
-  timeout before it; the others are run again afterwards, by this process, in the serial order,
-  with the budget the serial run would have had. A process stops taking tests that come after
-  a timeout another one has seen (a shared page says where), so little is run twice. Without a
-  timeout (every ordinary submission) nothing is.
+* *The timeout budget* (``Limits.timeout_for``) is the one state carried from test to test: a
+  call's limit depends on the timeouts of the tests before it in the serial order. Each test
+  notes its calls (``Sandbox.watch``, ``_Watch``): the limit of each timeout, and between
+  timeouts each name's longest call. The merge replays the serial order's budget over these
+  notes: a test's outcome stands when every timeout of it had the limit the serial run would
+  have given and every other call finished within that limit (``replay``); the serial run would
+  have seen the same thing. A test that fails the check runs again in the grading's own
+  process, in its place in the order, with the serial budget. To make most outcomes stand, each
+  process starts each test with the timeouts every process has seen so far (a shared page,
+  ``_Shared.spent``; a call another process has waited on for the short limit counts as one):
+  after the second timeout of a looping function anywhere, its other calls get the short limit
+  everywhere, as in the serial run. Without a timeout (every ordinary
+  submission) the notes only show calls far within their limits, and nothing runs twice.
 * *The sandbox is shared, not copied:* each forked process gets its own control channel to each
   zygote (``Sandbox.attach``), whose workers are locked down exactly as the grading's own; the
   canary ran once before the fork. Only the grading's own process closes the sandbox, after
@@ -36,87 +44,35 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import functools
 import json
-import math
 import mmap
 import os
 import signal
 import struct
 import sys
+import termios
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from grader.authoring import pack
+from grader.grading.cores import DEFAULT_MAX, Spare, available_cpus
+
 if TYPE_CHECKING:
     from grader.grading.results import TestOutcome
     from grader.grading.session import GradingSession
+    from grader.sandbox.layers import Limits
 
-#: At most this many processes by default: one per core, and memory stays in Gradescope's 768 MB.
-DEFAULT_MAX = 2
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 _F_SETPIPE_SZ = 1031
 _UNIT = struct.Struct("=i")
 
 Budget = tuple[dict[str, int], float]
-
-
-def available_cpus() -> int:
-    """The cores this process may use: its CPU affinity, bounded by the CPU quota of its cgroup
-    and of the cgroups above it (a container's ``--cpus``, Gradescope's ½ vCPU, the simulator's
-    quota: 1 there)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    quota = _cgroup_quota()
-    if quota is not None:
-        cores = min(cores, max(1, math.floor(quota)))
-    return max(1, cores)
-
-
-CGROUP = Path("/sys/fs/cgroup")
-PROC_CGROUP = Path("/proc/self/cgroup")
-
-
-def _cgroup_quota() -> float | None:
-    """The smallest CPU quota (in CPUs) on the way from our cgroup to the root, or None."""
-    try:
-        lines = PROC_CGROUP.read_text().splitlines()
-    except OSError:
-        return None
-    found: list[float] = []
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        files: tuple[str, ...]
-        if controllers == "":  # v2: cpu.max ("max 100000" or "50000 100000")
-            base, files = CGROUP, ("cpu.max",)
-        elif "cpu" in controllers.split(","):  # v1
-            base, files = CGROUP / "cpu", ("cpu.cfs_quota_us", "cpu.cfs_period_us")
-            if not base.is_dir():
-                base = CGROUP / controllers
-        else:
-            continue
-        folder = base / path.lstrip("/")
-        while True:
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if len(files) == 1:
-                    quota, period = (folder / files[0]).read_text().split()[:2]
-                    if quota != "max":
-                        found.append(int(quota) / int(period))
-                else:
-                    quota, period = ((folder / f).read_text().strip() for f in files)
-                    if int(quota) > 0:
-                        found.append(int(quota) / int(period))
-            if folder == base or base not in folder.parents:
-                break
-            folder = folder.parent
-    return min(found) if found else None
 
 
 def default_shards() -> int:
@@ -132,14 +88,18 @@ def prepare(grading: GradingSession) -> None:
     grading.sandbox.settle()
 
 
+#: What a test's calls were, as ``_Watch`` notes them: ``[name, limit]`` for each timeout,
+#: ``{name: longest call}`` for the calls between two timeouts (the budget, and so every limit,
+#: stays the same between two timeouts).
+CallLog = list[Any]
+
+
 @dataclass
 class _Record:
     """What one process learned of one test."""
 
     outcome: TestOutcome | None
-    clean: bool  # its process had no timeout before it
-    timed_out: bool  # it timed out a call
-    budget: Budget  # the budget spent after it, in its process
+    log: CallLog
 
 
 @dataclass
@@ -148,11 +108,21 @@ class _Shared:
 
     units: list[list[int]]
     queue: int  # read end of the pipe of unit numbers
-    marks: mmap.mmap  # per process: the first test (index) that timed out there, or len(items)
+    #: one row per process, written by that process only: its timeouts (a count per name of
+    #: ``names``), the call it is waiting on (its name's index or -1, its limit, when it
+    #: started: CLOCK_MONOTONIC, one clock for all processes) and the seconds timeouts cost it
+    rows: mmap.mmap
+    names: tuple[str, ...]
     rank: int = 0
     size: int = 1
     n: int = 0
     records: dict[int, _Record] = field(default_factory=dict)
+    #: this process's own timeouts (names outside ``names`` too)
+    own: Budget = field(default_factory=lambda: ({}, 0.0))
+
+    @staticmethod
+    def row_of(names: tuple[str, ...]) -> struct.Struct:
+        return struct.Struct(f"={len(names)}iiddd")
 
     def pull(self) -> list[int] | None:
         try:
@@ -163,16 +133,85 @@ class _Shared:
             return None
         return self.units[_UNIT.unpack(data)[0]]
 
-    def mark(self, index: int) -> None:
-        at = self.rank * _UNIT.size
-        if index < _UNIT.unpack_from(self.marks, at)[0]:
-            _UNIT.pack_into(self.marks, at, index)
+    def _write(self, call: int = -1, limit: float = 0.0, start: float = 0.0) -> None:
+        row = self.row_of(self.names)
+        counts = (self.own[0].get(k, 0) for k in self.names)
+        row.pack_into(self.rows, self.rank * row.size, *counts, call, limit, start, self.own[1])
 
-    def first_timeout(self) -> int:
-        marks: list[int] = [
-            _UNIT.unpack_from(self.marks, r * _UNIT.size)[0] for r in range(self.size)
-        ]
-        return min(marks)
+    def add(self, before: Budget, after: Budget) -> None:
+        """Count the timeouts of a test this process ran (``after`` less ``before``)."""
+        counts = dict(self.own[0])
+        for name, n in after[0].items():
+            if n > before[0].get(name, 0):
+                counts[name] = counts.get(name, 0) + n - before[0].get(name, 0)
+        self.own = counts, self.own[1] + after[1] - before[1]
+        self._write()
+
+    def calling(self, name: str | None, limit: float = 0.0) -> None:
+        """Publish the call this process now waits on (None: none)."""
+        index = self.names.index(name) if name in self.names else -1
+        self._write(index, limit, time.monotonic() if index >= 0 else 0.0)
+
+    def spent(self, presume_after: float) -> Budget:
+        """This process's timeouts and those the others have seen so far, counting as a timeout
+        a call another process has waited on for ``presume_after`` seconds or more (correct
+        code answers in milliseconds; a serial run would count it before the next test)."""
+        counts, lost = dict(self.own[0]), self.own[1]
+        row = self.row_of(self.names)
+        now = time.monotonic()
+        for r in range(self.size):
+            if r == self.rank:
+                continue
+            *seen, call, limit, start, seconds = row.unpack_from(self.rows, r * row.size)
+            if call >= 0 and now - start >= presume_after:
+                seen[call] += 1
+                seconds += limit
+            for name, n in zip(self.names, seen, strict=True):
+                if n:
+                    counts[name] = counts.get(name, 0) + n
+            lost += seconds
+        return counts, lost
+
+
+class _Watch:
+    """``Sandbox.watch`` while a process of a sharded grading runs a test: the test's calls
+    (``log``), and the one in flight published in the process's row."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self.shared = shared
+        self.log: CallLog = []
+
+    def started(self, name: str, limit: float) -> None:
+        self.shared.calling(name, limit)
+
+    def ended(self, name: str, limit: float, used: float, timed_out: bool) -> None:
+        self.shared.calling(None)
+        log = self.log
+        if timed_out:
+            log.append([name, limit])
+            return
+        if not log or not isinstance(log[-1], dict):
+            log.append({})
+        log[-1][name] = max(log[-1].get(name, 0.0), used)
+
+
+def replay(log: CallLog, budget: Budget, limits: Limits) -> Budget | None:
+    """The budget after a test whose calls ``log`` notes, run with ``budget`` spent before it
+    as in the serial order; None when the serial run could have seen something else: a call
+    that timed out at another limit than the serial one, or that ran as long as it."""
+    counts, lost = dict(budget[0]), budget[1]
+    for entry in log:
+        if isinstance(entry, dict):
+            for name, used in entry.items():
+                if used >= limits.timeout_for(name, counts, lost):
+                    return None
+        else:
+            name, limit = entry
+            if limit != limits.timeout_for(name, counts, lost):
+                return None
+            counts[name] = counts.get(name, 0) + 1
+            lost += limit
+    return counts, lost
 
 
 def units_of(items: list[pytest.Item]) -> list[list[int]]:
@@ -185,14 +224,17 @@ def units_of(items: list[pytest.Item]) -> list[list[int]]:
     return [[i] for i in range(len(items))]
 
 
-def run(session: pytest.Session, grading: GradingSession, shards: int) -> bool | None:
-    """Run the collected tests in ``shards`` processes; None: let pytest run them serially."""
+def run(
+    session: pytest.Session, grading: GradingSession, shards: int, spare: Spare | None = None
+) -> bool | None:
+    """Run the collected tests in ``shards`` processes, and in up to ``DEFAULT_MAX`` once
+    ``spare`` lends cores; None: let pytest run them serially."""
     from grader.grading import answers
 
     items = session.items
     oracle = sys.modules.get("grader.grading.oracle")
     if (
-        shards < 2
+        (shards < 2 and spare is None)
         or len(items) < 2
         or session.testsfailed
         or session.config.option.collectonly
@@ -207,60 +249,85 @@ def run(session: pytest.Session, grading: GradingSession, shards: int) -> bool |
     if box.gate_error is not None or box.failed is not None:
         return None  # the first test stops the grading, as in a serial run
     units = units_of(items)
-    shards = min(shards, len(units))
+    shards = max(1, min(shards, len(units)))
+    most = max(shards, min(DEFAULT_MAX, available_cpus(), len(units))) if spare else shards
     queue_r, queue_w = os.pipe()
-    marks = mmap.mmap(-1, _UNIT.size * shards)
-    for r in range(shards):
-        _UNIT.pack_into(marks, r * _UNIT.size, len(items))
+    names = tuple(sorted(pack.active().module_of))
+    row = _Shared.row_of(names)
+    rows = mmap.mmap(-1, row.size * most)
+    for r in range(most):
+        row.pack_into(rows, r * row.size, *([0] * len(names)), -1, 0.0, 0.0, 0.0)
     # Written whole before the fork (a few hundred bytes: within the pipe's buffer).
     os.write(queue_w, b"".join(_UNIT.pack(u) for u in range(len(units))))
     os.close(queue_w)
-    shared = _Shared(units, queue_r, marks, size=shards, n=len(items))
-    children: list[tuple[int, int]] = []  # (pid, read end of its results)
+    shared = _Shared(units, queue_r, rows, names, size=most, n=len(items))
+    children: list[tuple[int, _Reader]] = []
     threads = _one_torch_thread()
+
+    def fork(rank: int, token: Spare | None) -> None:
+        channels = box.attach()
+        out_r, out_w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(out_w, _F_SETPIPE_SZ, 1 << 20)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the forked grading process
+            os.close(out_r)
+            for _, other in children:
+                os.close(other.fd)
+            _child(session, grading, shared, rank, channels, out_w, token)
+        os.close(out_w)
+        for channel in channels:
+            channel.close()
+        os.set_blocking(out_r, False)
+        children.append((pid, _Reader(out_r)))
+
+    def between() -> None:
+        for _, reader in children:
+            reader.read(shared.records, grading)
+        if (
+            spare is not None
+            and len(children) + 1 < most
+            and _waiting(queue_r) >= 2 * _UNIT.size
+            and spare.take()
+        ):
+            # A core was lent: a helper for the tests left. It is forked between two tests
+            # with nothing set up, as the first ones are.
+            session._setupstate.teardown_exact(None)
+            fork(len(children) + 1, spare)
+
     try:
         for rank in range(1, shards):
-            channels = box.attach()
-            out_r, out_w = os.pipe()
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(out_w, _F_SETPIPE_SZ, 1 << 20)
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the forked grading process
-                os.close(out_r)
-                for _, other in children:
-                    os.close(other)
-                _child(session, grading, shared, rank, channels, out_w)
-            os.close(out_w)
-            for channel in channels:
-                channel.close()
-            os.set_blocking(out_r, False)
-            children.append((pid, out_r))
-        readers = [_Reader(fd) for _, fd in children]
-
-        def drain() -> None:
-            for reader in readers:
-                reader.read(shared.records, grading)
-
-        _loop(session, grading, shared, between=drain)
-        for (pid, _), reader in zip(children, readers, strict=True):
+            fork(rank, None)
+        _loop(session, grading, shared, between=between)
+        for pid, reader in children:
             os.set_blocking(reader.fd, True)
             reader.read(shared.records, grading)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     finally:
-        for pid, fd in children:
+        for pid, reader in children:
             with contextlib.suppress(OSError):
-                os.close(fd)
+                os.close(reader.fd)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         os.close(queue_r)
-        marks.close()
+        rows.close()
         if threads is not None:
             sys.modules["torch"].set_num_threads(threads)
     _merge(session, grading, shared)
     return True
+
+
+def _waiting(fd: int) -> int:
+    """Bytes waiting in a pipe."""
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 0
+    return int.from_bytes(buf, sys.byteorder)
 
 
 def _one_torch_thread() -> int | None:
@@ -282,12 +349,11 @@ def _loop(
     between: Callable[[], None] = lambda: None,
     on_record: Callable[[int, _Record], None] | None = None,
 ) -> None:
-    """Take units from the queue and run their tests, until the queue is empty or the tests
-    left come after a timeout (``first_timeout``)."""
+    """Take units from the queue and run their tests, each with the timeouts seen so far
+    (``_Shared.spent``), noting its calls; until the queue is empty."""
     items = session.items
     box = grading.sandbox
     plan: deque[int] = deque()
-    clean = True
     planned: pytest.Item | None = None  # the ``nextitem`` the last test was run with
     while True:
         if not plan:
@@ -296,9 +362,6 @@ def _loop(
                 break
             plan.extend(unit)
         i = plan.popleft()
-        if i > shared.first_timeout():
-            plan.clear()  # run again by the grading's own process, once it knows the budget
-            continue
         if not plan:
             unit = shared.pull()
             if unit is not None:
@@ -306,35 +369,27 @@ def _loop(
         nextitem = items[plan[0]] if plan else None
         if planned is not None and planned is not items[i]:
             session._setupstate.teardown_exact(items[i])
+        box.restore_budget(shared.spent(presume_after=box.limits.short_timeout))
         before = box.budget()
         count = len(grading.outcomes)
-        box.abandon = functools.partial(_after_a_timeout, shared, i)
+        box.watch = watch = _Watch(shared)
         try:
             items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=nextitem)
         finally:
-            box.abandon = None
+            box.watch = None
         planned = nextitem
-        spent = box.budget()
-        timed_out = sum(spent[0].values()) > sum(before[0].values())
+        shared.add(before, box.budget())
         outcome = grading.outcomes[-1] if len(grading.outcomes) > count else None
-        record = _Record(outcome, clean, timed_out, spent)
+        record = _Record(outcome, watch.log)
         shared.records[i] = record
         if on_record is not None:
             on_record(i, record)
-        if timed_out:
-            clean = False
-            shared.mark(i)
         between()
         if session.shouldstop or session.shouldfail:
             break
     if planned is not None:
         # The last test was run with a next one that was not run here: tear down after it.
         session._setupstate.teardown_exact(None)
-
-
-def _after_a_timeout(shared: _Shared, index: int) -> bool:
-    """Whether a test before this one timed out (in any process): its outcome will not count."""
-    return shared.first_timeout() < index
 
 
 def _child(
@@ -344,8 +399,10 @@ def _child(
     rank: int,
     channels: list[Any],
     out: int,
+    token: Spare | None = None,
 ) -> None:  # pragma: no cover - runs in the forked grading process
-    """A forked grading process: run units, send each outcome, exit without clean-up."""
+    """A forked grading process: run units, send each outcome, exit without clean-up; a
+    helper gives back the core it was lent (``token``) once the tests run out."""
     code = 1
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -355,18 +412,14 @@ def _child(
             os._exit(1)
         grading.sandbox.join(channels)
         grading.progress = None
-        shared.rank = rank
+        # A helper forked mid-grading starts a row of its own (what its parent ran is counted
+        # in the parent's).
+        shared.rank, shared.own, shared.records = rank, ({}, 0.0), {}
         with os.fdopen(out, "w", encoding="utf-8") as stream:
 
             def send(index: int, record: _Record) -> None:
                 outcome = None if record.outcome is None else record.outcome.to_wire()
-                line = {
-                    "i": index,
-                    "outcome": outcome,
-                    "clean": record.clean,
-                    "timed_out": record.timed_out,
-                    "budget": [record.budget[0], record.budget[1]],
-                }
+                line = {"i": index, "outcome": outcome, "log": record.log}
                 stream.write(json.dumps(line) + "\n")
                 stream.flush()
 
@@ -378,6 +431,8 @@ def _child(
         with contextlib.suppress(BaseException):
             sys.__stderr__.write(traceback.format_exc())  # type: ignore[union-attr]
     finally:
+        if token is not None:
+            token.give()
         os._exit(code)
 
 
@@ -406,58 +461,45 @@ class _Reader:
                 data = json.loads(line)
                 wire = data["outcome"]
                 outcome = None if wire is None else TestOutcome.from_wire(wire)
-                records[int(data["i"])] = _Record(
-                    outcome,
-                    bool(data["clean"]),
-                    bool(data["timed_out"]),
-                    (dict(data["budget"][0]), float(data["budget"][1])),
-                )
+                records[int(data["i"])] = _Record(outcome, list(data["log"]))
                 if grading.progress is not None and outcome is not None:
                     grading.progress(outcome, grading.total)
 
 
-def _merge(session: pytest.Session, grading: GradingSession, shared: _Shared) -> None:
-    """The outcomes in the collected order; tests whose outcome a serial run might not have
-    given (see the module's docstring) run again here, in that order, with its budget."""
+def _merge(session: pytest.Session, grading: GradingSession, shared: _Shared) -> list[int]:
+    """The outcomes in the collected order. The serial run's budget is replayed over the tests'
+    notes (``replay``); a test whose outcome that run might not have given (or that no process
+    reported) runs again here, in its place, with that budget. Returns the tests run again."""
     records = shared.records
-    first, again = to_run_again(records, shared.n)
-    if again:
-        box = grading.sandbox
-        items = session.items
-        progress, grading.progress = grading.progress, None  # they were counted once
-        box.restore_budget(({}, 0.0))
-        carried = first is None or first in again
-        for k, i in enumerate(again):
-            if not carried and i > first:  # type: ignore[operator]
-                # What the serial run had spent by now: up to ``first`` as its process saw it
-                # (nothing timed out before it), and what the runs again before it spent.
-                box.restore_budget(_add(records[first].budget, box.budget()))  # type: ignore[index]
-                carried = True
-            count = len(grading.outcomes)
-            nextitem = items[again[k + 1]] if k + 1 < len(again) else None
-            items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=nextitem)
-            outcome = grading.outcomes[-1] if len(grading.outcomes) > count else None
-            records[i] = _Record(outcome, True, False, box.budget())
-            if session.shouldstop or session.shouldfail:
-                break
-        grading.progress = progress
+    box = grading.sandbox
+    items = session.items
+    progress = grading.progress
+    budget: Budget = ({}, 0.0)
+    planned: pytest.Item | None = None
+    again: list[int] = []
+    for i in range(shared.n):
+        record = records.get(i)
+        after = None if record is None else replay(record.log, budget, box.limits)
+        if after is not None:
+            budget = after
+            continue
+        again.append(i)
+        grading.progress = None  # it was counted once
+        if planned is not None and planned is not items[i]:
+            session._setupstate.teardown_exact(items[i])
+        box.restore_budget(budget)
+        count = len(grading.outcomes)
+        planned = items[i + 1] if i + 1 < shared.n else None
+        items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=planned)
+        outcome = grading.outcomes[-1] if len(grading.outcomes) > count else None
+        records[i] = _Record(outcome, [])
+        budget = box.budget()
+        if session.shouldstop or session.shouldfail:
+            break
+    if planned is not None:
+        session._setupstate.teardown_exact(None)
+    grading.progress = progress
     grading.outcomes[:] = [
         r.outcome for i in range(shared.n) if (r := records.get(i)) and r.outcome is not None
     ]
-
-
-def to_run_again(records: dict[int, _Record], n: int) -> tuple[int | None, list[int]]:
-    """The first test that timed out (or None), and the tests whose outcome a serial run might
-    not have given: those after it, those run after a timeout in their own process (with a
-    spent budget), and those no process reported."""
-    timed = [i for i, r in records.items() if r.timed_out]
-    first = min(timed) if timed else None
-    valid = {i for i, r in records.items() if r.clean and (first is None or i <= first)}
-    return first, [i for i in range(n) if i not in valid]
-
-
-def _add(a: Budget, b: Budget) -> Budget:
-    counts = dict(a[0])
-    for name, n in b[0].items():
-        counts[name] = counts.get(name, 0) + n
-    return counts, a[1] + b[1]
+    return again

@@ -25,12 +25,13 @@ class Owner(Protocol):
     protocol, so that this module does not import the one that imports it)."""
 
     limits: Limits
-    abandon: Callable[[], bool] | None
 
     @property
     def _parent(self) -> Owner | None: ...
     def timeout_for(self, name: str) -> float: ...
     def timed_out(self, name: str, seconds: float) -> str: ...
+    def call_started(self, name: str, limit: float) -> None: ...
+    def call_ended(self, name: str, limit: float, used: float, timed_out: bool) -> None: ...
     def _reap(self, pid: int) -> int | None: ...
     def _release(self, pid: int) -> None: ...
     def _forget(self, w: Worker) -> None: ...
@@ -114,43 +115,52 @@ class Worker:
         name = str(header.get("name", header["op"]))
         limit = self.sandbox.timeout_for(name)
         deadline = time.monotonic() + limit
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._die(self.sandbox.timed_out(name, limit))
-            if not self._wait_for_reply(remaining):
-                continue
-            self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            try:
-                reply, body = protocol.recv(self.sock)
-            except TimeoutError:
-                continue
-            except protocol.Closed:
-                raise self._die(None) from None
-            except (protocol.ProtocolError, OSError) as exc:
-                raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
-            dec = protocol.Decoder(body, self._remote)
-            op = reply.get("op")
-            try:
-                if op == "callback":
-                    paused = time.monotonic()
-                    self._answer_callback(reply, dec)
-                    deadline += time.monotonic() - paused
+        timed_out = False
+        self.sandbox.call_started(name, limit)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    raise self._die(self.sandbox.timed_out(name, limit))
+                if not self._wait_for_reply(remaining):
                     continue
-                if reply.get("id") != cid:
-                    raise protocol.ProtocolError(f"reply to an unknown call {reply.get('id')!r}")
-                if op == "return":
-                    return dec.value(reply.get("value"))
-                if op == "error":
-                    raise StudentError(
-                        str(reply.get("type", "Exception")),
-                        str(reply.get("message", "")),
-                        str(reply.get("traceback", "")),
-                        str(reply.get("available", "")),
-                    )
-                raise protocol.ProtocolError(f"unknown reply {op!r}")
-            except protocol.ProtocolError as exc:
-                raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
+                self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                try:
+                    reply, body = protocol.recv(self.sock)
+                except TimeoutError:
+                    continue
+                except protocol.Closed:
+                    raise self._die(None) from None
+                except (protocol.ProtocolError, OSError) as exc:
+                    raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
+                dec = protocol.Decoder(body, self._remote)
+                op = reply.get("op")
+                try:
+                    if op == "callback":
+                        paused = time.monotonic()
+                        self._answer_callback(reply, dec)
+                        deadline += time.monotonic() - paused
+                        continue
+                    if reply.get("id") != cid:
+                        unknown = reply.get("id")
+                        raise protocol.ProtocolError(f"reply to an unknown call {unknown!r}")
+                    if op == "return":
+                        return dec.value(reply.get("value"))
+                    if op == "error":
+                        raise StudentError(
+                            str(reply.get("type", "Exception")),
+                            str(reply.get("message", "")),
+                            str(reply.get("traceback", "")),
+                            str(reply.get("available", "")),
+                        )
+                    raise protocol.ProtocolError(f"unknown reply {op!r}")
+                except protocol.ProtocolError as exc:
+                    raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
+        finally:
+            # How long it ran against its limit (callbacks to the trusted side not counted).
+            used = limit if timed_out else min(limit, limit - (deadline - time.monotonic()))
+            self.sandbox.call_ended(name, limit, used, timed_out)
 
     def _answer_callback(self, reply: dict[str, Any], dec: protocol.Decoder) -> None:
         cid = reply.get("id")
@@ -188,12 +198,6 @@ class Worker:
         Reading its output here, not in a thread, means that when a reply is in, everything
         printed before it (the worker flushes first) has been read or is in the pipe.
         """
-        root = self.sandbox._parent or self.sandbox
-        if root.abandon is not None:
-            if root.abandon():
-                # A shard's test that runs again later: no use waiting (a loop would spin on).
-                raise self._die(messages.WORKER_CLOSED)
-            timeout = min(timeout, 0.1)
         for fd, _event in self._poll.poll(max(int(timeout * 1000), 1)):
             if fd == self.output.fd:
                 if not self.output.read_available():

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from grader import messages
 from grader.authoring import pack
@@ -57,6 +57,13 @@ from grader.sandbox.layers import (
 from grader.sandbox.slots import _kill_marked, _processes_of, _remove_files_of, _running, _Slot
 
 # -- the sandbox (one per submission) -------------------------------------------------------------
+
+
+class CallWatch(Protocol):
+    """Told of each call of student code (``Sandbox.watch``)."""
+
+    def started(self, name: str, limit: float) -> None: ...
+    def ended(self, name: str, limit: float, used: float, timed_out: bool) -> None: ...
 
 
 @dataclass
@@ -101,9 +108,9 @@ class Sandbox:
         #: timeouts so far per called name, and the wall seconds they cost (``timeout_for``)
         self.timeouts: dict[str, int] = {}
         self.time_lost = 0.0
-        #: set by a sharded grading while a test runs: true once the test's outcome can no
-        #: longer count (a test before it timed out elsewhere): its call stops at once
-        self.abandon: Callable[[], bool] | None = None
+        #: told of each call of student code as it starts and ends (``CallWatch``): a sharded
+        #: grading checks each test's limits against a serial run's (grader.grading.shard)
+        self.watch: CallWatch | None = None
         #: a second zygote without torch, for the calls of modules that do not use it (``lean``)
         self._lean: Sandbox | None = None
         self._parent: Sandbox | None = None
@@ -112,10 +119,7 @@ class Sandbox:
         """The wall-clock limit of the next call of ``name`` (see ``Limits.strikes``)."""
         if self._parent is not None:  # one budget for the grading, whichever zygote serves
             return self._parent.timeout_for(name)
-        lim = self.limits
-        if self.timeouts.get(name, 0) >= lim.strikes or self.time_lost >= lim.patience:
-            return min(lim.short_timeout, lim.call_timeout)
-        return lim.call_timeout
+        return self.limits.timeout_for(name, self.timeouts, self.time_lost)
 
     def timed_out(self, name: str, seconds: float) -> str:
         """Count a timeout of ``name``; the student's message for it."""
@@ -126,6 +130,17 @@ class Sandbox:
         if seconds < self.limits.call_timeout:
             return messages.TIMED_OUT_AGAIN.format(seconds=seconds, full=self.limits.call_timeout)
         return messages.TIMED_OUT.format(seconds=seconds)
+
+    def call_started(self, name: str, limit: float) -> None:
+        root = self._parent or self
+        if root.watch is not None:
+            root.watch.started(name, limit)
+
+    def call_ended(self, name: str, limit: float, used: float, timed_out: bool) -> None:
+        """``used``: the call's wall seconds against its limit (``limit`` when it timed out)."""
+        root = self._parent or self
+        if root.watch is not None:
+            root.watch.ended(name, limit, used, timed_out)
 
     def budget(self) -> tuple[dict[str, int], float]:
         """The timeout budget spent so far (``timeout_for``): timeouts per name, seconds lost."""

@@ -40,6 +40,13 @@ class Limits:
     output: int = 64 * 2**10  # bytes of stdout+stderr kept per test
     output_kill: int = 20  # kill a worker that prints more than this many times ``output``
 
+    def timeout_for(self, name: str, timeouts: dict[str, int], lost: float) -> float:
+        """The wall-clock limit of a call of ``name`` once ``timeouts`` (per name) have cost
+        ``lost`` seconds of the grading (see ``strikes``)."""
+        if timeouts.get(name, 0) >= self.strikes or lost >= self.patience:
+            return min(self.short_timeout, self.call_timeout)
+        return self.call_timeout
+
 
 DEFAULT_LIMITS = Limits()
 #: First uid of the sandbox users; slot k runs as SLOT_UID + k (security.md, c.1: one uid per

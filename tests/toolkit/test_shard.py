@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import mmap
 import os
 import re
 from pathlib import Path
@@ -13,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.grading import engine, shard
+from grader.grading import cores, engine, shard
 from grader.grading import results_json as gradescope
-from grader.grading.results import TestOutcome
 from grader.sandbox.host import Mother, Sandbox
 from grader.sandbox.layers import DEFAULT_LIMITS
 
@@ -73,10 +73,10 @@ def test_stubs_and_a_bug_that_raises_sharded_give_the_serial_results(
 
 
 def test_a_grading_with_timeouts_sharded_gives_the_serial_results(
-    tmp_path: Path, mother: Mother
+    tmp_path: Path, mother: Mother, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Timeouts are the one state carried from test to test (the budget): the tests after the
-    first timeout are run again, in order, with the serial run's budget."""
+    """Timeouts are the one state carried from test to test (the budget): the serial budget is
+    replayed over each test's calls, and a test whose limits differ runs again in its place."""
     looping = _submission(
         tmp_path,
         (
@@ -88,26 +88,121 @@ def test_a_grading_with_timeouts_sharded_gives_the_serial_results(
     limits = dataclasses.replace(
         DEFAULT_LIMITS, call_timeout=0.5, short_timeout=0.2, strikes=2, patience=1.2
     )
+    merged: list[tuple[int, list[int]]] = []
+    merge = shard._merge
+
+    def counted(session: pytest.Session, grading: object, shared: shard._Shared) -> list[int]:
+        again = merge(session, grading, shared)  # type: ignore[arg-type]
+        merged.append((shared.n, again))
+        return again
+
+    monkeypatch.setattr(shard, "_merge", counted)
     serial, sharded = _both(looping, mother, limits=limits, only="schedules")
     assert sharded == serial
     assert serial.count("timed out after 0.5 s") >= 2  # two full timeouts, then short ones
     assert serial.count("timed out after 0.2 s") >= 1
+    # The outcomes after the first timeout mostly stand: the processes shared their timeouts.
+    [(n, again)] = merged
+    timed_out = [i for i, t in enumerate(json.loads(serial)["tests"]) if "timed out" in t["output"]]
+    print(f"{n} tests, timeouts at {timed_out}, run again: {again}")
+    assert len(again) < len([i for i in range(n) if i > timed_out[0]]) / 2
 
 
-def _record(timed_out: bool = False, clean: bool = True) -> shard._Record:
-    outcome = TestOutcome(name="t", number="1.1", max_score=1, score=1, status="passed")
-    return shard._Record(outcome, clean, timed_out, ({}, 0.0))
+def test_a_core_lent_mid_grading_forks_a_helper_and_the_results_stay_serial(
+    tmp_path: Path, mother: Mother, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's slot out of work lends its core (``cores.Spare``): a grading on one process
+    takes it between two tests, forks a helper for the tests left, and the helper gives it
+    back when they run out; with timeouts, the results are still the serial run's."""
+    looping = _submission(
+        tmp_path,
+        (
+            "schedules.py",
+            "    return lr0 * gamma",
+            "    while t >= 0:\n        pass\n    return lr0 * gamma",
+        ),
+    )
+    limits = dataclasses.replace(
+        DEFAULT_LIMITS, call_timeout=0.5, short_timeout=0.2, strikes=2, patience=1.2
+    )
+    helpers: list[int] = []
+
+    class Counted(shard._Reader):
+        def __init__(self, fd: int) -> None:
+            super().__init__(fd)
+            helpers.append(fd)
+
+    monkeypatch.setattr(shard, "_Reader", Counted)
+    monkeypatch.setattr(shard, "available_cpus", lambda: 2)  # a 1-core machine lends too
+    options = {"limits": limits, "only": "schedules"}
+    serial = engine.grade(looping, engine.Options(shards=1, **options), mother)  # type: ignore[arg-type]
+    assert helpers == []
+    spare = cores.Spare.create()
+    try:
+        os.write(spare.write, b"+")
+        lent = engine.grade(looping, engine.Options(shards=1, spare=spare, **options), mother)  # type: ignore[arg-type]
+        assert len(helpers) == 1  # one helper: this machine's processes are at most two
+        assert os.read(spare.read, 8) == b"+"  # given back
+        assert _results_json(lent) == _results_json(serial)
+        # Without a token, nothing is forked and the results are the same.
+        again = engine.grade(looping, engine.Options(shards=1, spare=spare, **options), mother)  # type: ignore[arg-type]
+        assert len(helpers) == 1 and _results_json(again) == _results_json(serial)
+    finally:
+        os.close(spare.read)
+        os.close(spare.write)
 
 
-def test_which_outcomes_stand_and_which_run_again() -> None:
-    # No timeout: every outcome stands.
-    assert shard.to_run_again({i: _record() for i in range(5)}, 5) == (None, [])
-    # A test that timed out: it stands, everything after it runs again (a missing one too).
-    records = {i: _record(timed_out=i == 2) for i in range(5) if i != 1}
-    assert shard.to_run_again(records, 5) == (2, [1, 3, 4])
-    # A test run after a timeout in its own process ran with a spent budget: run again.
-    records = {0: _record(), 1: _record(clean=False), 2: _record(), 3: _record(timed_out=True)}
-    assert shard.to_run_again(records, 4) == (3, [1])
+def test_the_serial_budget_replayed_over_a_tests_calls() -> None:
+    """An outcome stands when the serial run would have given every call the limit it had (for
+    a timeout) or at least the time it took (for the others)."""
+    lim = dataclasses.replace(
+        DEFAULT_LIMITS, call_timeout=10.0, short_timeout=1.0, strikes=2, patience=90.0
+    )
+    fresh: shard.Budget = ({}, 0.0)
+    # No timeout, calls well within the short limit: stands, whatever the budget.
+    quick = [{"svm_loss": 0.01, "step_decay": 0.2}]
+    assert shard.replay(quick, fresh, lim) == fresh
+    assert shard.replay(quick, ({"step_decay": 5}, 95.0), lim) == ({"step_decay": 5}, 95.0)
+    # A 2.5 s call stands with the full limit, not where the serial run gives the short one.
+    slow = [{"step_decay": 2.5}]
+    assert shard.replay(slow, ({"step_decay": 1}, 10.0), lim) == ({"step_decay": 1}, 10.0)
+    assert shard.replay(slow, ({"step_decay": 2}, 20.0), lim) is None
+    assert shard.replay(slow, ({"svm_loss": 1}, 90.0), lim) is None  # patience spent
+    # A timeout stands when the serial run had the same limit, and is counted.
+    full = [{"svm_loss": 0.01}, ["step_decay", 10.0], {"svm_loss": 0.02}]
+    assert shard.replay(full, fresh, lim) == ({"step_decay": 1}, 10.0)
+    assert shard.replay(full, ({"step_decay": 2}, 20.0), lim) is None  # serially: 1 s
+    short = [["step_decay", 1.0]]
+    assert shard.replay(short, ({"step_decay": 2}, 20.0), lim) == ({"step_decay": 3}, 21.0)
+    assert shard.replay(short, fresh, lim) is None  # serially: the full 10 s
+    # Within one test the budget moves at each timeout: the second strike shortens the third.
+    strikes = [["step_decay", 10.0], ["step_decay", 10.0], ["step_decay", 1.0]]
+    assert shard.replay(strikes, fresh, lim) == ({"step_decay": 3}, 21.0)
+    assert shard.replay([*strikes[:2], {"step_decay": 1.5}], fresh, lim) is None
+
+
+def test_the_processes_share_the_timeouts_they_have_seen() -> None:
+    """Each process starts a test with every process's timeouts so far, and counts a call
+    another process has waited on for the short limit as one: a looping function's calls get
+    the short limit everywhere once it has (presumably) timed out twice anywhere."""
+    names = ("step_decay", "svm_loss")
+    row = shard._Shared.row_of(names)
+    rows = mmap.mmap(-1, row.size * 2)
+    one = shard._Shared([], -1, rows, names, rank=0, size=2)
+    two = shard._Shared([], -1, rows, names, rank=1, size=2)
+    one.calling(None)
+    two.calling(None)
+    one.add(({}, 0.0), ({"step_decay": 1}, 10.0))
+    two.add(({"svm_loss": 4}, 3.0), ({"svm_loss": 4, "step_decay": 1, "other": 1}, 23.0))
+    assert one.spent(1.0) == ({"step_decay": 2}, 30.0)  # a name outside the table stays local
+    assert two.spent(1.0) == ({"step_decay": 2, "other": 1}, 30.0)
+    # A call in flight counts once it has run for ``presume_after`` seconds, at its limit.
+    two.calling("step_decay", 10.0)
+    assert one.spent(1.0) == ({"step_decay": 2}, 30.0)
+    assert one.spent(0.0) == ({"step_decay": 3}, 40.0)
+    two.calling(None)
+    assert one.spent(0.0) == ({"step_decay": 2}, 30.0)
+    rows.close()
 
 
 def test_every_test_is_a_unit_of_its_own() -> None:
@@ -146,11 +241,11 @@ def test_a_cgroup_cpu_quota_above_us_bounds_the_shards(
             (folder / "cpu.cfs_period_us").write_text("100000")
         lines = "1:cpu,cpuacct:/box/grading\n0::/\n"
     (tmp_path / "self-cgroup").write_text(lines)
-    monkeypatch.setattr(shard, "CGROUP", root)
-    monkeypatch.setattr(shard, "PROC_CGROUP", tmp_path / "self-cgroup")
+    monkeypatch.setattr(cores, "CGROUP", root)
+    monkeypatch.setattr(cores, "PROC_CGROUP", tmp_path / "self-cgroup")
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert shard._cgroup_quota() == (0.5 if version == 2 else 1.5)
-    assert shard.available_cpus() == 1 and shard.default_shards() == 1
+    assert cores._cgroup_quota() == (0.5 if version == 2 else 1.5)
+    assert cores.available_cpus() == 1 and shard.default_shards() == 1
 
 
 def _socket_targets(pid: int) -> set[str]:
