@@ -72,10 +72,10 @@ def _cgroup_quota() -> float | None:
 @dataclass(frozen=True)
 class Spare:
     """Cores other gradings have left idle, as tokens in a pipe (one byte a core), after make's
-    jobserver. A batch's coordinator puts one in when a job slot runs out of submissions; a
-    grading takes one between two tests to fork a helper for the tests it has left, and the
-    helper puts it back when they run out. So the last gradings of a batch finish on the cores
-    the others left, instead of one core each while the rest idle."""
+    jobserver. A batch's coordinator puts one in when a job slot runs out of submissions; the
+    helper each grading forked asleep (grader.grading.shard) takes one, runs tests from its
+    grading's queue, and puts it back when they run out. So the last gradings of a batch finish
+    on the cores the others left, instead of one core each while the rest idle."""
 
     read: int  # non-blocking
     write: int

@@ -8,8 +8,8 @@ shared queue (a pipe of unit numbers: each read takes one), runs it with pytest'
 ``pytest_runtest_protocol`` and the grading plugin, and the forked ones send each outcome back
 over a pipe. The grading's own process merges the outcomes in the collected order, so the
 results are those of a serial run (docs/ARCHITECTURE.md, "One grading on several cores").
-In a batch, a grading may also take a core another job slot has left idle (``cores.Spare``)
-between two tests, and fork a helper then, which takes tests from the same queue.
+In a batch, each grading also forks a helper that sleeps until another job slot, out of
+submissions, lends its core (``cores.Spare``), and then takes tests from the same queue.
 
 What keeps them equal:
 
@@ -47,6 +47,7 @@ import fcntl
 import json
 import mmap
 import os
+import select
 import signal
 import struct
 import sys
@@ -251,6 +252,8 @@ def run(
     units = units_of(items)
     shards = max(1, min(shards, len(units)))
     most = max(shards, min(DEFAULT_MAX, available_cpus(), len(units))) if spare else shards
+    if most < 2:
+        return None
     queue_r, queue_w = os.pipe()
     names = tuple(sorted(pack.active().module_of))
     row = _Shared.row_of(names)
@@ -263,6 +266,12 @@ def run(
     shared = _Shared(units, queue_r, rows, names, size=most, n=len(items))
     children: list[tuple[int, _Reader]] = []
     threads = _one_torch_thread()
+    # The helpers a batch may lend cores to are forked now, with the others, and wait: forked
+    # later, in the middle of a test or of a 10 s call that loops, they would inherit its
+    # fixtures and its worker; and they could not help with a long call in progress. Until a
+    # core is lent (a token) or this process has run out of tests (``idle`` closes), a helper
+    # sleeps; it costs this process a copy of the pages it writes meanwhile.
+    idle_r, idle_w = os.pipe() if most > shards else (-1, -1)
 
     def fork(rank: int, token: Spare | None) -> None:
         channels = box.attach()
@@ -272,39 +281,36 @@ def run(
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the forked grading process
             os.close(out_r)
-            for _, other in children:
-                os.close(other.fd)
-            _child(session, grading, shared, rank, channels, out_w, token)
+            for fd in [other.fd for _, other in children] + [idle_w]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _child(session, grading, shared, rank, channels, out_w, token, idle_r)
         os.close(out_w)
         for channel in channels:
             channel.close()
         os.set_blocking(out_r, False)
         children.append((pid, _Reader(out_r)))
 
-    def between() -> None:
+    def drain() -> None:
         for _, reader in children:
             reader.read(shared.records, grading)
-        if (
-            spare is not None
-            and len(children) + 1 < most
-            and _waiting(queue_r) >= 2 * _UNIT.size
-            and spare.take()
-        ):
-            # A core was lent: a helper for the tests left. It is forked between two tests
-            # with nothing set up, as the first ones are.
-            session._setupstate.teardown_exact(None)
-            fork(len(children) + 1, spare)
 
     try:
-        for rank in range(1, shards):
-            fork(rank, None)
-        _loop(session, grading, shared, between=between)
+        for rank in range(1, most):
+            fork(rank, spare if rank >= shards else None)
+        _loop(session, grading, shared, between=drain)
+        if idle_w >= 0:
+            os.close(idle_w)  # a helper still waiting for a core exits
+            idle_w = -1
         for pid, reader in children:
             os.set_blocking(reader.fd, True)
             reader.read(shared.records, grading)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
     finally:
+        for fd in (idle_r, idle_w):
+            if fd >= 0:
+                os.close(fd)
         for pid, reader in children:
             with contextlib.suppress(OSError):
                 os.close(reader.fd)
@@ -400,10 +406,13 @@ def _child(
     channels: list[Any],
     out: int,
     token: Spare | None = None,
+    idle: int = -1,
 ) -> None:  # pragma: no cover - runs in the forked grading process
-    """A forked grading process: run units, send each outcome, exit without clean-up; a
-    helper gives back the core it was lent (``token``) once the tests run out."""
+    """A forked grading process: run units, send each outcome, exit without clean-up. A
+    helper (``token``) first waits for a core to be lent, and gives it back once the tests run
+    out; it exits at once if the grading's own process runs out of tests first (``idle``)."""
     code = 1
+    lent = False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -412,9 +421,12 @@ def _child(
             os._exit(1)
         grading.sandbox.join(channels)
         grading.progress = None
-        # A helper forked mid-grading starts a row of its own (what its parent ran is counted
-        # in the parent's).
-        shared.rank, shared.own, shared.records = rank, ({}, 0.0), {}
+        shared.rank = rank
+        if token is not None:
+            lent = _wait_for_a_core(token, idle, shared.queue)
+            if not lent:
+                code = 0
+                return
         with os.fdopen(out, "w", encoding="utf-8") as stream:
 
             def send(index: int, record: _Record) -> None:
@@ -431,9 +443,24 @@ def _child(
         with contextlib.suppress(BaseException):
             sys.__stderr__.write(traceback.format_exc())  # type: ignore[union-attr]
     finally:
-        if token is not None:
+        if lent and token is not None:
             token.give()
         os._exit(code)
+
+
+def _wait_for_a_core(token: Spare, idle: int, queue: int) -> bool:  # pragma: no cover - child
+    """In a helper: wait until a core is lent (True: the token is taken) or the grading's own
+    process has run out of tests (False). A core lent when two tests or fewer are left goes
+    back: the grading's own process will be done before a helper could be."""
+    while True:
+        ready, _, _ = select.select([token.read, idle], [], [])
+        if idle in ready:
+            return False
+        if token.take():  # another grading's helper may have been quicker
+            if _waiting(queue) > 2 * _UNIT.size:
+                return True
+            token.give()
+            return False
 
 
 class _Reader:
