@@ -44,6 +44,18 @@ def _submission(tmp_path: Path, edit: tuple[str, str, str] | None = None) -> Pat
     return sub
 
 
+#: Timeouts a test can afford: two strikes of 0.5 s, then 0.2 s (after 1.2 s lost, for all).
+SHORT_LIMITS = dataclasses.replace(
+    DEFAULT_LIMITS, call_timeout=0.5, short_timeout=0.2, strikes=2, patience=1.2
+)
+
+
+def _looping(tmp_path: Path) -> Path:
+    """The reference with ``step_decay`` looping forever (a busy loop: its timeouts spin)."""
+    loop = "    while t >= 0:\n        pass\n    return lr0 * gamma"
+    return _submission(tmp_path, ("schedules.py", "    return lr0 * gamma", loop))
+
+
 def _both(path: Path, mother: Mother, **options: object) -> tuple[str, str]:
     serial = engine.grade(path, engine.Options(shards=1, **options), mother)  # type: ignore[arg-type]
     sharded = engine.grade(path, engine.Options(shards=2, **options), mother)  # type: ignore[arg-type]
@@ -77,17 +89,7 @@ def test_a_grading_with_timeouts_sharded_gives_the_serial_results(
 ) -> None:
     """Timeouts are the one state carried from test to test (the budget): the serial budget is
     replayed over each test's calls, and a test whose limits differ runs again in its place."""
-    looping = _submission(
-        tmp_path,
-        (
-            "schedules.py",
-            "    return lr0 * gamma",
-            "    while t >= 0:\n        pass\n    return lr0 * gamma",
-        ),
-    )
-    limits = dataclasses.replace(
-        DEFAULT_LIMITS, call_timeout=0.5, short_timeout=0.2, strikes=2, patience=1.2
-    )
+    looping, limits = _looping(tmp_path), SHORT_LIMITS
     merged: list[tuple[int, list[int]]] = []
     merge = shard._merge
 
@@ -115,17 +117,7 @@ def test_a_core_lent_mid_grading_wakes_a_helper_and_the_results_stay_serial(
     beside it takes it, runs tests from the same queue, and gives it back when they run out;
     with timeouts, the results are still the serial run's. Without a core lent, the helper
     runs nothing."""
-    looping = _submission(
-        tmp_path,
-        (
-            "schedules.py",
-            "    return lr0 * gamma",
-            "    while t >= 0:\n        pass\n    return lr0 * gamma",
-        ),
-    )
-    limits = dataclasses.replace(
-        DEFAULT_LIMITS, call_timeout=0.5, short_timeout=0.2, strikes=2, patience=1.2
-    )
+    looping, limits = _looping(tmp_path), SHORT_LIMITS
     from_helpers: list[int] = []  # the outcomes each read of a helper's pipe brought
     read = shard._Reader.read
 
