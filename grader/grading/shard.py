@@ -19,14 +19,14 @@ What keeps them equal:
   whose constants Hypothesis reads from ``sys.modules``), in the serial run as well.
 * *The timeout budget* (``Limits.timeout_for``) is the one state carried from test to test: a
   call's limit depends on the timeouts of the tests before it in the serial order. Each test
-  notes its calls (``Sandbox.watch``, ``_Watch``): the limit of each timeout, and between
+  notes its calls (``Sandbox.watch``, ``timeouts.Watch``): the limit of each timeout, and between
   timeouts each name's longest call. The merge replays the serial order's budget over these
   notes: a test's outcome stands when every timeout of it had the limit the serial run would
   have given and every other call finished within that limit (``replay``); the serial run would
   have seen the same thing. A test that fails the check runs again in the grading's own
   process, in its place in the order, with the serial budget. To make most outcomes stand, each
   process starts each test with the timeouts every process has seen so far (a shared page,
-  ``_Shared.spent``; a call another process has waited on for the short limit counts as one):
+  ``timeouts.Seen``; a call another process has waited on for the short limit counts as one):
   after the second timeout of a looping function anywhere, its other calls get the short limit
   everywhere, as in the serial run. Without a timeout (every ordinary
   submission) the notes only show calls far within their limits, and nothing runs twice.
@@ -45,14 +45,12 @@ import contextlib
 import ctypes
 import fcntl
 import json
-import mmap
 import os
 import select
 import signal
 import struct
 import sys
 import termios
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -63,17 +61,15 @@ import pytest
 
 from grader.authoring import pack
 from grader.grading.cores import DEFAULT_MAX, Spare, available_cpus
+from grader.grading.timeouts import Budget, CallLog, Seen, Watch, replay
 
 if TYPE_CHECKING:
     from grader.grading.results import TestOutcome
     from grader.grading.session import GradingSession
-    from grader.sandbox.layers import Limits
 
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 _F_SETPIPE_SZ = 1031
 _UNIT = struct.Struct("=i")
-
-Budget = tuple[dict[str, int], float]
 
 
 def default_shards() -> int:
@@ -87,12 +83,6 @@ def prepare(grading: GradingSession) -> None:
 
     answers.for_suites()
     grading.sandbox.settle()
-
-
-#: What a test's calls were, as ``_Watch`` notes them: ``[name, limit]`` for each timeout,
-#: ``{name: longest call}`` for the calls between two timeouts (the budget, and so every limit,
-#: stays the same between two timeouts).
-CallLog = list[Any]
 
 
 @dataclass
@@ -109,21 +99,9 @@ class _Shared:
 
     units: list[list[int]]
     queue: int  # read end of the pipe of unit numbers
-    #: one row per process, written by that process only: its timeouts (a count per name of
-    #: ``names``), the call it is waiting on (its name's index or -1, its limit, when it
-    #: started: CLOCK_MONOTONIC, one clock for all processes) and the seconds timeouts cost it
-    rows: mmap.mmap
-    names: tuple[str, ...]
-    rank: int = 0
-    size: int = 1
+    seen: Seen  # the timeouts each process has seen (grader.grading.timeouts)
     n: int = 0
     records: dict[int, _Record] = field(default_factory=dict)
-    #: this process's own timeouts (names outside ``names`` too)
-    own: Budget = field(default_factory=lambda: ({}, 0.0))
-
-    @staticmethod
-    def row_of(names: tuple[str, ...]) -> struct.Struct:
-        return struct.Struct(f"={len(names)}iiddd")
 
     def pull(self) -> list[int] | None:
         try:
@@ -133,86 +111,6 @@ class _Shared:
         if len(data) < _UNIT.size:
             return None
         return self.units[_UNIT.unpack(data)[0]]
-
-    def _write(self, call: int = -1, limit: float = 0.0, start: float = 0.0) -> None:
-        row = self.row_of(self.names)
-        counts = (self.own[0].get(k, 0) for k in self.names)
-        row.pack_into(self.rows, self.rank * row.size, *counts, call, limit, start, self.own[1])
-
-    def add(self, before: Budget, after: Budget) -> None:
-        """Count the timeouts of a test this process ran (``after`` less ``before``)."""
-        counts = dict(self.own[0])
-        for name, n in after[0].items():
-            if n > before[0].get(name, 0):
-                counts[name] = counts.get(name, 0) + n - before[0].get(name, 0)
-        self.own = counts, self.own[1] + after[1] - before[1]
-        self._write()
-
-    def calling(self, name: str | None, limit: float = 0.0) -> None:
-        """Publish the call this process now waits on (None: none)."""
-        index = self.names.index(name) if name in self.names else -1
-        self._write(index, limit, time.monotonic() if index >= 0 else 0.0)
-
-    def spent(self, presume_after: float) -> Budget:
-        """This process's timeouts and those the others have seen so far, counting as a timeout
-        a call another process has waited on for ``presume_after`` seconds or more (correct
-        code answers in milliseconds; a serial run would count it before the next test)."""
-        counts, lost = dict(self.own[0]), self.own[1]
-        row = self.row_of(self.names)
-        now = time.monotonic()
-        for r in range(self.size):
-            if r == self.rank:
-                continue
-            *seen, call, limit, start, seconds = row.unpack_from(self.rows, r * row.size)
-            if call >= 0 and now - start >= presume_after:
-                seen[call] += 1
-                seconds += limit
-            for name, n in zip(self.names, seen, strict=True):
-                if n:
-                    counts[name] = counts.get(name, 0) + n
-            lost += seconds
-        return counts, lost
-
-
-class _Watch:
-    """``Sandbox.watch`` while a process of a sharded grading runs a test: the test's calls
-    (``log``), and the one in flight published in the process's row."""
-
-    def __init__(self, shared: _Shared) -> None:
-        self.shared = shared
-        self.log: CallLog = []
-
-    def started(self, name: str, limit: float) -> None:
-        self.shared.calling(name, limit)
-
-    def ended(self, name: str, limit: float, used: float, timed_out: bool) -> None:
-        self.shared.calling(None)
-        log = self.log
-        if timed_out:
-            log.append([name, limit])
-            return
-        if not log or not isinstance(log[-1], dict):
-            log.append({})
-        log[-1][name] = max(log[-1].get(name, 0.0), used)
-
-
-def replay(log: CallLog, budget: Budget, limits: Limits) -> Budget | None:
-    """The budget after a test whose calls ``log`` notes, run with ``budget`` spent before it
-    as in the serial order; None when the serial run could have seen something else: a call
-    that timed out at another limit than the serial one, or that ran as long as it."""
-    counts, lost = dict(budget[0]), budget[1]
-    for entry in log:
-        if isinstance(entry, dict):
-            for name, used in entry.items():
-                if used >= limits.timeout_for(name, counts, lost):
-                    return None
-        else:
-            name, limit = entry
-            if limit != limits.timeout_for(name, counts, lost):
-                return None
-            counts[name] = counts.get(name, 0) + 1
-            lost += limit
-    return counts, lost
 
 
 def units_of(items: list[pytest.Item]) -> list[list[int]]:
@@ -255,15 +153,11 @@ def run(
     if most < 2:
         return None
     queue_r, queue_w = os.pipe()
-    names = tuple(sorted(pack.active().module_of))
-    row = _Shared.row_of(names)
-    rows = mmap.mmap(-1, row.size * most)
-    for r in range(most):
-        row.pack_into(rows, r * row.size, *([0] * len(names)), -1, 0.0, 0.0, 0.0)
+    seen = Seen.create(tuple(sorted(pack.active().module_of)), most)
     # Written whole before the fork (a few hundred bytes: within the pipe's buffer).
     os.write(queue_w, b"".join(_UNIT.pack(u) for u in range(len(units))))
     os.close(queue_w)
-    shared = _Shared(units, queue_r, rows, names, size=most, n=len(items))
+    shared = _Shared(units, queue_r, seen, n=len(items))
     children: list[tuple[int, _Reader]] = []
     threads = _one_torch_thread()
     # The helpers a batch may lend cores to are forked now, with the others, and wait: forked
@@ -319,7 +213,7 @@ def run(
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         os.close(queue_r)
-        rows.close()
+        seen.close()
         if threads is not None:
             sys.modules["torch"].set_num_threads(threads)
     _merge(session, grading, shared)
@@ -356,7 +250,7 @@ def _loop(
     on_record: Callable[[int, _Record], None] | None = None,
 ) -> None:
     """Take units from the queue and run their tests, each with the timeouts seen so far
-    (``_Shared.spent``), noting its calls; until the queue is empty."""
+    (``timeouts.Seen``), noting its calls; until the queue is empty."""
     items = session.items
     box = grading.sandbox
     plan: deque[int] = deque()
@@ -375,16 +269,16 @@ def _loop(
         nextitem = items[plan[0]] if plan else None
         if planned is not None and planned is not items[i]:
             session._setupstate.teardown_exact(items[i])
-        box.restore_budget(shared.spent(presume_after=box.limits.short_timeout))
+        box.restore_budget(shared.seen.spent(presume_after=box.limits.short_timeout))
         before = box.budget()
         count = len(grading.outcomes)
-        box.watch = watch = _Watch(shared)
+        box.watch = watch = Watch(shared.seen)
         try:
             items[i].config.hook.pytest_runtest_protocol(item=items[i], nextitem=nextitem)
         finally:
             box.watch = None
         planned = nextitem
-        shared.add(before, box.budget())
+        shared.seen.add(before, box.budget())
         outcome = grading.outcomes[-1] if len(grading.outcomes) > count else None
         record = _Record(outcome, watch.log)
         shared.records[i] = record
@@ -421,7 +315,7 @@ def _child(
             os._exit(1)
         grading.sandbox.join(channels)
         grading.progress = None
-        shared.rank = rank
+        shared.seen.rank = rank
         if token is not None:
             lent = _wait_for_a_core(token, idle, shared.queue)
             if not lent:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import mmap
 import os
 import re
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.grading import cores, engine, shard
+from grader.grading import cores, engine, shard, timeouts
 from grader.grading import results_json as gradescope
 from grader.sandbox.host import Mother, Sandbox
 from grader.sandbox.layers import DEFAULT_LIMITS
@@ -153,27 +152,27 @@ def test_the_serial_budget_replayed_over_a_tests_calls() -> None:
     lim = dataclasses.replace(
         DEFAULT_LIMITS, call_timeout=10.0, short_timeout=1.0, strikes=2, patience=90.0
     )
-    fresh: shard.Budget = ({}, 0.0)
+    fresh: timeouts.Budget = ({}, 0.0)
     # No timeout, calls well within the short limit: stands, whatever the budget.
     quick = [{"svm_loss": 0.01, "step_decay": 0.2}]
-    assert shard.replay(quick, fresh, lim) == fresh
-    assert shard.replay(quick, ({"step_decay": 5}, 95.0), lim) == ({"step_decay": 5}, 95.0)
+    assert timeouts.replay(quick, fresh, lim) == fresh
+    assert timeouts.replay(quick, ({"step_decay": 5}, 95.0), lim) == ({"step_decay": 5}, 95.0)
     # A 2.5 s call stands with the full limit, not where the serial run gives the short one.
     slow = [{"step_decay": 2.5}]
-    assert shard.replay(slow, ({"step_decay": 1}, 10.0), lim) == ({"step_decay": 1}, 10.0)
-    assert shard.replay(slow, ({"step_decay": 2}, 20.0), lim) is None
-    assert shard.replay(slow, ({"svm_loss": 1}, 90.0), lim) is None  # patience spent
+    assert timeouts.replay(slow, ({"step_decay": 1}, 10.0), lim) == ({"step_decay": 1}, 10.0)
+    assert timeouts.replay(slow, ({"step_decay": 2}, 20.0), lim) is None
+    assert timeouts.replay(slow, ({"svm_loss": 1}, 90.0), lim) is None  # patience spent
     # A timeout stands when the serial run had the same limit, and is counted.
     full = [{"svm_loss": 0.01}, ["step_decay", 10.0], {"svm_loss": 0.02}]
-    assert shard.replay(full, fresh, lim) == ({"step_decay": 1}, 10.0)
-    assert shard.replay(full, ({"step_decay": 2}, 20.0), lim) is None  # serially: 1 s
+    assert timeouts.replay(full, fresh, lim) == ({"step_decay": 1}, 10.0)
+    assert timeouts.replay(full, ({"step_decay": 2}, 20.0), lim) is None  # serially: 1 s
     short = [["step_decay", 1.0]]
-    assert shard.replay(short, ({"step_decay": 2}, 20.0), lim) == ({"step_decay": 3}, 21.0)
-    assert shard.replay(short, fresh, lim) is None  # serially: the full 10 s
+    assert timeouts.replay(short, ({"step_decay": 2}, 20.0), lim) == ({"step_decay": 3}, 21.0)
+    assert timeouts.replay(short, fresh, lim) is None  # serially: the full 10 s
     # Within one test the budget moves at each timeout: the second strike shortens the third.
     strikes = [["step_decay", 10.0], ["step_decay", 10.0], ["step_decay", 1.0]]
-    assert shard.replay(strikes, fresh, lim) == ({"step_decay": 3}, 21.0)
-    assert shard.replay([*strikes[:2], {"step_decay": 1.5}], fresh, lim) is None
+    assert timeouts.replay(strikes, fresh, lim) == ({"step_decay": 3}, 21.0)
+    assert timeouts.replay([*strikes[:2], {"step_decay": 1.5}], fresh, lim) is None
 
 
 def test_the_processes_share_the_timeouts_they_have_seen() -> None:
@@ -181,10 +180,8 @@ def test_the_processes_share_the_timeouts_they_have_seen() -> None:
     another process has waited on for the short limit as one: a looping function's calls get
     the short limit everywhere once it has (presumably) timed out twice anywhere."""
     names = ("step_decay", "svm_loss")
-    row = shard._Shared.row_of(names)
-    rows = mmap.mmap(-1, row.size * 2)
-    one = shard._Shared([], -1, rows, names, rank=0, size=2)
-    two = shard._Shared([], -1, rows, names, rank=1, size=2)
+    one = timeouts.Seen.create(names, 2)
+    two = dataclasses.replace(one, rank=1)
     one.calling(None)
     two.calling(None)
     one.add(({}, 0.0), ({"step_decay": 1}, 10.0))
@@ -197,7 +194,7 @@ def test_the_processes_share_the_timeouts_they_have_seen() -> None:
     assert one.spent(0.0) == ({"step_decay": 3}, 40.0)
     two.calling(None)
     assert one.spent(0.0) == ({"step_decay": 2}, 30.0)
-    rows.close()
+    one.close()
 
 
 def test_every_test_is_a_unit_of_its_own() -> None:
