@@ -46,6 +46,11 @@ class Seen:
     #: this process's own timeouts (names outside ``names`` too)
     own: Budget = field(default_factory=lambda: ({}, 0.0))
 
+    def __post_init__(self) -> None:
+        # Written at every call of student code: the layout and the names' places, once.
+        self._row = self.row_of(self.names)
+        self._index = {name: k for k, name in enumerate(self.names)}
+
     @classmethod
     def create(cls, names: tuple[str, ...], size: int) -> Seen:
         """Rows for ``size`` processes, shared with the ones forked after this."""
@@ -63,7 +68,7 @@ class Seen:
         return struct.Struct(f"={len(names)}iiddd")
 
     def _write(self, call: int = -1, limit: float = 0.0, start: float = 0.0) -> None:
-        row = self.row_of(self.names)
+        row = self._row
         counts = (self.own[0].get(k, 0) for k in self.names)
         row.pack_into(self.rows, self.rank * row.size, *counts, call, limit, start, self.own[1])
 
@@ -78,7 +83,7 @@ class Seen:
 
     def calling(self, name: str | None, limit: float = 0.0) -> None:
         """Publish the call this process now waits on (None: none)."""
-        index = self.names.index(name) if name in self.names else -1
+        index = -1 if name is None else self._index.get(name, -1)
         self._write(index, limit, time.monotonic() if index >= 0 else 0.0)
 
     def spent(self, presume_after: float) -> Budget:
@@ -86,7 +91,7 @@ class Seen:
         a call another process has waited on for ``presume_after`` seconds or more (a serial
         run would count it before the next test)."""
         counts, lost = dict(self.own[0]), self.own[1]
-        row = self.row_of(self.names)
+        row = self._row
         now = time.monotonic()
         for r in range(self.size):
             if r == self.rank:

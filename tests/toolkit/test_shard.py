@@ -105,7 +105,6 @@ def test_a_grading_with_timeouts_sharded_gives_the_serial_results(
     # The outcomes after the first timeout mostly stand: the processes shared their timeouts.
     [(n, again)] = merged
     timed_out = [i for i, t in enumerate(json.loads(serial)["tests"]) if "timed out" in t["output"]]
-    print(f"{n} tests, timeouts at {timed_out}, run again: {again}")
     assert len(again) < len([i for i in range(n) if i > timed_out[0]]) / 2
 
 
