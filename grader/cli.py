@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from grader.authoring import pack
+from grader.safe_text import for_terminal
 
 
 class ExitCode(enum.IntEnum):
@@ -37,12 +38,19 @@ class ExitCode(enum.IntEnum):
 Command = Callable[[argparse.Namespace], ExitCode]
 
 
+def _say(text: object, *, err: bool = False, multiline: bool = False) -> None:
+    """Print what may carry student text (a name, an id, a submission's path, a grading's
+    error): its control characters shown, never sent to the terminal (``grader.safe_text``,
+    issue 29). One line unless ``multiline``, so that no student text forges a line."""
+    print(for_terminal(text, newlines=multiline), file=sys.stderr if err else sys.stdout)
+
+
 def _grade(args: argparse.Namespace) -> ExitCode:
     from grader.grading import engine
 
     submission = Path(args.submission)
     if not submission.exists():
-        print(f"grader: no such submission: {submission}", file=sys.stderr)
+        _say(f"grader: no such submission: {submission}", err=True)
         return ExitCode.USAGE
     try:
         options = engine.Options(
@@ -72,9 +80,9 @@ def _grade(args: argparse.Namespace) -> ExitCode:
         gradescope.write(result, Path(args.out))
     else:
         result = engine.grade_to_file(submission, Path(args.out), options)
-    print(f"{submission}: {result.score:g} / {result.max_score:g} -> {args.out}")
+    _say(f"{submission}: {result.score:g} / {result.max_score:g} -> {args.out}")
     if result.grader_error is not None:
-        print(result.grader_error, file=sys.stderr)
+        _say(result.grader_error, err=True, multiline=True)
         return ExitCode.GRADER_ERROR
     return ExitCode.OK
 
@@ -132,7 +140,7 @@ def _check(args: argparse.Namespace) -> ExitCode:
 
     path = Path(args.path) if args.path else check.default_path()
     if not path.exists():
-        print(f"grader: nothing to check at {path}", file=sys.stderr)
+        _say(f"grader: nothing to check at {path}", err=True)
         return ExitCode.USAGE
     if _unknown(args.only, "check"):
         return ExitCode.USAGE
@@ -168,7 +176,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
     except batch.BatchError as exc:
-        print(f"grader {args.command}: {exc}", file=sys.stderr)
+        _say(f"grader {args.command}: {exc}", err=True)
         return ExitCode.USAGE
     return ExitCode.GRADER_ERROR if summary.counts.get("grader error") else ExitCode.OK
 
@@ -210,7 +218,7 @@ def _export(args: argparse.Namespace) -> ExitCode:
         try:
             roster = export.read_roster(Path(args.roster))
         except export.RosterError as exc:
-            print(f"grader export: {exc}", file=sys.stderr)
+            _say(f"grader export: {exc}", err=True)
             return ExitCode.USAGE
     with gradebook.Gradebook(path) as book:
         records = book.records()
@@ -218,16 +226,16 @@ def _export(args: argparse.Namespace) -> ExitCode:
     upload = args.gradescope or (args.out if args.format == "gradescope" else None)
     if csv_out:
         n = export.export_csv(records, Path(csv_out))
-        print(f"wrote {csv_out} ({n} students)")
+        _say(f"wrote {csv_out} ({n} students)")
     if upload:
         n = export.export_gradescope_csv(records, Path(upload))
-        print(f"wrote {upload} ({n} students with an email or SID)")
+        _say(f"wrote {upload} ({n} students with an email or SID)")
     if args.format == "canvas":
         done = export.export_canvas(
             records, Path(args.out), args.assignment or export.DEFAULT_ASSIGNMENT, roster
         )
         for line in export.canvas_lines(done, Path(args.out)):
-            print(line)
+            _say(line)
     return ExitCode.OK
 
 
@@ -240,7 +248,7 @@ def _limits(args: argparse.Namespace) -> ExitCode:
     with gradebook.Gradebook(path) as book:
         records = book.records()
     for line in limits.lines(limits.suggest(records)):
-        print(line)
+        _say(line)
     return ExitCode.OK
 
 
@@ -250,9 +258,9 @@ def _report(args: argparse.Namespace) -> ExitCode:
     try:
         written = report.write_report(Path(args.dir), Path(args.out))
     except FileNotFoundError as exc:
-        print(f"grader report: {exc}", file=sys.stderr)
+        _say(f"grader report: {exc}", err=True)
         return ExitCode.USAGE
-    print(f"wrote {written[0]} and {len(written) - 1} pictures")
+    _say(f"wrote {written[0]} and {len(written) - 1} pictures")
     return ExitCode.OK
 
 
@@ -283,7 +291,7 @@ def _simulate(args: argparse.Namespace) -> ExitCode:
 
     submission = Path(args.submission)
     if not submission.exists():
-        print(f"grader: no such submission: {submission}", file=sys.stderr)
+        _say(f"grader: no such submission: {submission}", err=True)
         return ExitCode.USAGE
     if args.cpus < 0:
         print("grader simulate: --cpus must be 0 (no limit) or more", file=sys.stderr)
@@ -294,7 +302,7 @@ def _simulate(args: argparse.Namespace) -> ExitCode:
         keep=args.keep,
         cpus=args.cpus or None,
     )
-    print(simulate.describe(sim))
+    _say(simulate.describe(sim), multiline=True)
     if args.keep:
         print(f"kept the simulated /autograder at {sim.root}")
     if args.out and sim.results is not None:

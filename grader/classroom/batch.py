@@ -49,6 +49,7 @@ from grader.grading import cores, version
 from grader.grading.cores import Spare
 from grader.grading.results import GradingResult, TestOutcome
 from grader.grading.version import Version
+from grader.safe_text import for_terminal
 from grader.sandbox import ONE_THREAD
 
 __all__ = [
@@ -907,7 +908,8 @@ class Progress:
             self._print(line)
 
     def _print(self, line: str) -> None:
-        self.stream.write(line + "\n")
+        # Ids, names and regrade notes are student text: shown, never sent (issue 29).
+        self.stream.write(for_terminal(line) + "\n")
         self.stream.flush()
 
 

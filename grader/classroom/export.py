@@ -15,6 +15,14 @@ every column), else from what the Gradescope export says of each submitter (name
 as the login). Nobody is dropped without a word: students of the roster without a submission,
 submissions whose students the roster lacks, and submissions with nothing to match on are all
 listed in the result (``CanvasExport``) and by the command.
+
+Every cell goes through ``grader.safe_text.csv_writer`` (issue 29): a student's name, email or
+SID that begins like a formula is written as text (a leading ``'``), and scores are written as
+numbers, unquoted, as each importer's documented columns want them (Canvas: a number or
+``EX``; Gradescope's upload: ``Total Score``). A student whose SIS id itself begins with ``=``,
+``+``, ``-`` or ``@`` is therefore written with the ``'`` and Canvas will not match that row:
+a row to fix by hand, listed by nobody, is the price of never running a student's formula on
+the instructor's machine; such ids do not occur in practice.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from grader.classroom.gradebook import Record, Student
+from grader.safe_text import csv_writer
 
 __all__ = [
     "CANVAS_COLUMNS",
@@ -65,7 +74,7 @@ def export_csv(records: Sequence[Record], out: Path) -> int:
     header += [f"{number} {name}" for number, name in tests]
     rows = 0
     with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(header)
         for student, rec in _per_student(records):
             scores = {(o.number, o.name): o.score for o in rec.outcomes}
@@ -94,7 +103,7 @@ def export_gradescope_csv(records: Sequence[Record], out: Path) -> int:
     """A Gradescope score upload: students without an email or SID cannot be matched, skipped."""
     rows = 0
     with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(GRADESCOPE_COLUMNS)
         for student, rec in _per_student(records):
             if not (student.email or student.sid):
@@ -104,8 +113,11 @@ def export_gradescope_csv(records: Sequence[Record], out: Path) -> int:
     return rows
 
 
-def _num(x: float) -> str:
-    return f"{x:g}"
+def _num(x: float) -> float | int:
+    """A score as a number (so that it is written unquoted and read as one), rounded as ``:g``
+    prints it; a whole number without its ``.0``."""
+    value = float(f"{x:g}")
+    return int(value) if value.is_integer() else value
 
 
 # -- Canvas -------------------------------------------------------------------------------------
@@ -220,7 +232,7 @@ def export_canvas(
         if len(ids) > 1:
             result.duplicates.append((latest[key][0], tuple(ids)))
 
-    rows: list[list[str]] = []
+    rows: list[list[str | float]] = []
     if roster is None:
         for student, rec in latest.values():
             entry = RosterEntry(
@@ -247,7 +259,7 @@ def export_canvas(
         ]
     points = _points_possible(records)
     with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow([*CANVAS_COLUMNS, assignment])
         writer.writerow([POINTS_POSSIBLE, "", "", "", "", points])
         writer.writerows(rows)
@@ -259,14 +271,14 @@ def _student_key(student: Student) -> tuple[str, ...]:
     return tuple(k.strip().lower() for k in (student.sid, student.email) if k and k.strip())
 
 
-def _score(rec: Record, student: Student, result: CanvasExport) -> str:
+def _score(rec: Record, student: Student, result: CanvasExport) -> float | str:
     if rec.status != "graded":
         result.not_graded.append((rec.id, student))
         return ""
     return _num(rec.score)
 
 
-def _canvas_row(entry: RosterEntry, score: str) -> list[str]:
+def _canvas_row(entry: RosterEntry, score: float | str) -> list[str | float]:
     return [
         entry.name,
         entry.canvas_id,
@@ -277,7 +289,7 @@ def _canvas_row(entry: RosterEntry, score: str) -> list[str]:
     ]
 
 
-def _points_possible(records: Sequence[Record]) -> str:
+def _points_possible(records: Sequence[Record]) -> float | str:
     """The maximum most graded submissions have (a mixed gradebook may have several)."""
     maxima = [r.max_score for r in records if r.status == "graded"]
     return _num(max(set(maxima), key=maxima.count)) if maxima else ""

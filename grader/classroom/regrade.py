@@ -9,7 +9,6 @@ gradebook; ``grader batch`` and ``grader regrade`` print its lines and write ``r
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from grader.classroom.gradebook import Gradebook, Outcome, Record
 from grader.grading.version import Version
+from grader.safe_text import csv_writer
 
 __all__ = ["Change", "Regrade", "TestChange", "compare", "from_gradebook", "summarize"]
 
@@ -218,10 +218,10 @@ def write(r: Regrade, folder: Path) -> list[Path]:
     text, table = folder / "regrade.txt", folder / "regrade.csv"
     text.write_text("\n".join(lines(r)) + "\n", encoding="utf-8")
     with table.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # student ids and names are text, the scores numbers (issue 29)
         w.writerow(CSV_COLUMNS)
         for c in r.changes:
-            head = [c.id, c.students, c.reason, f"{c.old:g}", f"{c.new:g}", f"{c.delta:+g}"]
+            head = [c.id, c.students, c.reason, _cell(c.old), _cell(c.new), _cell(c.delta)]
             for t in c.tests or (None,):
                 if t is None:
                     w.writerow([*head, "", "", "", ""])
@@ -230,5 +230,10 @@ def write(r: Regrade, folder: Path) -> list[Path]:
     return [text, table]
 
 
-def _cell(x: float | None) -> str:
-    return "" if x is None else f"{x:g}"
+def _cell(x: float | None) -> float | int | str:
+    """A score as a number rounded as ``:g`` prints it (a change keeps its sign: -2, not
+    "'-2"), or an empty cell."""
+    if x is None:
+        return ""
+    value = float(f"{x:g}")
+    return int(value) if value.is_integer() else value

@@ -23,7 +23,6 @@ sources as a folder or a zip, so a notebook and a folder are compared as equals.
 
 from __future__ import annotations
 
-import csv
 import html
 import io
 import json
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from grader.authoring import pack
+from grader.safe_text import csv_writer
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -241,13 +241,12 @@ def write(found: Similarity, batch_dir: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "pairs.csv"
     with table.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # submission ids are student text; shares stay numbers (issue 29)
         w.writerow(CSV_COLUMNS)
         for rank, p in enumerate(found.above(), 1):
             modules = " ".join(s.module for s in p.shared)
-            w.writerow(
-                [rank, p.a, p.b, f"{p.score:.3f}", f"{p.a_share:.3f}", f"{p.b_share:.3f}", modules]
-            )
+            shares = (round(x, 3) for x in (p.score, p.a_share, p.b_share))
+            w.writerow([rank, p.a, p.b, *shares, modules])
     top = folder / "top.json"
     data = {
         "notice": NOTICE,

@@ -25,6 +25,7 @@ from grader import messages
 from grader.authoring import pack
 from grader.grading import engine
 from grader.grading.results import GradingResult, TestOutcome
+from grader.safe_text import for_terminal
 
 #: Files that sit next to the stubs in ``assignment/`` and are not part of a submission: the
 #: intake's "we ignored ..." note about them is noise in a local check. Jupyter adds the last two.
@@ -108,7 +109,7 @@ def run_check(
         status(messages.CHECK_PROGRESS_TEST.format(done=done, total=total, name=name))
 
     if live:  # the first test result takes a second or two (imports, collection)
-        status(messages.CHECK_PROGRESS.format(path=shown_path(path)))
+        status(messages.CHECK_PROGRESS.format(path=for_terminal(shown_path(path))))
     options = engine.Options(
         suites=("public",), only=only, verbose=verbose, progress=progress if live else None
     )
@@ -141,16 +142,18 @@ def report(
         if only in pack.active().by_module
         else f"`{only}`"
     )
-    header = messages.CHECK_HEADER.format(what=what, path=shown_path(path))
+    # What the submission and its code wrote (its path, notes, a failure's values, an error) is
+    # shown with its control characters escaped: an instructor checks students' work too.
+    header = messages.CHECK_HEADER.format(what=what, path=for_terminal(shown_path(path)))
     lines = [style.bold(header) + "\n"]
     if result.grader_error is not None:
         lines.append(style.bad(messages.CHECK_FAILED) + "\n")
-        lines.append(result.grader_error)
+        lines.append(for_terminal(result.grader_error, newlines=True))
         return "".join(lines)
     hidden_notes = set(hide)
     notes = [n for n in result.output.splitlines() if n.strip() and n not in hidden_notes]
     for note in notes:
-        lines.append(_wrap(messages.CHECK_NOTE.format(note=note), "", "      "))
+        lines.append(_wrap(messages.CHECK_NOTE.format(note=for_terminal(note)), "", "      "))
     lines.append("\n")
     by_function = _group(result.tests)
     todo: list[str] = []
@@ -173,7 +176,8 @@ def report(
             lines.append(f"  {mark} {name:<24} {points}\n")
             for t in failed if verbose else failed[:1]:
                 checked = style.dim(messages.CHECK_CHECKED.format(test=t.name))
-                lines.append(_indent(checked + "\n" + t.output.strip(), 8))
+                shown = for_terminal(t.output.strip(), newlines=True)
+                lines.append(_indent(checked + "\n" + shown, 8))
             if failed and not verbose and len(failed) > 1:
                 how = (
                     messages.CHECK_MORE_NOTEBOOK.format(name=name)

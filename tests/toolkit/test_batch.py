@@ -315,10 +315,12 @@ def test_gradescope_export_through_the_cli(
     assert main(["export", str(out), "--csv", str(class_csv), "--gradescope", str(upload)]) == 0
     rows = class_csv.read_text().splitlines()
     assert len(rows) == 1 + 3  # one row per student: the group of two counts twice
-    assert rows[1].startswith("submission_101,Ada Lovelace,ada@example.com,1815,")
+    # text quoted, scores bare numbers (grader.safe_text.csv_writer)
+    full = f"{jobs['submission_101'].score:g}"
+    assert rows[1].startswith(f'"submission_101","Ada Lovelace","ada@example.com","1815",{full},')
     lines = upload.read_text().splitlines()
-    assert lines[0] == "Name,SID,Email,Total Score"
-    assert lines[2] == "Alan Turing,1912,alan@example.com,0"
+    assert lines[0] == '"Name","SID","Email","Total Score"'
+    assert lines[2] == '"Alan Turing","1912","alan@example.com",0'
     assert main(["report", str(out), "--out", str(tmp_path / "r" / "report.html")]) == 0
 
 

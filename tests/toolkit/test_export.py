@@ -184,7 +184,7 @@ def test_grader_export_canvas_through_the_cli(
     assert parse_canvas(out.read_text()).grades[("ID", "1001")] == {"Autograder": 7.5}
     # the class CSV and Gradescope's upload are still there, through --format too
     assert main(["export", str(tmp_path), "--format", "gradescope", "--out", str(out)]) == 0
-    assert out.read_text().startswith("Name,SID,Email,Total Score")
+    assert out.read_text().startswith('"Name","SID","Email","Total Score"\n')
 
 
 @pytest.mark.parametrize(
