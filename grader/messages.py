@@ -42,6 +42,12 @@ RESULTS_CUT = (
     "all, shared between the tests ...]\n"
 )
 BAD_REPLY = "your code's result could not be read back ({detail})"
+#: The worker stopped on an error of its own (``grader.sandbox.lockdown``'s last word, not an
+#: exit of the student's code); the traceback goes to the staff's part of the results.
+WORKER_FAILED = (
+    "the process that runs your code stopped on an internal error ({type}); this test could "
+    "not be checked, and course staff have the details"
+)
 WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"
 MEMORY = "your code exceeded the {limit} memory limit"
@@ -68,6 +74,26 @@ MISSING_FILE = "`{module}.py` was not submitted, so `{name}` could not be graded
 MISSING_NAME = "`{module}.py` does not define `{name}`{hint}"
 IMPORT_FAILED = "`{module}.py` could not be imported: {type}: {message}"
 BAD_RETURN = "`{name}` returned something the grader cannot read: {message}"
+#: A result past a bound of the worker's reply (``grader.sandbox.protocol``, issue 29); the
+#: detail is one of the BOUND_ sentences below.
+RESULT_TOO_LARGE = "`{name}` returned a result too large to send back to the grader: {message}"
+RESULT_TOO_DEEP = "`{name}` returned a result nested too deeply to send back: {message}"
+BOUND_ENTRIES = (
+    "it holds more than {bound:,} values (the bound on one result: each item of a list, tuple "
+    "or dict counts; an array counts once)"
+)
+BOUND_DEPTH = "its lists, tuples and dicts nest more than {bound} levels deep (the bound)"
+BOUND_BYTES = "{what} takes it past the {bound} bound on one result"
+BOUND_ARRAY = "an array of shape {shape} ({dtype}, {size})"
+BOUND_MESSAGE = "its encoding, {size} in all,"
+BOUND_INT = "an int of about {digits:,} digits is past the bound of {bound:,} digits"
+BOUND_RECURSION = (
+    "its containers nest deeper than the worker's recursion limit ({limit}) lets it walk"
+)
+RESULT_OUT_OF_MEMORY = "the worker ran out of memory while copying it to send it back"
+#: The worker could not finish sending a result (it ran out of memory, or a method of the
+#: student's object raised while it was read).
+RESULT_UNREADABLE = "reading the result failed with {type}: {message}"
 NO_GRADIENT = (
     "`{name}`'s backward returned no gradient for `scores` (it must return one, and None for `y`)"
 )

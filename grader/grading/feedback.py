@@ -84,6 +84,9 @@ def explain(
     elif isinstance(exc, WorkerGone):
         public = messages.WORKER_GONE.format(name=name, reason=exc.reason)
         category = "crashed or timed out"
+        if exc.staff:  # the worker's own failure: its traceback is the grader's, for staff only
+            staff["worker"] = exc.staff
+            staff["suspect_grader"] = True
     elif exc is not None and type(exc).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):
         public = messages.NONDETERMINISTIC.format(name=name)
         category = "nondeterministic"

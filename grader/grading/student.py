@@ -241,6 +241,15 @@ def spec_name(run: Any) -> str:
     return getattr(owner, "name", "the class")
 
 
+#: The worker's refusals to send a result (``grader.sandbox.serve.refusal``): the message, the
+#: category a hidden test names.
+_REFUSED = {
+    "BadReturn": (messages.BAD_RETURN, "wrong type"),
+    "ResultTooLarge": (messages.RESULT_TOO_LARGE, "result too large"),
+    "ResultTooDeep": (messages.RESULT_TOO_DEEP, "result nested too deeply"),
+}
+
+
 def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
     """A student exception as a test failure a student can act on."""
     if exc.type == "NotImplementedError":
@@ -257,10 +266,10 @@ def failure_from(exc: StudentError, name: str, module: str) -> StudentFailure:
         return StudentFailure(messages.SYSTEM_EXIT.format(name=name), category="crash")
     if exc.type == "MemoryError":
         return StudentFailure(messages.MEMORY.format(limit="2 GiB"), category="crash")
-    if exc.type == "BadReturn":
-        return StudentFailure(
-            messages.BAD_RETURN.format(name=name, message=exc.message), category="wrong type"
-        )
+    if exc.type in _REFUSED:
+        template, category = _REFUSED[exc.type]
+        message = messages.sanitize(exc.message, 2000)
+        return StudentFailure(template.format(name=name, message=message), category=category)
     if _is_import_failure(exc, module):
         return StudentFailure(
             messages.IMPORT_FAILED.format(module=module, type=exc.type, message=exc.message),

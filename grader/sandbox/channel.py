@@ -136,6 +136,8 @@ class Worker:
                     raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
                 dec = protocol.Decoder(body, self._remote)
                 op = reply.get("op")
+                if op == "fatal":  # the worker's own last word (``lockdown._last_word``)
+                    raise self._die(*_fatal(reply))
                 try:
                     if op == "callback":
                         paused = time.monotonic()
@@ -213,20 +215,31 @@ class Worker:
     def _kill(self) -> None:
         _killpg(self.pid)
 
-    def _die(self, reason: str | None) -> WorkerGone:
+    def _die(self, reason: str | None, staff: str = "") -> WorkerGone:
         """Kill the worker, find out why it is gone, and remember it for later calls."""
         self._kill()
         status = self.sandbox._reap(self.pid)
+        if reason is None:  # it may have said why before it exited (a failed lock-down)
+            reason, staff = self._last_word() or (None, staff)
         self.output.finish()  # it is dead: what it printed is all in the pipe
         self.output.close()
         if self.output.flooded:
             reason = messages.OUTPUT_FLOOD.format(limit=_size(self.sandbox.limits.output))
         if reason is None:
             reason = messages.describe_exit(status, self.sandbox.limits)
-        self.gone = WorkerGone(reason)
+        self.gone = WorkerGone(reason, staff)
         self.sock.close()
         self.sandbox._forget(self)
         return self.gone
+
+    def _last_word(self) -> tuple[str, str] | None:
+        """The ``fatal`` frame a dead worker left unread in its socket, as ``_die``'s reason."""
+        try:
+            self.sock.settimeout(0.1)  # it is dead: what it sent is here, or nothing is
+            reply, _ = protocol.recv(self.sock)
+        except (protocol.ProtocolError, OSError):
+            return None
+        return _fatal(reply) if reply.get("op") == "fatal" else None
 
     def close(self) -> None:
         if self.gone is None:
@@ -305,6 +318,13 @@ class _BoundedOutput:
             cut=_size(self.total - kept), total=_size(self.total), kept=_size(len(self._tail))
         )
         return messages.sanitize(bytes(self._head)) + cut + messages.sanitize(bytes(self._tail))
+
+
+def _fatal(reply: dict[str, Any]) -> tuple[str, str]:
+    """A worker's ``fatal`` frame as (what the student reads, the traceback for staff)."""
+    kind = messages.sanitize(str(reply.get("type", "")), 100)
+    staff = messages.sanitize(str(reply.get("traceback", "")), 8000)
+    return messages.WORKER_FAILED.format(type=kind), staff
 
 
 def _killpg(pid: int) -> None:

@@ -82,11 +82,13 @@ class StudentError(Exception):
 
 
 class WorkerGone(BaseException):
-    """The worker is dead or had to be killed; ``reason`` says why, in a student's words."""
+    """The worker is dead or had to be killed; ``reason`` says why, in a student's words;
+    ``staff``: what the worker said of its own failure, for the results' hidden part only."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, staff: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.staff = staff
 
 
 class SandboxError(RuntimeError):

@@ -15,7 +15,8 @@ Nothing here is ever unpickled or evaluated: the decoder rebuilds plain Python v
 worker's reply runs the student's code in the grader). The decoder is the only parser of bytes the
 worker sends, so it is strict: bounded frame size, bounded nesting, exact buffer arithmetic.
 
-This module is imported by the worker too, so it depends on nothing but numpy and the stdlib.
+This module is imported by the worker too, so it depends on nothing but numpy, the stdlib and
+``grader.messages`` (the words of its bounds, which a student reads).
 """
 
 from __future__ import annotations
@@ -29,10 +30,19 @@ from typing import Any
 
 import numpy as np
 
+from grader import messages
+
 #: Largest frame either side accepts (header + body).
 MAX_FRAME = 64 * 2**20
 #: Deepest nesting of containers in a value.
 MAX_DEPTH = 32
+#: Most values in one message: every container counts its items (an array counts once, however
+#: large). Checked with ``len`` before a container is walked, so a dict of millions of entries
+#: is refused at once instead of after seconds of encoding (issue 29).
+MAX_ENTRIES = 2**20
+#: Most decimal digits of an int (Python's own ``int``/``str`` conversion stops at 4300).
+MAX_INT_DIGITS = 4000
+_INT_BITS = int(MAX_INT_DIGITS / math.log10(2))  # an int of no more bits has <= 4000 digits
 #: Longest string or int literal (digits) accepted in a value.
 MAX_STR = 1 * 2**20
 MAX_NDIM = 32
@@ -59,56 +69,116 @@ class Unencodable(TypeError):
     """A value of a type the protocol does not carry (a student returned an object)."""
 
 
+class TooLarge(Unencodable):
+    """A value past one of the bounds above; ``str(exc)`` names the bound, for a student."""
+
+
+class TooDeep(TooLarge):
+    """A value whose containers nest deeper than ``MAX_DEPTH``."""
+
+
 # -- encoding ------------------------------------------------------------------------------------
 
 
 class Encoder:
-    """Encodes one message; callables are registered with ``register_fn`` and sent by id."""
+    """Encodes one message; callables are registered with ``register_fn`` and sent by id.
+
+    The bounds are kept while the value is walked, never after: ``_entries`` counts the values
+    seen (a container adds its length before its items are visited) and ``_size`` the bytes the
+    message will take at least (array buffers exactly, strings and long ints by their length),
+    so whatever is too large is refused before the work of encoding it is done. ``frame`` still
+    checks the exact size: the running count is a lower bound of it.
+    """
 
     def __init__(self, register_fn: Callable[[Callable[..., Any]], int] | None = None) -> None:
         self._register_fn = register_fn
         self._chunks: list[bytes] = []
         self._size = 0
+        self._body = 0
+        self._entries = 0
 
     def value(self, v: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
-            raise Unencodable("value nested too deeply")
+            raise TooDeep(messages.BOUND_DEPTH.format(bound=MAX_DEPTH))
         # NumPy first: np.float64 is a subclass of float, and as a JSON number it would lose its
         # dtype (and, for inf and nan, reach the float branch with a repr of its own, issue 16).
         # As raw bytes every numpy scalar keeps its dtype, sign of zero and NaN exactly.
         if isinstance(v, (np.ndarray, np.generic)):
             return self._array(v)
-        if v is None or isinstance(v, (bool, str)):
+        if v is None or isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            self._grow(len(v), "a string")
             return v
         if isinstance(v, int):
+            if v.bit_length() > 64:  # cheap for the ints of every day
+                self._long_int(v)
             return v
         if isinstance(v, float):
             return v if math.isfinite(v) else {"$": "float", "v": _float_name(v)}
-        if isinstance(v, tuple):
-            return {"$": "tuple", "v": [self.value(x, depth + 1) for x in v]}
-        if isinstance(v, list):
-            return [self.value(x, depth + 1) for x in v]
-        if isinstance(v, dict):
+        if isinstance(v, (tuple, list, dict)):
+            self._count(len(v))
+            depth += 1
+            if isinstance(v, tuple):
+                return {"$": "tuple", "v": [self.value(x, depth) for x in v]}
+            if isinstance(v, list):
+                return [self.value(x, depth) for x in v]
             items = []
             for k, x in v.items():
                 if not isinstance(k, (str, int)) or isinstance(k, bool):
                     raise Unencodable(f"dict key of type {type(k).__name__}")
-                items.append([k, self.value(x, depth + 1)])
+                items.append([self._key(k), self.value(x, depth)])
             return {"$": "dict", "v": items}
         if callable(v) and self._register_fn is not None:
             return {"$": "fn", "id": self._register_fn(v)}
         raise Unencodable(f"a value of type {type(v).__name__}")
 
+    def _key(self, k: str | int) -> str | int:
+        if isinstance(k, str):
+            self._grow(len(k), "a string")
+        elif k.bit_length() > 64:
+            self._long_int(k)
+        return k
+
+    def _count(self, n: int) -> None:
+        self._entries += n
+        if self._entries > MAX_ENTRIES:
+            raise TooLarge(messages.BOUND_ENTRIES.format(bound=MAX_ENTRIES))
+
+    def _grow(self, n: int, what: str) -> None:
+        self._size += n
+        if self._size > MAX_FRAME:
+            raise TooLarge(messages.BOUND_BYTES.format(what=what, bound=_size(MAX_FRAME)))
+
+    def _long_int(self, v: int) -> None:
+        digits = int(v.bit_length() * math.log10(2)) + 1  # within one of the exact count
+        if v.bit_length() > _INT_BITS:
+            raise TooLarge(messages.BOUND_INT.format(digits=digits, bound=MAX_INT_DIGITS))
+        self._grow(digits, "an int")
+
     def _array(self, v: np.ndarray | np.generic) -> dict[str, Any]:
         scalar = isinstance(v, np.generic)
+        if not scalar:
+            # Before the copy: a broadcast view of 320 GB costs its maker nothing, its copy
+            # everything. The base class's descriptors, which a subclass cannot override.
+            dtype = _NDARRAY_DTYPE(v)
+            if dtype.kind not in ALLOWED_KINDS:
+                raise Unencodable(f"an array of dtype {dtype}")
+            nbytes = _NDARRAY_NBYTES(v)
+            if self._size + nbytes > MAX_FRAME:
+                shape = tuple(_NDARRAY_SHAPE(v))
+                what = messages.BOUND_ARRAY.format(shape=shape, dtype=dtype, size=_size(nbytes))
+                self._grow(nbytes, what)
         # np.array(..., copy=True) drops subclasses and their lying __eq__ (security.md T7).
         arr = np.array(v, copy=True, order="C", subok=False)
         if arr.dtype.kind not in ALLOWED_KINDS:
             raise Unencodable(f"an array of dtype {arr.dtype}")
+        self._count(1)
+        self._grow(arr.nbytes, "an array")
         data = arr.tobytes()
-        off = self._size
+        off = self._body
         self._chunks.append(data)
-        self._size += len(data)
+        self._body += len(data)
         return {
             "$": "nd",
             "dtype": arr.dtype.str,
@@ -122,8 +192,22 @@ class Encoder:
         head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
         body = b"".join(self._chunks)
         if len(head) + len(body) > MAX_FRAME:
-            raise Unencodable(f"message of {len(head) + len(body)} bytes exceeds {MAX_FRAME}")
+            what = messages.BOUND_MESSAGE.format(size=_size(len(head) + len(body)))
+            raise TooLarge(messages.BOUND_BYTES.format(what=what, bound=_size(MAX_FRAME)))
         return _HEAD.pack(len(head), len(body)) + head + body
+
+
+_NDARRAY_DTYPE = np.ndarray.dtype.__get__
+_NDARRAY_NBYTES = np.ndarray.nbytes.__get__
+_NDARRAY_SHAPE = np.ndarray.shape.__get__
+
+
+def _size(n: int) -> str:
+    """Bytes for a reader: ``64 MiB``, ``298 GiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
 
 
 def _float_name(v: float) -> str:
@@ -159,6 +243,13 @@ class Decoder:
     def __init__(self, body: bytes, make_fn: Callable[[int], Any] | None = None) -> None:
         self._body = memoryview(body)
         self._make_fn = make_fn
+        self._entries = 0
+
+    def _count(self, items: list[Any]) -> list[Any]:
+        self._entries += len(items)
+        if self._entries > MAX_ENTRIES:
+            raise ProtocolError(f"more than {MAX_ENTRIES} values in one message")
+        return items
 
     def value(self, v: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -174,15 +265,15 @@ class Decoder:
                 raise ProtocolError("string too long")
             return v
         if isinstance(v, list):
-            return [self.value(x, depth + 1) for x in v]
+            return [self.value(x, depth + 1) for x in self._count(v)]
         if not isinstance(v, dict):
             raise ProtocolError(f"unexpected JSON value of type {type(v).__name__}")
         tag = v.get("$")
         if tag == "tuple":
-            return tuple(self.value(x, depth + 1) for x in _list(v, "v"))
+            return tuple(self.value(x, depth + 1) for x in self._count(_list(v, "v")))
         if tag == "dict":
             out: dict[Any, Any] = {}
-            for item in _list(v, "v"):
+            for item in self._count(_list(v, "v")):
                 if not isinstance(item, list) or len(item) != 2:
                     raise ProtocolError("dict item is not a pair")
                 key = item[0]

@@ -12,6 +12,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import json
+import os
 import socket
 import sys
 import traceback
@@ -19,6 +20,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from grader import messages
 from grader.sandbox import protocol
 from grader.sandbox.probe import probe
 
@@ -107,9 +109,8 @@ class Worker:
         _flush()
         try:
             frame = protocol.encode({"op": "return", "id": cid}, {"value": result}, self._register)
-        except (protocol.Unencodable, ValueError, TypeError) as exc:
-            err = {"type": "BadReturn", "message": str(exc), "traceback": ""}
-            self._send({"op": "error", "id": cid, **err}, {})
+        except BaseException as exc:  # the student's objects run here too (a list's __iter__)
+            self._send({"op": "error", "id": cid, **refusal(exc)}, {})
             return
         protocol.send(self.sock, frame)
 
@@ -272,6 +273,38 @@ def _defined_in(obj: Any, module: types.ModuleType) -> bool:
     return getattr(obj, "__module__", None) == module.__name__
 
 
+def refusal(exc: BaseException) -> dict[str, str]:
+    """Why a result cannot be sent, as an error reply: which bound it met, or what broke.
+
+    Never a traceback: encoding is the grader's code, and what failed in it is the result's
+    size or type, which the message says (issue 29: a 320 GB broadcast view made the encoder
+    raise numpy's memory error, and the student read the grader's traceback)."""
+    if isinstance(exc, (protocol.TooDeep, RecursionError)):
+        kind = "ResultTooDeep"
+        message = str(exc) if isinstance(exc, protocol.TooDeep) else _bound_depth()
+    elif isinstance(exc, protocol.TooLarge):
+        kind, message = "ResultTooLarge", str(exc)
+    elif isinstance(exc, MemoryError):
+        kind, message = "ResultTooLarge", messages.RESULT_OUT_OF_MEMORY
+    elif isinstance(exc, protocol.Unencodable):
+        kind, message = "BadReturn", str(exc)
+    else:
+        kind = "BadReturn"
+        message = messages.RESULT_UNREADABLE.format(type=type(exc).__name__, message=_text(exc))
+    return {"type": kind, "message": message[:2000], "traceback": ""}
+
+
+def _bound_depth() -> str:
+    return messages.BOUND_RECURSION.format(limit=sys.getrecursionlimit())
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:500]
+    except BaseException:
+        return f"<{type(exc).__name__} whose message cannot be shown>"
+
+
 def describe(exc: BaseException) -> dict[str, str]:
     """An exception as strings: the only form in which it crosses the boundary."""
     if isinstance(exc, MissingName):
@@ -281,14 +314,35 @@ def describe(exc: BaseException) -> dict[str, str]:
             "available": json.dumps(exc.available[:200]),
             "traceback": "",
         }
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the student needs their code's lines, not ours.
-    text = "".join(line for line in tb if "grader/sandbox/worker.py" not in line)
+    text = _student_traceback(exc)
     try:
         message = str(exc)
     except BaseException:
         message = f"<{type(exc).__name__} whose message cannot be shown>"
     return {"type": type(exc).__name__, "message": message[:4000], "traceback": text[-8000:]}
+
+
+#: The grader's package folder: frames of files under it are ours, not the student's.
+_GRADER = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _student_traceback(exc: BaseException) -> str:
+    """The traceback without the grader's own frames (the serving loop, a stand-in's handle):
+    the student needs their code's lines, and never the grader's paths (issue 29)."""
+    try:
+        top = traceback.TracebackException.from_exception(exc)
+        todo, seen = [top], set()
+        while todo:
+            t = todo.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            kept = [f for f in t.stack if not f.filename.startswith(_GRADER)]
+            t.stack = traceback.StackSummary.from_list(kept)
+            todo += [c for c in (t.__cause__, t.__context__) if c is not None]
+        return "".join(top.format())
+    except BaseException:  # a student's exception whose message cannot be shown
+        return ""
 
 
 def _flush() -> None:

@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -194,12 +195,37 @@ def judge(
             )
     if result.execution_time > WALL_LIMIT:
         problems.append(f"took {result.execution_time:.0f} s")
+    leaks = grader_leaks(gradescope.to_json(result))
+    if leaks:
+        problems.append(f"the grader's paths or traceback in what the student reads: {leaks}")
     text = json.dumps(gradescope.to_json(result))
     if "ADVERSARIAL forged" in text or '"score": 999' in text:
         problems.append("a forged result reached results.json")
     if "TAMPERED" in text:
         problems.append("the submission changed a file of the project (it says so)")
     return problems
+
+
+#: The grader's own files as a traceback or a message would name them (issue 29).
+_GRADER_FILES = re.compile(
+    r"grader/(sandbox|grading|authoring|classroom|gradescope)/|grader/(cli|prefork|messages)\.py"
+)
+
+
+def grader_leaks(results: dict[str, Any]) -> dict[str, str]:
+    """The texts of results.json a student may read (the top-level output, every test's
+    output, hidden or not) that name a file of the grader, each with the line that does:
+    what the grader's traceback always shows. ``extra_data`` is staff's and not looked at."""
+    texts = {"(top-level output)": str(results.get("output", ""))}
+    texts.update({str(t.get("name")): str(t.get("output", "")) for t in results["tests"]})
+    here = str(Path(engine.__file__).resolve().parents[1])
+    leaks = {}
+    for name, text in texts.items():
+        for line in text.splitlines():
+            if here in line or _GRADER_FILES.search(line):
+                leaks[name] = line[:300]
+                break
+    return leaks
 
 
 def _message(t: Any) -> str:

@@ -63,6 +63,11 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         ("61,184 characters cut here", "at most 262,144 bytes"),
     ),
     "BAD_REPLY": ("clause", {"detail": "a truncated frame"}, ("could not be read back",)),
+    "WORKER_FAILED": (
+        "clause",
+        {"type": "ProtocolError"},
+        ("internal error (ProtocolError)", "could not be checked", "staff have the details"),
+    ),
     "WORKER_CLOSED": ("clause", {}, ("already closed",)),
     "WORKER_LOST": ("clause", {}, ("ended unexpectedly",)),
     "MEMORY": ("clause", {"limit": "2 GiB"}, ("exceeded the 2 GiB memory limit",)),
@@ -104,6 +109,41 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         "clause",
         {"name": "softmax", "message": "a generator"},
         ("`softmax` returned something the grader cannot read: a generator",),
+    ),
+    "RESULT_TOO_LARGE": (
+        "clause",
+        {"name": "softmax", "message": "it holds more than 9 values"},
+        ("`softmax` returned a result too large to send back", "more than 9 values"),
+    ),
+    "RESULT_TOO_DEEP": (
+        "clause",
+        {"name": "softmax", "message": "its lists nest more than 32 levels deep"},
+        ("`softmax` returned a result nested too deeply", "32 levels deep"),
+    ),
+    "BOUND_ENTRIES": ("fragment", {"bound": 2**20}, ("more than 1,048,576 values", "counts once")),
+    "BOUND_DEPTH": ("fragment", {"bound": 32}, ("more than 32 levels deep",)),
+    "BOUND_BYTES": (
+        "fragment",
+        {"what": "a string", "bound": "64 MiB"},
+        ("a string takes it past the 64 MiB bound on one result",),
+    ),
+    "BOUND_ARRAY": (
+        "fragment",
+        {"shape": (200000, 200000), "dtype": "float64", "size": "298 GiB"},
+        ("shape (200000, 200000) (float64, 298 GiB)",),
+    ),
+    "BOUND_MESSAGE": ("fragment", {"size": "65 MiB"}, ("65 MiB in all",)),
+    "BOUND_INT": (
+        "fragment",
+        {"digits": 1_000_000, "bound": 4000},
+        ("about 1,000,000 digits", "bound of 4,000 digits"),
+    ),
+    "BOUND_RECURSION": ("fragment", {"limit": 100}, ("recursion limit (100)",)),
+    "RESULT_OUT_OF_MEMORY": ("fragment", {}, ("ran out of memory",)),
+    "RESULT_UNREADABLE": (
+        "fragment",
+        {"type": "ValueError", "message": "no"},
+        ("reading the result failed with ValueError: no",),
     ),
     "NO_GRADIENT": (
         "clause",

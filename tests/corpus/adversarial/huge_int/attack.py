@@ -1,0 +1,2 @@
+def softmax(scores):
+    return 1 << 3_400_000
