@@ -43,6 +43,7 @@ MAX_ENTRIES = 2**20
 #: Most decimal digits of an int (Python's own ``int``/``str`` conversion stops at 4300).
 MAX_INT_DIGITS = 4000
 _INT_BITS = int(MAX_INT_DIGITS / math.log10(2))  # an int of no more bits has <= 4000 digits
+_INT_LIMIT = 10**MAX_INT_DIGITS
 #: Longest string or int literal (digits) accepted in a value.
 MAX_STR = 1 * 2**20
 MAX_NDIM = 32
@@ -152,7 +153,7 @@ class Encoder:
 
     def _long_int(self, v: int) -> None:
         digits = int(v.bit_length() * math.log10(2)) + 1  # within one of the exact count
-        if v.bit_length() > _INT_BITS:
+        if v.bit_length() > _INT_BITS and abs(v) >= _INT_LIMIT:
             raise TooLarge(messages.BOUND_INT.format(digits=digits, bound=MAX_INT_DIGITS))
         self._grow(digits, "an int")
 
