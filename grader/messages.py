@@ -151,6 +151,12 @@ NO_LANDLOCK = (
 GPU_SKIPPED = "skipped: this test needs a GPU and the grader has none (worth no points here)"
 COULD_NOT_CHECK = "the grader could not check `{name}`: its result led to an error ({kind})"
 
+#: How a duplicate's note names the copy used (INTAKE["duplicate"]'s ``used``).
+USED_LAST_MEMBER = "the last one in the zip, as unzipping it would"
+USED_EXACT_NAME = "{file}, the exact name"
+#: INTAKE["duplicate-cell"]'s ``appended``: the ``%%writefile -a`` cells after the last one.
+APPENDED_CELLS = " (with the `-a` cells after it: {cells})"
+
 # -- the submission's intake: one note per problem code (grader.grading.submission)
 # ----------------------
 
@@ -170,8 +176,13 @@ INTAKE = MappingProxyType(
         "ignored-file": "We ignored {names}: we use only .py files with plain names "
         "(letters, digits, _) at the top of a submission, and text data beside them "
         "(.json, .txt, .csv, .tsv).",
-        "duplicate": "Your submission has `{file}` more than once ({names}); we used the first, "
-        "{first}. Submit each file once.",
+        "duplicate": "Your submission has `{file}` more than once ({names}); we used {used}. "
+        "Submit each file once.",
+        #: A notebook's duplicate cells: the last wins, as running the notebook writes the file
+        #: (DESIGN.md contract 5), the rule of a zip's duplicates too (docs/ARCHITECTURE.md).
+        "duplicate-cell": "Your notebook has {count} `%%writefile {file}` cells ({cells}); "
+        "each replaces the file, so we graded it as the last one, cell {used}, writes "
+        "it{appended}, as running the notebook does. Keep one such cell.",
         "not-utf8": "`{file}` is not UTF-8 text (bad byte at offset {offset}); "
         "save it as UTF-8 and resubmit. We could not use it.",
         "syntax-error": "`{file}` has a syntax error on line {line}: `{text}` ({error}). "

@@ -243,8 +243,9 @@ def _assemble(
             pyc.setdefault(f"{module}.py", []).append("/".join(e.parts))
         elif len(rel) != 1:
             ignored.append("/".join(e.parts))
-        elif rel[0] in top:  # a zip may hold a name twice: the first one wins
+        elif rel[0] in top:  # a zip may hold a name twice: the last wins, as unzip leaves it
             dupes.setdefault(rel[0], [rel[0]]).append(rel[0])
+            top[rel[0]] = e
         else:
             top[rel[0]] = e
 
@@ -269,9 +270,11 @@ def _assemble(
         else:
             ignored.append(name)
     for name, seen in sorted(dupes.items()):
-        problems.append(
-            _problem("duplicate", file=name, names=_names(seen), first=f"`{_shown(seen[0])}`")
-        )
+        if all(n == name for n in seen):
+            kept = messages.USED_LAST_MEMBER
+        else:  # the exact name beats its wrong-case copies, wherever they are
+            kept = messages.USED_EXACT_NAME.format(file=f"`{_shown(seen[0])}`")
+        problems.append(_problem("duplicate", file=name, names=_names(seen), used=kept))
     if helpers:
         shadows = [h for h in helpers if h[:-3] in _SHADOWING or h.startswith("test_")]
         note = (
@@ -521,8 +524,9 @@ def _load_zip(path: Path, limits: IntakeLimits) -> Submission:
 # --- notebooks -----------------------------------------------------------------------------------
 
 
-def _code_cells(raw: object) -> list[str] | None:
-    """The sources of the code cells, read with nbformat (any version), else from the raw JSON."""
+def _code_cells(raw: object) -> list[tuple[int, str]] | None:
+    """(cell number, from 1, counting every cell; source) of the code cells, read with nbformat
+    (any version), else from the raw JSON."""
     cells: object = None
     try:
         import nbformat
@@ -536,15 +540,15 @@ def _code_cells(raw: object) -> list[str] | None:
         cells = raw.get("cells") if isinstance(raw, dict) else None
     if not isinstance(cells, list):
         return None
-    out: list[str] = []
-    for cell in cells:
+    out: list[tuple[int, str]] = []
+    for number, cell in enumerate(cells, 1):
         if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source")
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
         if isinstance(source, str):
-            out.append(source)
+            out.append((number, source))
     return out
 
 
@@ -605,8 +609,10 @@ def load_notebook_sources(
         return {}, [_fatal("bad-notebook", error="it has no list of cells")]
     problems: list[Problem] = []
     files: dict[str, list[str]] = {}  # parts joined once at the end: appends stay linear
+    writers: dict[str, list[int]] = {}  # the cells that (re)wrote each file, in order
+    appenders: dict[str, list[int]] = {}  # the -a cells since the last of them
     found = False
-    for cell in cells:
+    for number, cell in cells:
         magic = _writefile_magic(cell)
         if magic is None:
             continue
@@ -628,13 +634,34 @@ def load_notebook_sources(
                 )
             )
             continue
-        if append:
-            files.setdefault(name, []).append(body)
-        else:
+        if append and name in files:
+            files[name].append(body)
+            appenders[name].append(number)
+        else:  # a plain %%writefile, or an -a that creates the file: it starts a new copy
             files[name] = [body]
+            writers.setdefault(name, []).append(number)
+            appenders[name] = []
+    for name, numbers in writers.items():
+        if len(numbers) > 1:
+            problems.append(_duplicate_cells(name, numbers, appenders[name]))
     if not found:
         problems.append(_problem("no-writefile-cells", fatal=True))
     return {name: "".join(parts) for name, parts in files.items()}, problems
+
+
+def _duplicate_cells(name: str, numbers: list[int], appended: list[int]) -> Problem:
+    """The note of a file written by several cells: which one the grading used (issue 29)."""
+    listed = [str(n) for n in numbers]
+    cells = ", ".join(listed[:-1]) + " and " + listed[-1]
+    after = ", ".join(str(n) for n in appended)
+    return _problem(
+        "duplicate-cell",
+        file=name,
+        count=len(numbers),
+        cells=cells,
+        used=numbers[-1],
+        appended=messages.APPENDED_CELLS.format(cells=after) if appended else "",
+    )
 
 
 # --- the public entry points ---------------------------------------------------------------------

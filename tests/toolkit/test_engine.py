@@ -177,6 +177,46 @@ def test_notebook_and_zip_submissions_grade_like_the_folder(tmp_path: Path, moth
     assert zipped.extra_data["submission_digest"] == folder.extra_data["submission_digest"]
 
 
+def test_a_notebook_writing_a_file_twice_is_graded_on_the_last_cell_and_says_so(
+    tmp_path: Path, mother: Mother
+) -> None:
+    """Issue 29: two `%%writefile losses.py` cells. The last one wins, as running the notebook
+    writes the file (DESIGN.md contract 5) and as a zip's last copy does; the results name it."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "examples" / "notebook" / "assignment.ipynb", as_version=4)
+    stubs = (ROOT / "assignment" / "losses.py").read_text()
+    options = engine.Options(suites=("public",), only="losses")
+    scores = {}
+    for order in ("stubs last", "stubs first"):
+        copy = nbformat.from_dict(nb)
+        cell = nbformat.v4.new_code_cell(f"%%writefile losses.py\n{stubs}")
+        if order == "stubs last":
+            copy.cells.append(cell)
+        else:
+            copy.cells.insert(0, cell)
+        numbers = [
+            i
+            for i, c in enumerate(copy.cells, 1)
+            if c.cell_type == "code" and c.source.startswith("%%writefile losses.py")
+        ]
+        path = tmp_path / f"{order.replace(' ', '_')}.ipynb"
+        nbformat.write(copy, path)
+        result = engine.grade(path, options, mother=mother)
+        scores[order] = result.score
+        output = gradescope.to_json(result)["output"]
+        note = messages.INTAKE["duplicate-cell"].format(
+            file="losses.py",
+            count=2,
+            cells=f"{numbers[0]} and {numbers[1]}",
+            used=numbers[1],
+            appended="",
+        )
+        assert note in output, output
+        assert result.grader_error is None and result.max_score > 0
+    assert scores == {"stubs last": 0.0, "stubs first": result.max_score}
+
+
 def test_a_misspelled_function_says_did_you_mean(tmp_path: Path, mother: Mother) -> None:
     sub = tmp_path / "typo"
     sub.mkdir()

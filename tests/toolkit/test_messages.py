@@ -265,9 +265,23 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     ),
     "INTAKE[duplicate]": (
         "sentence",
-        {"file": "losses.py", "names": "`losses.py`, `losses.py`", "first": "`losses.py`"},
-        ("`losses.py` more than once", "Submit each file once"),
+        {"file": "losses.py", "names": "`losses.py`, `losses.py`", "used": "the last one"},
+        ("`losses.py` more than once", "we used the last one", "Submit each file once"),
     ),
+    "INTAKE[duplicate-cell]": (
+        "sentence",
+        {
+            "file": "losses.py",
+            "count": 2,
+            "cells": "4 and 9",
+            "used": 9,
+            "appended": " (with the `-a` cells after it: 10)",
+        },
+        ("2 `%%writefile losses.py` cells (4 and 9)", "cell 9, writes it (with the", "Keep one"),
+    ),
+    "USED_LAST_MEMBER": ("fragment", {}, ("the last one in the zip",)),
+    "USED_EXACT_NAME": ("fragment", {"file": "`losses.py`"}, ("`losses.py`, the exact name",)),
+    "APPENDED_CELLS": ("fragment", {"cells": "10, 11"}, ("`-a` cells after it: 10, 11)",)),
     "INTAKE[not-utf8]": ("sentence", {"file": "losses.py", "offset": 11}, ("not UTF-8", "11")),
     "INTAKE[syntax-error]": (
         "sentence",

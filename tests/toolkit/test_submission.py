@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import messages
 from grader.authoring import pack
 from grader.grading.submission import (
     DEFAULT_LIMITS,
@@ -370,15 +371,18 @@ def test_zip_limits(tmp_path: Path) -> None:
     assert codes(sub) == ["too-large"] and "540 bytes" in sub.problems[0].message
 
 
-def test_zip_duplicate_member_first_wins(tmp_path: Path) -> None:
+def test_zip_duplicate_member_last_wins(tmp_path: Path) -> None:
+    """The rule of every route in (docs/SUBMISSIONS.md): of two copies, the last one, as
+    unzipping the zip leaves it and as running a notebook writes a file."""
     path = tmp_path / "s.zip"
     with zipfile.ZipFile(path, "w") as zf, pytest.warns(UserWarning, match="Duplicate"):
         for name, source in GOOD.items():
             zf.writestr(name, source)
         zf.writestr("losses.py", "SECOND = 1\n")
     sub = load_submission(path)
-    assert sub.sources["losses.py"] == GOOD["losses.py"]
-    assert only(sub, "duplicate").file == "losses.py"
+    assert sub.sources["losses.py"] == "SECOND = 1\n"
+    problem = only(sub, "duplicate")
+    assert problem.file == "losses.py" and messages.USED_LAST_MEMBER in problem.message
 
 
 @pytest.mark.parametrize("cut", [10, 100, -30, -1])
@@ -450,8 +454,32 @@ def test_notebook_append_overwrite_and_newline() -> None:
             "%%writefile --append optim.py\nMORE = 1",
         )
     )
-    assert problems == []
     assert files == {"losses.py": "A = 1\nB = 2\n", "optim.py": "NEW = 1\nMORE = 1\n"}
+    # optim.py was written twice: the note says which cell was graded (issue 29).
+    assert [(p.code, p.file, p.fatal) for p in problems] == [("duplicate-cell", "optim.py", False)]
+    assert problems[0].message == MESSAGES["duplicate-cell"].format(
+        file="optim.py",
+        count=2,
+        cells="3 and 4",
+        used=4,
+        appended=messages.APPENDED_CELLS.format(cells="5"),
+    )
+
+
+def test_notebook_duplicate_cells_name_the_cell_used_counting_every_cell() -> None:
+    text = {"cell_type": "markdown", "metadata": {}, "source": "# Part 1"}
+    raw = json.loads(notebook("%%writefile losses.py\nFIRST = 1\n", "x = 1"))
+    raw["cells"] = [text, raw["cells"][0], text, raw["cells"][1]] + [
+        {**raw["cells"][0], "source": f"%%writefile losses.py\nV = {i}\n"} for i in (2, 3)
+    ]
+    files, problems = load_notebook_sources(json.dumps(raw).encode())
+    assert files == {"losses.py": "V = 3\n"}
+    (problem,) = problems
+    assert "3 `%%writefile losses.py` cells (2, 5 and 6)" in problem.message
+    assert "graded it as the last one, cell 6, writes it, as running the" in problem.message
+    # An append-only start is the first copy; one file written once has nothing to report.
+    files, problems = load_notebook_sources(notebook("%%writefile -a losses.py\nA = 1\n"))
+    assert files == {"losses.py": "A = 1\n"} and problems == []
 
 
 def test_notebook_list_and_string_sources_agree() -> None:
