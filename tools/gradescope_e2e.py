@@ -6,7 +6,8 @@ its settings and its log; split, each part would be a fragment that only makes s
 
     scripts/gradescope-e2e [--rebuild | --rebuild-setup] [--cache DIR] [--bug ID] ...
 
-(``python -m grader.gradescope.e2e`` is the same; as root, on Linux, with debootstrap.) Where
+(``python -m tools.gradescope_e2e`` from the repository is the same; as root, on Linux, with
+debootstrap. It lives outside ``grader/``, in the maintainers' ``tools/``: no zip carries it.) Where
 ``grader simulate`` runs ``run_autograder`` with the instructor's own venv, this starts from
 nothing, as Gradescope's image build does:
 
@@ -76,7 +77,7 @@ from typing import Any
 
 from grader.authoring import pack
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path("/var/cache/grader-e2e")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
