@@ -19,9 +19,10 @@ from typing import IO
 __all__ = ["FORMULA_TRIGGERS", "CsvWriter", "csv_cell", "csv_row", "csv_writer", "for_terminal"]
 
 #: OWASP's list (CSV Injection): a cell that begins with one of these is a formula to Excel,
-#: LibreOffice or Google Sheets. Line feed joins tab and carriage return: some importers strip
-#: leading whitespace of every kind before they look at the first character.
-FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
+#: LibreOffice or Google Sheets. NUL is in OWASP ASVS 5.0's list (1.2.10); line feed joins tab
+#: and carriage return, as some importers strip leading whitespace of every kind before they
+#: look at the first character.
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\x00")
 
 #: Full-width forms of the triggers: Excel with an East Asian input locale may fold them to
 #: their ASCII forms. No name needs one in first place, so they are neutralised too.
@@ -39,8 +40,8 @@ def csv_cell(value: object) -> object:
     * ``bool`` is text (``"True"``), never a number: no importer expects 1 for a yes.
     * ``None`` is an empty cell.
     * Any other value is text. If it begins (after spaces) with ``=``, ``+``, ``-``, ``@``, a
-      tab, a carriage return or a line feed, or their full-width forms, it gets a leading
-      ``'``, the mark spreadsheets read as "this is text" (OWASP).
+      tab, a carriage return, a line feed or NUL, or the full-width forms of the first four,
+      it gets a leading ``'``, the mark spreadsheets read as "this is text" (OWASP).
 
     A numeric-looking *string* such as ``"-2"`` is text too and gets the ``'``: a string here
     came from a student field (an SID, a name), which is an identity, not a quantity, and must

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 #: The first characters that make a cell a formula (OWASP, CSV Injection), after the leading
-#: spaces an importer may trim; tab and carriage return count on their own.
-_TRIGGERS = "=+-@\uff1d\uff0b\uff0d\uff20"
+#: spaces an importer may trim; tab, carriage return, line feed and NUL count on their own.
+_TRIGGERS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 
 #: A plain number: "-2" or "-0.5" is a value, not a formula, and scores may be negative.
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
@@ -25,7 +25,7 @@ _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2
 
 def is_formula(cell: str) -> bool:
     """Would a spreadsheet evaluate this cell (as the csv module read it back)?"""
-    if cell[:1] in ("\t", "\r", "\n"):
+    if cell[:1] in {"\t", "\r", "\n", "\x00"}:
         return True
     stripped = cell.lstrip(" \u00a0\u3000")
     return stripped[:1] in _TRIGGERS and not _NUMBER.fullmatch(stripped)

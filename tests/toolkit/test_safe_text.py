@@ -20,6 +20,7 @@ ATTACKS = [
     "\t=1+2",
     "\r=3+4",
     "\n=5+6",
+    "\x00=9+9",
     "  =7+8",
     "\u00a0=cmd|' /C calc'!A0",
     "\uff1d1+1",
@@ -80,7 +81,7 @@ def test_the_checker_sees_every_unsafe_cell(tmp_path: Path) -> None:
     with (tmp_path / "sub" / "raw.csv").open("w", newline="") as fh:
         csv.writer(fh).writerows([[a, 1] for a in ATTACKS])
     with (tmp_path / "safe.csv").open("w", newline="") as fh:
-        csv_writer(fh).writerows([[a, -1] for a in ATTACKS])
+        csv_writer(fh).writerows([[a, -1, "", None] for a in ATTACKS])
     found = spreadsheet.formula_cells(tmp_path)
     assert {cell for _, _, cell in found} == set(ATTACKS) - {"-2"}
     assert all(f.endswith("raw.csv") for f, _, _ in found)
