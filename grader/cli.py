@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from grader import messages
 from grader.authoring import pack
 from grader.safe_text import for_terminal
 
@@ -495,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(run(args))
     except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("grader.") and _in_a_student_bundle():
+            print(messages.NOT_IN_BUNDLE.format(command=args.command), file=sys.stderr)
+            return ExitCode.USAGE
         extra = _EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:
             raise
@@ -569,6 +573,11 @@ def _start_clean(argv: list[str]) -> None:
     except (SystemExit, pack.ManifestError):
         return  # ``main`` says what is wrong, as it would have
     prefork.reexec(argv, torch)
+
+
+def _in_a_student_bundle() -> bool:
+    """A student bundle ships what ``check`` runs, never ``grader.classroom`` (issue 29)."""
+    return not (Path(__file__).resolve().parent / "classroom").is_dir()
 
 
 # Optional dependencies of the instructor's commands, and the extra that installs each.

@@ -242,6 +242,11 @@ CHECK_ALL_PASSED = (
 )
 CHECK_HIDDEN_INTRO = "The hidden tests will also examine:"
 CHECK_FAILED = "The checker itself failed (not your code); please tell course staff:"
+#: An instructor's command run from a student bundle, which ships only what `check` runs.
+NOT_IN_BUNDLE = (
+    "grader {command}: this command is one of the course staff's and is not part of this "
+    "bundle, which holds what `grader check` needs; use `python -m grader check`."
+)
 CHECK_PROGRESS = "checking {path} ..."
 CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
 

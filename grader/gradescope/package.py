@@ -14,8 +14,8 @@ bugs.py), ``requirements.txt`` (the versions installed here) and ``policies.json
 
 The student bundle holds ``assignment/``, the public suite, the reference's recorded answers to
 it (``grader.grading.answers``: data, recorded by grading the reference with the public suites) and
-the
-grader, and nothing of the reference's code: no solutions/, no hidden suite, no bugs.py
+the part of the grader that ``grader check`` runs (``STUDENT_PACKAGES``: none of the instructor's
+commands), and nothing of the reference's code: no solutions/, no hidden suite, no bugs.py
 (tests/toolkit/test_package.py checks it line by line against the reference's solution regions,
 and runs the public tests from an unpacked bundle).
 """
@@ -166,6 +166,14 @@ public tests with the reference itself, and the hidden tests. Submit your .py fi
 notebook) there.
 """
 
+#: The part of ``grader/`` a student's ``grader check`` runs (and ``pytest`` in ``assignment/``,
+#: the notebook's ``check``): the packages whose every module it may use, and single modules of
+#: the others. The instructor's commands (``grader.classroom``, ``grader.gradescope``, authoring's
+#: ``assign`` and ``new``) stay home (issue 29); ``grader batch`` and the like in a bundle say so
+#: (``messages.NOT_IN_BUNDLE``).
+STUDENT_PACKAGES = ("grader", "grader/sandbox", "grader/grading")
+STUDENT_MODULES = ("grader/authoring/__init__.py", "grader/authoring/pack.py")
+
 #: Where the bundle holds the reference's recorded answers
 #: (``grader.authoring.pack.active().answers`` there).
 ANSWERS_ENTRY = "tests/grading/public_answers.frame"
@@ -186,8 +194,10 @@ def student_entries(repo: Path = REPO, assignment: Pack | None = None) -> list[E
         entries.append(Entry("tests/grading/pytest.ini", _read(p.suites / "pytest.ini")))
     entries.append(Entry(pack.MANIFEST, _bundle_manifest(p)))
     entries.append(Entry(ANSWERS_ENTRY, record_public_answers(p)))
-    entries += _tree(repo, "grader", suffixes=(".py", ".json", ".typed"))
-    entries.append(Entry("pyproject.toml", _read(repo / "pyproject.toml")))
+    shipped = [e for e in _tree(repo, "grader", (".py", ".json", ".typed")) if _for_students(e)]
+    entries += shipped
+    packages = {e.name.rsplit("/", 1)[0].replace("/", ".") for e in shipped}
+    entries.append(Entry("pyproject.toml", _bundle_pyproject(repo / "pyproject.toml", packages)))
     pins = pinned_requirements()
     first = p.modules[0]
     readme = STUDENT_README.format(
@@ -203,6 +213,24 @@ def student_entries(repo: Path = REPO, assignment: Pack | None = None) -> list[E
         Entry("requirements.txt", "".join(f"{n}=={v}\n" for n, v in sorted(pins.items())).encode())
     )
     return _sorted(entries)
+
+
+def _for_students(e: Entry) -> bool:
+    return e.name.rsplit("/", 1)[0] in STUDENT_PACKAGES or e.name in STUDENT_MODULES
+
+
+_PACKAGE_LINE = re.compile(r'^\s*"?(grader(?:\.\w+)*)"?\s*(?:,|=)')
+
+
+def _bundle_pyproject(path: Path, packages: set[str]) -> bytes:
+    """The repository's pyproject.toml, naming only the packages the bundle holds (setuptools
+    refuses a listed package whose folder is missing: ``pip install -e .`` would fail)."""
+    kept = []
+    for line in _read(path).decode("utf-8").splitlines(keepends=True):
+        named = _PACKAGE_LINE.match(line)
+        if named is None or named[1] in packages or named[1] == "grader":
+            kept.append(line)
+    return "".join(kept).encode("utf-8")
 
 
 def _moved(folder: Path, name: str, suffixes: tuple[str, ...]) -> list[Entry]:

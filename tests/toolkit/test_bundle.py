@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from grader import cli
+from grader import cli, messages
 from grader.authoring import pack
 from grader.gradescope import package
 from grader.grading import answers, engine
@@ -37,7 +37,7 @@ import json, sys
 from pathlib import Path
 
 import grader
-from grader import cli
+from grader import cli, messages
 from grader.authoring import pack
 from grader.grading import answers, engine
 
@@ -81,9 +81,25 @@ def bundle_env(bundle: Path) -> dict[str, str]:
         GRADER_ROOT=str(bundle),
         GRADER_SOLUTIONS=str(bundle / "solutions"),
         GRADER_SUITES=str(bundle / "tests" / "grading"),
-        PYTHONPATH=str(bundle),
+        PYTHONPATH=f"{bundle}{os.pathsep}{_without_the_repos_grader(bundle.parent)}",
     )
     return env
+
+
+#: Run by ``site`` after the venv's .pth files: it takes out the finder of this repository's
+#: editable install, which would otherwise serve ``grader.classroom`` and any other module the
+#: bundle lacks from the repository (a student's venv has no such finder).
+_NO_EDITABLE = """
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+"""
+
+
+def _without_the_repos_grader(folder: Path) -> Path:
+    site = folder / "site-without-editable"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_NO_EDITABLE)
+    return site
 
 
 def run_in(bundle: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -190,6 +206,58 @@ def test_pytest_and_the_notebook_helper_run_in_the_bundles_assignment(bundle: Pa
     proc = run_in(bundle, work, "-c", helper)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ok   svm_loss" in proc.stdout
+
+
+def instructor_only(name: str) -> bool:
+    """A file of the instructor's side (issue 29): the packages of the staff's commands (batch,
+    export, report, regrade, similarity, limits, demo; package, simulate), authoring beyond the
+    manifest's reader (assign, new), and the maintainers' tools (the bare-system harness)."""
+    return name.startswith(
+        ("grader/classroom/", "grader/gradescope/", "grader/authoring/", "tools/")
+    ) and name not in ("grader/authoring/__init__.py", "grader/authoring/pack.py")
+
+
+def test_the_bundle_holds_what_check_runs_and_no_instructor_module(student_zip: Path) -> None:
+    with zipfile.ZipFile(student_zip) as zf:
+        names = zf.namelist()
+    shipped = sorted(n for n in names if n.startswith(("grader/", "tools/")))
+    assert [n for n in shipped if instructor_only(n)] == []
+    assert not any("e2e" in n for n in names)
+    # The predicate sees what the repository has on the instructor's side (so it can fail)...
+    repo = sorted(
+        p.relative_to(ROOT).as_posix()
+        for top in ("grader", "tools")
+        for p in (ROOT / top).rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    left_out = [n for n in repo if instructor_only(n)]
+    assert "grader/classroom/batch.py" in left_out and "grader/gradescope/package.py" in left_out
+    assert "grader/authoring/assign.py" in left_out and "tools/gradescope_e2e.py" in left_out
+    # ...and the bundle has every other module, each grading and sandbox module included.
+    assert [n for n in shipped if n.endswith(".py")] == [n for n in repo if n not in left_out]
+    assert "grader/py.typed" in shipped
+
+
+def test_the_bundles_pyproject_names_only_the_packages_it_holds(bundle: Path) -> None:
+    import tomllib
+
+    listed = tomllib.loads((bundle / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "grader.grading" in listed["packages"] and "grader.classroom" not in listed["packages"]
+    for name in listed["packages"]:
+        assert (bundle / name.replace(".", "/") / "__init__.py").is_file(), name
+    assert set(listed.get("package-data", {})) <= set(listed["packages"])
+
+
+@pytest.mark.parametrize(
+    "argv", [["batch", "assignment", "--out", "o"], ["package", "--out", "a.zip"]]
+)
+def test_an_instructors_command_in_the_bundle_says_it_is_not_there(
+    bundle: Path, argv: list[str]
+) -> None:
+    proc = run_in(bundle, bundle, "-m", "grader", *argv)
+    assert proc.returncode == cli.ExitCode.USAGE, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == messages.NOT_IN_BUNDLE.format(command=argv[0])
+    assert "Traceback" not in proc.stderr
 
 
 def test_the_answers_are_data_of_the_public_tests_only(student_zip: Path) -> None:

@@ -355,6 +355,11 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "CHECK_ALL_PASSED": ("sentence", {}, ("Every public test passed", "hidden tests")),
     "CHECK_HIDDEN_INTRO": ("sentence", {}, ("hidden tests will also examine",)),
     "CHECK_FAILED": ("sentence", {}, ("checker itself failed", "not your code", "course staff")),
+    "NOT_IN_BUNDLE": (
+        "clause",
+        {"command": "batch"},
+        ("grader batch: this command is one of the course staff's", "`grader check`"),
+    ),
     "CHECK_PROGRESS": ("fragment", {"path": "assignment/"}, ("checking assignment/ ...",)),
     "CHECK_PROGRESS_TEST": (
         "fragment",
