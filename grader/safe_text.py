@@ -25,7 +25,7 @@ __all__ = ["FORMULA_TRIGGERS", "CsvWriter", "csv_cell", "csv_row", "csv_writer",
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\x00")
 
 #: Full-width forms of the triggers: Excel with an East Asian input locale may fold them to
-#: their ASCII forms. No name needs one in first place, so they are neutralised too.
+#: their ASCII forms. No real name begins with one, so they are neutralised too.
 _WIDE_TRIGGERS = frozenset("\uff1d\uff0b\uff0d\uff20")
 
 #: Whitespace an importer may trim before it reads the first character ("  =1+2").
