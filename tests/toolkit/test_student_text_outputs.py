@@ -124,6 +124,7 @@ def column(path: Path, name: str) -> list[str]:
     return [row[at] for row in rows[1:]]
 
 
+@pytest.mark.slow
 def test_student_text_reaches_no_spreadsheet_formula_and_no_terminal_control(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
