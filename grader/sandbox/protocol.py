@@ -26,7 +26,7 @@ import math
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -109,7 +109,9 @@ class Encoder:
         if v is None or isinstance(v, bool):
             return v
         if isinstance(v, str):
-            self._grow(len(v), "a string")
+            self._size += len(v)
+            if self._size > MAX_FRAME:
+                self._too_large("a string")
             return v
         if isinstance(v, int):
             if v.bit_length() > 64:  # cheap for the ints of every day
@@ -118,7 +120,9 @@ class Encoder:
         if isinstance(v, float):
             return v if math.isfinite(v) else {"$": "float", "v": _float_name(v)}
         if isinstance(v, (tuple, list, dict)):
-            self._count(len(v))
+            self._entries += len(v)  # before any item is visited: a huge one is refused at once
+            if self._entries > MAX_ENTRIES:
+                raise TooLarge(messages.BOUND_ENTRIES.format(bound=MAX_ENTRIES))
             depth += 1
             if isinstance(v, tuple):
                 return {"$": "tuple", "v": [self.value(x, depth) for x in v]}
@@ -126,30 +130,27 @@ class Encoder:
                 return [self.value(x, depth) for x in v]
             items = []
             for k, x in v.items():
-                if not isinstance(k, (str, int)) or isinstance(k, bool):
+                if isinstance(k, str):
+                    self._size += len(k)
+                    if self._size > MAX_FRAME:
+                        self._too_large("a string")
+                elif not isinstance(k, int) or isinstance(k, bool):
                     raise Unencodable(f"dict key of type {type(k).__name__}")
-                items.append([self._key(k), self.value(x, depth)])
+                elif k.bit_length() > 64:
+                    self._long_int(k)
+                items.append([k, self.value(x, depth)])
             return {"$": "dict", "v": items}
         if callable(v) and self._register_fn is not None:
             return {"$": "fn", "id": self._register_fn(v)}
         raise Unencodable(f"a value of type {type(v).__name__}")
 
-    def _key(self, k: str | int) -> str | int:
-        if isinstance(k, str):
-            self._grow(len(k), "a string")
-        elif k.bit_length() > 64:
-            self._long_int(k)
-        return k
-
-    def _count(self, n: int) -> None:
-        self._entries += n
-        if self._entries > MAX_ENTRIES:
-            raise TooLarge(messages.BOUND_ENTRIES.format(bound=MAX_ENTRIES))
-
     def _grow(self, n: int, what: str) -> None:
         self._size += n
         if self._size > MAX_FRAME:
-            raise TooLarge(messages.BOUND_BYTES.format(what=what, bound=_size(MAX_FRAME)))
+            self._too_large(what)
+
+    def _too_large(self, what: str) -> NoReturn:
+        raise TooLarge(messages.BOUND_BYTES.format(what=what, bound=_size(MAX_FRAME)))
 
     def _long_int(self, v: int) -> None:
         digits = int(v.bit_length() * math.log10(2)) + 1  # within one of the exact count
@@ -172,11 +173,10 @@ class Encoder:
                 self._grow(nbytes, what)
         # np.array(..., copy=True) drops subclasses and their lying __eq__ (security.md T7).
         arr = np.array(v, copy=True, order="C", subok=False)
-        if arr.dtype.kind not in ALLOWED_KINDS:
+        if scalar and arr.dtype.kind not in ALLOWED_KINDS:  # an array's was checked above
             raise Unencodable(f"an array of dtype {arr.dtype}")
-        self._count(1)
-        self._grow(arr.nbytes, "an array")
         data = arr.tobytes()
+        self._size += len(data)  # within the bound: an array's size was checked before its copy
         off = self._body
         self._chunks.append(data)
         self._body += len(data)
