@@ -256,6 +256,21 @@ def _report(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _feedback(args: argparse.Namespace) -> ExitCode:
+    from grader import messages
+    from grader.classroom import feedback_pages
+
+    try:
+        written = feedback_pages.write_pages(Path(args.dir), Path(args.out), args.show or ())
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"grader feedback: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(messages.FEEDBACK_WROTE.format(pages=len(written.files), index=written.index))
+    for sub_id, problem in sorted(written.problems.items()):
+        print(f"  {sub_id}: {problem}", file=sys.stderr)
+    return ExitCode.OK
+
+
 def _package(args: argparse.Namespace) -> ExitCode:
     from grader.classroom import policies
     from grader.gradescope import package
@@ -423,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--out", default="report.html", help="the HTML file (PNGs go next to it)")
     p.set_defaults(run=_report)
+
+    p = add("feedback", help="a feedback page (HTML and text) per student of a batch")
+    p.add_argument("dir", help="the --out folder of `grader batch`")
+    p.add_argument("--out", required=True, help="the folder for the pages and index.html")
+    p.add_argument(
+        "--show",
+        action="append",
+        choices=("after_due_date", "after_published"),
+        help="also show tests of this visibility (repeatable); `hidden` tests never appear",
+    )
+    p.set_defaults(run=_feedback)
 
     p = add("package", help="build Gradescope's autograder.zip (or the student bundle)")
     p.add_argument("--out", default="autograder.zip", help="the zip to write")

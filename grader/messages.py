@@ -208,6 +208,50 @@ CHECK_FAILED = "The checker itself failed (not your code); please tell course st
 CHECK_PROGRESS = "checking {path} ..."
 CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
 
+# -- the feedback pages of a batch (grader.classroom.feedback_pages, issue 27)
+# ------------------------------------
+
+FEEDBACK_TITLE = "Feedback on {title}"
+FEEDBACK_STUDENTS = "Students: {names}"
+FEEDBACK_SUBMISSION = "Submission: {id}"
+FEEDBACK_SCORE = "Score: {score:g} / {max_score:g}"
+FEEDBACK_SCORE_HIDDEN = (
+    "Score: not shown here, as on Gradescope, because some tests are hidden; your instructor "
+    "posts your grade."
+)
+FEEDBACK_LATE = "Late penalty: {taken:.0%} ({days} day(s) late; every test's score is scaled by it)"
+FEEDBACK_LATE_DAYS = "Late: {days} day(s) after the due date"
+FEEDBACK_LATE_MARKED = "Late: your course's site marked this submission late"
+FEEDBACK_ON_TIME = "Late penalty: none"
+FEEDBACK_VERSION = "Graded by: {version}"
+FEEDBACK_NOTES = "Notes on your submission:"
+FEEDBACK_FUNCTIONS = "Your functions"
+FEEDBACK_FUNCTION = "{name}: {score:g}/{max_score:g} points, {passed} of {tests} tests passed"
+FEEDBACK_FAILED_TEST = "failed: {name} ({score:g}/{max_score:g})"
+FEEDBACK_SKIPPED_TEST = "skipped: {name}"
+FEEDBACK_NO_TESTS = "No test is shown on this page."
+FEEDBACK_UNSHOWN = (
+    "{count} test(s) are not shown on this page; they are worth {max_score:g} of the {total:g} "
+    "points."
+)
+FEEDBACK_UNSHOWN_EARNED = "You earned {score:g} of those points."
+FEEDBACK_HIDDEN_HEADING = "Hidden tests"
+FEEDBACK_ALL_SHOWN = "Every test of this grading is shown on this page."
+FEEDBACK_EXAMINED = "What the hidden tests examined:"
+FEEDBACK_MISSING = (
+    "The details of this grading are not available; your instructor has been told and will "
+    "send them."
+)
+#: The instructor's side: the index page and the command's notes.
+FEEDBACK_INDEX_TITLE = "Feedback pages"
+FEEDBACK_INDEX_SHOWN = (
+    "Shown to students: tests of visibility {shown}; `hidden` tests never, nor staff details."
+)
+FEEDBACK_BAD_SHOW = "unknown visibility to show: {value} (known: {known})"
+FEEDBACK_NO_GRADEBOOK = "{path}: no gradebook here (run `grader batch` first)"
+FEEDBACK_NO_RESULTS = "{file} is missing or unreadable ({error}); its page shows no tests"
+FEEDBACK_WROTE = "wrote {pages} feedback pages (HTML and text) and the index {index}"
+
 
 def describe_exit(status: int | None, limits: Any) -> str:
     """Why a worker process ended, from its wait status, in a student's words."""
