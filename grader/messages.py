@@ -283,3 +283,50 @@ def sanitize(data: bytes | str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit] + OUTPUT_TRUNCATED.format(total=f"{len(text)} characters")
     return text
+
+
+# -- LMS downloads in, feedback and grades out (grader.classroom.lms, lms_out; issue 27)
+# ---------------------------
+
+LMS_READ = (
+    "Read a {lms} download ({layout} layout): {count} students' submissions, {late} marked late "
+    "by the LMS."
+)
+LMS_UNSAFE_PATH = "{archive}: unsafe path `{path}` in the download; nothing was read"
+LMS_DUPLICATE = (
+    "`{entry}` is a second file named `{name}` for this student; the intake grades one file of a "
+    "name, so this one was set aside (lms/set-aside/), not graded"
+)
+LMS_ODD_NAME = "`{entry}` has a file name the grader cannot place (`{name}`); set aside, not graded"
+LMS_NO_ID = (
+    "`{name}` has no id in the download (Moodle's team submissions of students in no group): "
+    "graded, but no feedback file or grade can be matched to it in Moodle"
+)
+LMS_UNMATCHED_FILES = (
+    "{count} files of the download follow none of the LMS's naming, so no student owns them; "
+    "kept in lms/unmatched/, not graded:"
+)
+LMS_NOT_FROM_LMS = "not in this batch's {lms} download"
+LMS_NO_PAGE = "no feedback page"
+LMS_CANVAS_NO_FILE = (
+    "submitted no file (text entry or URL): Canvas attaches a feedback file only to an "
+    "uploaded file"
+)
+LMS_NO_LMS_ID = "no {lms} id"
+LMS_ARCHIVE_WROTE = "wrote {out}: {count} feedback files for {lms}"
+LMS_ARCHIVE_UNMATCHED = (
+    "{count} submissions could not be given a file {lms} would match (listed in {listed}):"
+)
+LMS_NO_DOWNLOAD = (
+    "{dir}: this batch did not read an LMS download (no lms.json); grade Canvas's or Moodle's "
+    "download with `grader batch` first"
+)
+LMS_WRONG_LMS = "{dir}: this batch read a {have} download, not {want}"
+MOODLE_WROTE = "wrote {out} ({rows} students with a grade)"
+MOODLE_UNMATCHED = (
+    "{count} submissions have no Moodle participant id, so their grades are not written:"
+)
+MOODLE_NOT_GRADED = (
+    "{count} submissions timed out or hit a grader error, so their grades are not written "
+    "(see `grader report`):"
+)

@@ -378,6 +378,54 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     ),
 }
 SAMPLES |= {f"hidden[{m.name}]": ("fragment", {}, ()) for m in pack.active().modules}
+# LMS downloads in, feedback and grades out (issue 27, grader.classroom.lms / lms_out)
+SAMPLES |= {
+    "LMS_READ": (
+        "sentence",
+        {"lms": "Canvas", "layout": "flat", "count": 30, "late": 2},
+        ("Canvas download (flat layout)", "30 students", "2 marked late"),
+    ),
+    "LMS_UNSAFE_PATH": (
+        "clause",
+        {"archive": "hw1.zip", "path": "../x.py"},
+        ("hw1.zip: unsafe path `../x.py`", "nothing was read"),
+    ),
+    "LMS_DUPLICATE": (
+        "clause",
+        {"entry": "doejane_1_2_losses.py", "name": "losses.py"},
+        ("second file named `losses.py`", "set aside"),
+    ),
+    "LMS_ODD_NAME": (
+        "clause",
+        {"entry": "x_1_assignsubmission_file/../a", "name": "../a"},
+        ("cannot place (`../a`)", "set aside"),
+    ),
+    "LMS_NO_ID": ("clause", {"name": "Default group"}, ("`Default group` has no id", "Moodle")),
+    "LMS_UNMATCHED_FILES": ("sentence", {"count": 2}, ("2 files", "lms/unmatched/")),
+    "LMS_NOT_FROM_LMS": ("clause", {"lms": "Moodle"}, ("not in this batch's Moodle download",)),
+    "LMS_NO_PAGE": ("clause", {}, ("no feedback page",)),
+    "LMS_CANVAS_NO_FILE": ("clause", {}, ("submitted no file", "uploaded file")),
+    "LMS_NO_LMS_ID": ("clause", {"lms": "Canvas"}, ("no Canvas id",)),
+    "LMS_ARCHIVE_WROTE": (
+        "fragment",
+        {"out": "feedback.zip", "count": 29, "lms": "canvas"},
+        ("wrote feedback.zip: 29 feedback files",),
+    ),
+    "LMS_ARCHIVE_UNMATCHED": (
+        "sentence",
+        {"count": 1, "lms": "Canvas", "listed": "feedback.zip.unmatched.txt"},
+        ("1 submissions", "Canvas would match", "feedback.zip.unmatched.txt"),
+    ),
+    "LMS_NO_DOWNLOAD": ("clause", {"dir": "out"}, ("out: this batch did not read", "lms.json")),
+    "LMS_WRONG_LMS": (
+        "clause",
+        {"dir": "out", "have": "canvas", "want": "moodle"},
+        ("read a canvas download, not moodle",),
+    ),
+    "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
+    "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
+    "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
+}
 
 
 def fields(template: str) -> list[str]:
