@@ -31,6 +31,7 @@ from grader.classroom import batch, lms, lms_out
 from grader.classroom.batch import BatchError, BatchOptions
 from grader.classroom.export import MOODLE_COLUMNS, export_canvas, export_moodle
 from grader.classroom.gradebook import Gradebook, Record, Student
+from grader.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = BatchOptions(jobs=2, suites=("public",), only="losses", timeout=120)
@@ -443,6 +444,37 @@ def test_lms_downloads_grade_as_the_same_files_in_folders(tmp_path: Path) -> Non
         if label == "canvas":
             late = {r.students[0].lms_id: r.students[0].late for r in recs}
             assert late == {"canvas:101": False, "canvas:102": True}  # into the gradebook
+            assert_canvas_round_trip(out, recs, tmp_path)
+        if label == "folders":
+            assert_moodle_round_trip(out, recs, tmp_path)
     assert scores["plain"]["ada"][0] > scores["plain"]["bob"][0] > 0
     for label in ("canvas", "folders", "flat"):
         assert scores[label] == scores["plain"], label
+
+
+def assert_canvas_round_trip(out: Path, recs: list[Record], tmp_path: Path) -> None:
+    """``grader lms-feedback`` attaches each student's own feedback page (``grader feedback``)."""
+    archive = tmp_path / "canvas-feedback.zip"
+    assert main(["lms-feedback", str(out), "--out", str(archive), "--lms", "canvas"]) == 0
+    with zipfile.ZipFile(archive) as zf:
+        pages = {canvas_reads(n): zf.read(n).decode() for n in zf.namelist()}
+    assert {key for key, _ in pages if key} == {"101", "102"}
+    for (key, _), html in pages.items():
+        rec = next(r for r in recs if r.students[0].lms_id == f"canvas:{key}")
+        others = [r.id for r in recs if r is not rec]
+        assert html.lstrip().lower().startswith("<!doctype html") and rec.id in html
+        assert not any(other in html for other in others)  # nobody else's page
+
+
+def assert_moodle_round_trip(out: Path, recs: list[Record], tmp_path: Path) -> None:
+    archive, grades = tmp_path / "moodle-feedback.zip", tmp_path / "moodle.csv"
+    assert main(["lms-feedback", str(out), "--out", str(archive), "--text"]) == 0
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+    plugins = {("assignfeedback", "file")}
+    assert sorted(moodle_reads(n, {"501", "502"}, plugins) or "" for n in names) == ["501", "502"]
+    assert main(["export", str(out), "--format", "moodle", "--out", str(grades)]) == 0
+    rows = {r[0]: r for r in csv.reader(io.StringIO(grades.read_text()))}
+    for rec in recs:
+        key = rec.students[0].lms_id.removeprefix("moodle:")
+        assert float(rows[f"Participant {key}"][2]) == pytest.approx(rec.score, abs=0.01)
