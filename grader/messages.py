@@ -330,3 +330,6 @@ MOODLE_NOT_GRADED = (
     "{count} submissions timed out or hit a grader error, so their grades are not written "
     "(see `grader report`):"
 )
+LMS_TOO_LARGE = "`{entry}` is larger than any submission may be; left in the download, not graded"
+MOODLE_LISTED = "Everyone left out is also listed in {listed}."
+LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"

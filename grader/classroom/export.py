@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from grader import messages
 from grader.classroom.gradebook import Record, Student
+from grader.messages import sanitize
 
 __all__ = [
     "CANVAS_COLUMNS",
@@ -361,6 +363,7 @@ class MoodleExport:
     #: submissions that timed out or hit a grader error: not written (an empty grade is skipped
     #: by Moodle anyway)
     not_graded: list[tuple[str, Student]] = field(default_factory=list)
+    listed: Path | None = None  # the file that lists both
 
 
 def export_moodle(
@@ -398,4 +401,11 @@ def export_moodle(
         writer.writerow(MOODLE_COLUMNS)
         writer.writerows(rows)
     result.rows = len(rows)
+    # Everyone left out, in a file beside the CSV as well as printed (``lms_out.moodle_lines``).
+    left = [(i, s, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
+    left += [(i, s, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
+    result.listed = out.with_name(out.name + ".unmatched.txt")
+    result.listed.write_text(
+        "".join(sanitize(f"{i}\t{s.name}\t{why}") + "\n" for i, s, why in left), encoding="utf-8"
+    )
     return result

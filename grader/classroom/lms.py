@@ -44,6 +44,7 @@ from typing import Final, Literal, TextIO
 
 from grader import messages
 from grader.classroom.gradebook import Student
+from grader.grading.submission import DEFAULT_LIMITS
 
 __all__ = ["MANIFEST", "Download", "LmsError", "LmsSubmission", "load_manifest", "read_download"]
 
@@ -52,6 +53,8 @@ MANIFEST: Final = "lms.json"
 _ANON: Final = re.compile(r"[1-9A-HJ-NP-Za-km-z]{5}")  # Canvas's Anonymity.generate_short_id
 _MOODLE: Final = re.compile(r"assign(submission|feedback)")
 _JUNK: Final = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+#: A file of the download larger than this is not copied: no submission may be so large.
+_MAX_BYTES: Final = DEFAULT_LIMITS.max_notebook_bytes
 
 
 class LmsError(Exception):
@@ -93,12 +96,14 @@ class Download:
 # -- reading the entries ---------------------------------------------------------------------
 
 
-def _entries(source: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative POSIX path, content) of every file of the download, in name order."""
+def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(relative POSIX path, content) of every file of the download, in name order; the content
+    is None for a file larger than any submission may be (left in the download, not copied)."""
     if source.is_dir():
         for p in sorted(source.rglob("*")):
             if p.is_file() and not p.is_symlink():
-                yield p.relative_to(source).as_posix(), p.read_bytes()
+                big = p.stat().st_size > _MAX_BYTES
+                yield p.relative_to(source).as_posix(), None if big else p.read_bytes()
         return
     try:
         with zipfile.ZipFile(source) as zf:
@@ -109,7 +114,9 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes]]:
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or "\\" in name or ":" in parts[0]:
                     raise LmsError(messages.LMS_UNSAFE_PATH.format(archive=source, path=name))
-                yield name, zf.read(info)
+                with zf.open(info) as fh:  # never trust the size the header declares
+                    data = fh.read(_MAX_BYTES + 1)
+                yield name, None if len(data) > _MAX_BYTES else data
     except zipfile.BadZipFile as exc:
         raise LmsError(f"{source}: {exc}") from None
 
@@ -250,22 +257,31 @@ class _Builder:
         self.files: dict[str, list[LmsFile]] = {}
         self.notes: dict[str, list[str]] = {}
 
-    def add(self, sid: str, entry: str, rel: str, data: bytes, attachment: str = "") -> None:
+    def add(self, sid: str, entry: str, rel: str, data: bytes | None, attachment: str = "") -> None:
         taken = {f.path for f in self.files.get(sid, []) if not f.set_aside}
         folder = self.root / "submissions" / sid
-        if rel in taken or not _plain(rel):
+        if rel in taken or not _plain(rel) or data is None:
             kept = f"{len(self.files.get(sid, []))}_{rel.replace('/', '_')}"
             dest, file = self.root / "set-aside" / sid / kept, LmsFile(entry, "", attachment, True)
-            why = messages.LMS_DUPLICATE if rel in taken else messages.LMS_ODD_NAME
+            why = (
+                messages.LMS_TOO_LARGE
+                if data is None
+                else messages.LMS_DUPLICATE
+                if rel in taken
+                else messages.LMS_ODD_NAME
+            )
             self.notes.setdefault(sid, []).append(why.format(entry=entry, name=rel))
         else:
             dest, file = folder / rel, LmsFile(entry, rel, attachment)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        if data is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
         folder.mkdir(parents=True, exist_ok=True)  # a student whose files were all set aside
         self.files.setdefault(sid, []).append(file)
 
-    def stray(self, entry: str, data: bytes) -> None:
+    def stray(self, entry: str, data: bytes | None) -> None:
+        if data is None:
+            return  # listed, and left in the download
         dest = self.root / "unmatched" / entry
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
@@ -280,7 +296,7 @@ def _read_canvas(source: Path, root: Path) -> Download:
     got = Download("canvas", "flat")
     build = _Builder(root)
     people: dict[str, _Canvas] = {}
-    found: list[tuple[str, _Canvas, str, bytes]] = []
+    found: list[tuple[str, _Canvas, str, bytes | None]] = []
     for entry, data in _entries(source):
         parsed = None if "/" in entry or _junk(entry) else _canvas(entry)
         if parsed is None:

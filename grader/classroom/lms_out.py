@@ -171,6 +171,8 @@ def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
         return f"  {messages.sanitize(sub_id)} ({messages.sanitize(s.name or '?')})"
 
     lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows)]
+    if done.listed is not None and (done.unmatched or done.not_graded):
+        lines.append(messages.MOODLE_LISTED.format(listed=done.listed))
     if done.unmatched:
         lines.append(messages.MOODLE_UNMATCHED.format(count=len(done.unmatched)))
         lines += [who(sub_id, s) for sub_id, s in done.unmatched]

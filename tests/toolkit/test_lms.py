@@ -260,6 +260,22 @@ def test_canvas_repeat_names_and_old_lowercase_late(tmp_path: Path) -> None:
     assert ada.late
 
 
+def test_a_file_too_large_for_any_submission_is_listed_not_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lms, "_MAX_BYTES", 1000)
+    big, small = canvas_entry("Byte, Bob", 102, 9003, "data.txt"), "bytebob_102_9004_losses.py"
+    got = lms.read_download(
+        zip_of(tmp_path / "c.zip", {big: b"x" * 5000, small: b"a = 1\n", "junk.bin": b"y" * 5000}),
+        tmp_path / "out",
+    )
+    assert got is not None
+    (bob,) = got.submissions
+    assert [p.name for p in bob.path.iterdir()] == ["losses.py"]
+    assert [f.entry for f in bob.files if f.set_aside] == [big] and big in bob.notes[0]
+    assert got.unmatched == ["junk.bin"] and not (tmp_path / "out" / "lms" / "unmatched").exists()
+
+
 def test_plain_folders_and_gradescope_exports_are_not_taken_for_an_lms(tmp_path: Path) -> None:
     src = tmp_path / "class"
     (src / "alice").mkdir(parents=True)
@@ -371,6 +387,7 @@ def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> 
     assert done.rows == 2 and sorted(s for s, _ in done.unmatched) == sorted(
         ["plain", next(s.id for s in got.submissions if not s.lms_id)]
     )
+    assert done.listed is not None and "plain\tPlain Folder" in done.listed.read_text()
 
 
 def test_canvas_grades_use_the_canvas_user_id_of_the_download(tmp_path: Path) -> None:

@@ -401,9 +401,15 @@ SAMPLES |= {
         ("cannot place (`../a`)", "set aside"),
     ),
     "LMS_NO_ID": ("clause", {"name": "Default group"}, ("`Default group` has no id", "Moodle")),
+    "LMS_TOO_LARGE": (
+        "clause",
+        {"entry": "doejane_1_2_data.npy"},
+        ("`doejane_1_2_data.npy` is larger", "not graded"),
+    ),
     "LMS_UNMATCHED_FILES": ("sentence", {"count": 2}, ("2 files", "lms/unmatched/")),
     "LMS_NOT_FROM_LMS": ("clause", {"lms": "Moodle"}, ("not in this batch's Moodle download",)),
     "LMS_NO_PAGE": ("clause", {}, ("no feedback page",)),
+    "LMS_NOT_GRADED": ("clause", {}, ("timed out or hit a grader error",)),
     "LMS_CANVAS_NO_FILE": ("clause", {}, ("submitted no file", "uploaded file")),
     "LMS_NO_LMS_ID": ("clause", {"lms": "Canvas"}, ("no Canvas id",)),
     "LMS_ARCHIVE_WROTE": (
@@ -425,6 +431,11 @@ SAMPLES |= {
     "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
     "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
     "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
+    "MOODLE_LISTED": (
+        "sentence",
+        {"listed": "g.csv.unmatched.txt"},
+        ("Everyone left out", "g.csv.unmatched.txt"),
+    ),
 }
 
 
