@@ -301,6 +301,7 @@ def _report(args: argparse.Namespace) -> ExitCode:
 def _feedback(args: argparse.Namespace) -> ExitCode:
     from grader import messages
     from grader.classroom import feedback_pages
+    from grader.safe_text import for_terminal
 
     try:
         written = feedback_pages.write_pages(Path(args.dir), Path(args.out), args.show or ())
@@ -308,8 +309,8 @@ def _feedback(args: argparse.Namespace) -> ExitCode:
         print(f"grader feedback: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     print(messages.FEEDBACK_WROTE.format(pages=len(written.files), index=written.index))
-    for sub_id, problem in sorted(written.problems.items()):
-        print(f"  {sub_id}: {problem}", file=sys.stderr)
+    for sub_id, problem in sorted(written.problems.items()):  # ids are student text
+        print(f"  {for_terminal(sub_id)}: {for_terminal(problem)}", file=sys.stderr)
     return ExitCode.OK
 
 
