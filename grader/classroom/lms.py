@@ -121,6 +121,11 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
         raise LmsError(f"{source}: {exc}") from None
 
 
+def _id(token: str) -> bool:
+    """An id as both LMSs write it: ASCII digits (Ruby's ``/^\\d+$/``, PHP's ``is_numeric``)."""
+    return token.isascii() and token.isdigit()
+
+
 def _junk(path: str) -> bool:
     base = path.rsplit("/", 1)[-1]
     return path.startswith(_JUNK[0]) or base in _JUNK[1:] or base.startswith("._")
@@ -142,7 +147,7 @@ def _canvas(base: str) -> _Canvas | None:
     """One entry name of Canvas's submissions zip, or None when Canvas would not write it."""
     tokens = base.split("_")
     at = next(
-        (i for i, t in enumerate(tokens) if t.isdigit() or (t == "anon" and i + 1 < len(tokens))),
+        (i for i, t in enumerate(tokens) if _id(t) or (t == "anon" and i + 1 < len(tokens))),
         None,
     )
     if at is None:
@@ -159,7 +164,7 @@ def _canvas(base: str) -> _Canvas | None:
         key, rest = tokens[at], tokens[at + 1 :]
     if rest in (["text.html"], ["link.html"]):
         return _Canvas(key, "_".join(name), late, "", rest[0])
-    if len(rest) < 2 or not rest[0].isdigit():
+    if len(rest) < 2 or not _id(rest[0]):
         return None
     return _Canvas(key, "_".join(name), late, rest[0], "_".join(rest[1:]))
 
@@ -181,7 +186,7 @@ def _moodle(path: str) -> _Moodle | None:
     parts = path.split("/")
     for i, part in enumerate(parts):
         pieces = part.split("_", 4)
-        if len(pieces) >= 4 and pieces[1].isdigit() and _MOODLE.fullmatch(pieces[2]):
+        if len(pieces) >= 4 and _id(pieces[1]) and _MOODLE.fullmatch(pieces[2]):
             name, key = pieces[0], pieces[1]
             rest = pieces[4] if len(pieces) == 5 else ""
         elif len(pieces) >= 3 and _MOODLE.fullmatch(pieces[1]):  # a team without a group
@@ -303,7 +308,7 @@ def _read_canvas(source: Path, root: Path) -> Download:
             got.unmatched.append(entry)
             build.stray(entry, data)
         else:
-            found.append((_submission_id(parsed.name, parsed.key), parsed, entry, data))
+            found.append((_submission_id("canvas", parsed.name, parsed.key), parsed, entry, data))
     # An exact repeat of an entry name got "-<n>" before its extension (make_unique_filename):
     # the same attachment of the same student under its own name plus such a suffix is a copy.
     names = {(sid, p.attachment, p.filename) for sid, p, _, _ in found}
@@ -348,7 +353,7 @@ def _read_moodle(source: Path, root: Path) -> Download:
             build.stray(entry, data)
             continue
         folders = folders or "/" in entry.split("_assign", 1)[-1]
-        sid = _submission_id(parsed.name, parsed.key)
+        sid = _submission_id("moodle", parsed.name, parsed.key)
         people.setdefault(sid, parsed)
         build.add(sid, entry, parsed.path, data)
     got = Download("moodle", "folders" if folders else "flat", unmatched=unmatched)
@@ -370,10 +375,13 @@ def _read_moodle(source: Path, root: Path) -> Download:
     return got
 
 
-def _submission_id(name: str, key: str) -> str:
-    """A readable id that stays a plain file name: the LMS's id keeps it unique."""
+def _submission_id(lms: Lms, name: str, key: str) -> str:
+    """The LMS's id, never the name: a name changes (Moodle reveals it after blind marking,
+    a student corrects it) and the next download must still find the same gradebook row."""
+    if key:
+        return f"{lms}-{key}"
     slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:48]
-    return "_".join(p for p in (slug, key) if p) or "submission"
+    return f"{lms}-{slug or 'submission'}"
 
 
 # -- the manifest ----------------------------------------------------------------------------
