@@ -113,7 +113,11 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
                     continue  # a folder, or a symlink: never followed, never created
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or "\\" in name or ":" in parts[0]:
-                    raise LmsError(messages.LMS_UNSAFE_PATH.format(archive=source, path=name))
+                    raise LmsError(
+                        messages.LMS_UNSAFE_PATH.format(
+                            archive=source, path=messages.sanitize(name)
+                        )
+                    )
                 with zf.open(info) as fh:  # never trust the size the header declares
                     data = fh.read(_MAX_BYTES + 1)
                 yield name, None if len(data) > _MAX_BYTES else data

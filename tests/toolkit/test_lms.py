@@ -288,19 +288,14 @@ def test_plain_folders_and_gradescope_exports_are_not_taken_for_an_lms(tmp_path:
 
 
 def test_an_unsafe_path_in_a_download_stops_the_batch(tmp_path: Path) -> None:
-    bad = zip_of(
-        tmp_path / "c.zip",
-        {
-            canvas_entry("Byte, Bob", 102, 9003, "losses.py"): b"a = 1\n",
-            "../lovelaceada_101_9001_losses.py": b"evil",
-        },
-    )
-    with pytest.raises(BatchError, match="unsafe path"):
-        batch.discover(bad, tmp_path / "out")
-    assert (
-        not (tmp_path / "evil").exists()
-        and not (tmp_path / "lovelaceada_101_9001_losses.py").exists()
-    )
+    for n, evil in enumerate(["../evil.py", "Ada_17_assignsubmission_file/../../evil.py"]):
+        bad = zip_of(
+            tmp_path / f"bad{n}.zip",
+            {moodle_entry("Bob Byte_18", "losses.py", True): b"a = 1\n", evil: b"evil"},
+        )
+        with pytest.raises(BatchError, match="unsafe path"):
+            batch.discover(bad, tmp_path / f"out{n}")
+    assert [p.name for p in tmp_path.rglob("evil*")] == []
 
 
 # -- feedback archives and grades out -----------------------------------------------------------
