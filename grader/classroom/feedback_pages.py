@@ -47,6 +47,7 @@ text are built by ``grader.classroom.feedback_render`` from one ``View``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -58,8 +59,8 @@ from typing import Any
 from grader import messages
 from grader.authoring import pack
 from grader.classroom import feedback_render
-from grader.classroom.feedback_render import Function, Shown, View
-from grader.classroom.gradebook import Gradebook, Record, Student
+from grader.classroom.feedback_render import Function, Page, Shown, View
+from grader.classroom.gradebook import Gradebook, Record
 from grader.grading.results_json import effective_visibility
 
 __all__ = ["REVEALABLE", "Page", "Written", "page_for", "pages", "write_pages"]
@@ -68,20 +69,6 @@ __all__ = ["REVEALABLE", "Page", "Written", "page_for", "pages", "write_pages"]
 REVEALABLE = ("after_due_date", "after_published")
 INDEX = "index.html"
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-
-
-@dataclass(frozen=True)
-class Page:
-    """One submission's feedback, ready to write or to attach."""
-
-    id: str
-    students: tuple[Student, ...]
-    stem: str
-    html: str
-    text: str
-    score: float
-    max_score: float
-    problem: str = ""  # for the instructor: why the page lacks the tests (no results.json)
 
 
 @dataclass(frozen=True)
@@ -114,7 +101,7 @@ def write_pages(batch_dir: Path, out: Path, show: Collection[str] = ()) -> Writt
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, tuple[Path, Path]] = {}
     problems: dict[str, str] = {}
-    rows: list[feedback_render.IndexRow] = []
+    rows: list[Page] = []  # without their html and text: a MOOC's pages need not fit in memory
     for page in pages(batch_dir, show):
         html_file, text_file = out / f"{page.stem}.html", out / f"{page.stem}.txt"
         html_file.write_text(page.html, encoding="utf-8")
@@ -122,11 +109,7 @@ def write_pages(batch_dir: Path, out: Path, show: Collection[str] = ()) -> Writt
         files[page.id] = (html_file, text_file)
         if page.problem:
             problems[page.id] = page.problem
-        rows.append(
-            feedback_render.IndexRow(
-                page.id, page.students, page.stem, page.score, page.max_score, page.problem
-            )
-        )
+        rows.append(dataclasses.replace(page, html="", text=""))
     index = out / INDEX
     index.write_text(feedback_render.index_html(rows, sorted(_revealed(show))), encoding="utf-8")
     return Written(index, files, problems)

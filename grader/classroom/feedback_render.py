@@ -19,7 +19,7 @@ from grader import messages
 from grader.classroom.gradebook import Student
 from grader.classroom.report import STYLE
 
-__all__ = ["Function", "IndexRow", "Shown", "View", "index_html", "page_html", "page_text"]
+__all__ = ["Function", "Page", "Shown", "View", "index_html", "page_html", "page_text"]
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,17 @@ class View:
 
 
 @dataclass(frozen=True)
-class IndexRow:
+class Page:
+    """One submission's feedback, ready to write or to attach (``feedback_pages.pages``)."""
+
     id: str
     students: tuple[Student, ...]
-    stem: str
-    score: float
+    stem: str  # a file name without suffix, safe on every file system
+    html: str
+    text: str
+    score: float  # the gradebook's, for the instructor's index
     max_score: float
-    problem: str
+    problem: str = ""  # for the instructor: why the page lacks the tests (no results.json)
 
 
 _PAGE_STYLE = """<style>
@@ -242,7 +246,7 @@ def page_text(v: View) -> str:
     return "\n".join(lines) + "\n"
 
 
-def index_html(rows: Sequence[IndexRow], shown: Sequence[str]) -> str:
+def index_html(rows: Sequence[Page], shown: Sequence[str]) -> str:
     """The instructor's page: every submission with its students, score and two links."""
     e = html.escape
     parts = _head(messages.FEEDBACK_INDEX_TITLE, STYLE)

@@ -15,11 +15,11 @@ import io
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import browser
 import pytest
 
 from grader import messages
@@ -31,7 +31,6 @@ from grader.cli import ExitCode, main
 from grader.grading import feedback
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 OPTIONS = BatchOptions(jobs=2, suites=("public", "hidden"), only="losses", timeout=300)
 
 BUG = next(b for b in feedback.bugs(ROOT / "tests" / "grading") if b.id == "svm-sum-not-mean")
@@ -392,31 +391,15 @@ window.addEventListener("load", function () {
 
 
 def _chromium(page: Path, profile: Path, width: int) -> dict[str, Any]:
-    cmd = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        f"--window-size={width},900",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    flags = (f"--window-size={width},900", "--virtual-time-budget=5000", "--dump-dom")
+    dom = browser.run(page, profile, *flags)
     found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert found, dom[-2000:]
     probe: dict[str, Any] = json.loads(html.unescape(found.group(1)))
     return probe
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get install chromium"
-)
+@browser.needs_chromium
 def test_pages_render_in_headless_chromium_in_a_narrow_window(graded: Path, tmp_path: Path) -> None:
     write(graded, tmp_path / "pages")
     failed = next(
@@ -453,27 +436,11 @@ def test_pages_render_in_headless_chromium_in_a_narrow_window(graded: Path, tmp_
     assert seen["width"] > seen["window"]
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get install chromium"
-)
+@browser.needs_chromium
 def test_a_page_prints_to_pdf(graded: Path, tmp_path: Path) -> None:
     write(graded, tmp_path / "pages")
     pdf = tmp_path / "page.pdf"
-    subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf}",
-            (tmp_path / "pages" / "submission_3.html").as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    page = tmp_path / "pages" / "submission_3.html"
+    browser.run(page, tmp_path / "profile", "--no-pdf-header-footer", f"--print-to-pdf={pdf}")
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and data.count(b"/Type /Page") >= 1
