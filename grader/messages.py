@@ -333,3 +333,7 @@ MOODLE_NOT_GRADED = (
 LMS_TOO_LARGE = "`{entry}` is larger than any submission may be; left in the download, not graded"
 MOODLE_LISTED = "Everyone left out is also listed in {listed}."
 LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"
+MOODLE_TEAMS = (
+    "In a team assignment the download's ids are group ids, not participants': do not import "
+    "this worksheet there (the feedback zip is right for teams)."
+)

@@ -431,6 +431,7 @@ SAMPLES |= {
     "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
     "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
     "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
+    "MOODLE_TEAMS": ("sentence", {}, ("team assignment", "group ids", "do not import")),
     "MOODLE_LISTED": (
         "sentence",
         {"listed": "g.csv.unmatched.txt"},
