@@ -183,11 +183,17 @@ def build_view(
     for t in tests:
         if effective_visibility(results, t) in revealed:
             shown.append(_shown(t))
-        else:
+        elif _number(t.get("max_score")) > 0:  # not the staff's 0-point grader-error entry
             unshown.append(t)
-    total_shown = not any(effective_visibility(results, t) == "hidden" for t in tests)
+    # Gradescope hides the total when any test is hidden; with no results there is no total
+    total_shown = not missing and not any(
+        effective_visibility(results, t) == "hidden" for t in tests
+    )
     all_max = sum(_number(t.get("max_score")) for t in tests)
-    score = _number(results.get("score")) if "score" in results else rec.score
+    score = _number(results.get("score"))
+    # what the hidden tests examine, for the modules this grading graded (all if it graded none)
+    graded = {pack.active().module_of.get(str(tag)) for t in tests for tag in t.get("tags") or []}
+    modules = [m for m in pack.active().modules if m.name in graded] or pack.active().modules
     late_days, late_taken = _late(results)
     return View(
         title=pack.active().title,
@@ -206,7 +212,7 @@ def build_view(
         unshown_score=(
             round(sum(_number(t.get("score")) for t in unshown), 6) if total_shown else None
         ),
-        examined=tuple((m.file, m.hidden) for m in pack.active().modules if m.hidden),
+        examined=tuple((m.file, m.hidden) for m in modules if m.hidden),
         version=rec.version.short() if rec.suite_digest else "",
         missing=missing,
     )

@@ -128,7 +128,9 @@ def _summary(v: View) -> list[str]:
     if v.students:
         lines.append(messages.FEEDBACK_STUDENTS.format(names="; ".join(v.students)))
     lines.append(messages.FEEDBACK_SUBMISSION.format(id=v.id))
-    if v.score is None:
+    if v.missing:
+        pass  # FEEDBACK_MISSING follows: no score without the results it comes from
+    elif v.score is None:
         lines.append(messages.FEEDBACK_SCORE_HIDDEN)
     else:
         lines.append(messages.FEEDBACK_SCORE.format(score=v.score, max_score=v.max_score))

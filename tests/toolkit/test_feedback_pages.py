@@ -28,7 +28,8 @@ from grader.classroom import batch, feedback_pages
 from grader.classroom.batch import BatchOptions
 from grader.classroom.gradebook import Gradebook
 from grader.cli import ExitCode, main
-from grader.grading import feedback
+from grader.grading import feedback, results_json
+from grader.grading.results import GradingResult
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = BatchOptions(jobs=2, suites=("public", "hidden"), only="losses", timeout=300)
@@ -198,8 +199,10 @@ def test_one_page_per_student_and_an_index_linking_them(graded: Path, tmp_path: 
                 assert (html.escape(name) in page) == (other == sub_id), (sub_id, name)
                 assert (name in text) == (other == sub_id), (sub_id, name)
             assert (other in text) == (other == sub_id)
-        for file, sentence in [(m.file, m.hidden) for m in pack.active().modules if m.hidden]:
-            assert html.escape(sentence) in page and f"{file}: {sentence}" in text
+        # what the hidden tests of the graded module examine (the batch graded losses.py only)
+        for m in pack.active().modules:
+            assert (f"{m.file}: {m.hidden}" in text) == (m.name == "losses"), m.name
+            assert (html.escape(m.hidden) in page) == (m.name == "losses"), m.name
     # the HTML stands alone: no script, no link or picture to fetch; print has its own style
     for page, _ in pages.values():
         tags = Tags()
@@ -345,9 +348,22 @@ def test_a_missing_results_file_is_said_not_skipped(graded: Path, tmp_path: Path
     assert sorted(written.files) == sorted(NAMES)
     assert "results/submission_2.json" in written.problems["submission_2"]
     text = written.files["submission_2"][1].read_text()
-    assert messages.FEEDBACK_MISSING in text and "Sam Stub" in text
+    assert messages.FEEDBACK_MISSING in text and "Sam Stub" in text and "Score" not in text
     index = written.index.read_text()
     assert html.escape(written.problems["submission_2"]) in index
+
+
+def test_a_grader_failure_says_so_and_nothing_of_its_traceback(
+    graded: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "batch"
+    shutil.copytree(graded, out)
+    failed = GradingResult(tests=(), grader_error=f"Traceback {MARK['traceback']}")
+    (out / "results" / "submission_2.json").write_text(json.dumps(results_json.to_json(failed)))
+    page, text = write(out, tmp_path / "pages")["submission_2"]
+    assert messages.GRADER_FAILED in text and html.escape(messages.GRADER_FAILED) in page
+    assert MARK["traceback"] not in page + text and "Traceback" not in page + text
+    assert messages.FEEDBACK_NO_TESTS in text and messages.FEEDBACK_ALL_SHOWN in text
 
 
 def test_usage_errors(tmp_path: Path) -> None:
