@@ -204,7 +204,7 @@ def build_view(
         late_days=late_days,
         late_taken=late_taken,
         # the LMS's own late mark (``Student.late``, read from its download by the batch)
-        late_marked=any(getattr(s, "late", False) for s in rec.students),
+        late_marked=any(s.late for s in rec.students),
         notes=tuple(line for line in str(results.get("output") or "").splitlines() if line.strip()),
         functions=_functions(shown),
         unshown=len(unshown),

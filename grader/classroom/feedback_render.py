@@ -156,7 +156,7 @@ def _function_line(f: Function) -> str:
 
 def _unshown(v: View) -> list[str]:
     if not v.unshown:
-        return [messages.FEEDBACK_ALL_SHOWN]
+        return [messages.FEEDBACK_ALL_SHOWN] if v.functions else []
     total = v.max_score
     lines = [
         messages.FEEDBACK_UNSHOWN.format(count=v.unshown, max_score=v.unshown_max, total=total)

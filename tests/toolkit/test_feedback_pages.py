@@ -24,12 +24,12 @@ import pytest
 
 from grader import messages
 from grader.authoring import pack
-from grader.classroom import batch, feedback_pages
+from grader.classroom import batch, feedback_pages, policies
 from grader.classroom.batch import BatchOptions
 from grader.classroom.gradebook import Gradebook
 from grader.cli import ExitCode, main
 from grader.grading import feedback, results_json
-from grader.grading.results import GradingResult
+from grader.grading.results import GradingResult, TestOutcome
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = BatchOptions(jobs=2, suites=("public", "hidden"), only="losses", timeout=300)
@@ -363,7 +363,8 @@ def test_a_grader_failure_says_so_and_nothing_of_its_traceback(
     page, text = write(out, tmp_path / "pages")["submission_2"]
     assert messages.GRADER_FAILED in text and html.escape(messages.GRADER_FAILED) in page
     assert MARK["traceback"] not in page + text and "Traceback" not in page + text
-    assert messages.FEEDBACK_NO_TESTS in text and messages.FEEDBACK_ALL_SHOWN in text
+    assert messages.FEEDBACK_NO_TESTS in text and messages.FEEDBACK_ALL_SHOWN not in text
+    assert "not shown on this page" not in text  # the staff's entry is not a test to count
 
 
 def test_usage_errors(tmp_path: Path) -> None:
@@ -377,13 +378,43 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_late_penalty_from_the_policy_and_the_lms_mark(graded: Path, tmp_path: Path) -> None:
     out = tmp_path / "batch"
     shutil.copytree(graded, out)
-    data = results(out, "submission_1")
-    data["extra_data"] = {"submission": {"days_late": 2, "late_penalty": 0.2}}
-    (out / "results" / "submission_1.json").write_text(json.dumps(data))
+    # submission_3 as Gradescope's policy leaves it: 1.5 days late (2 started) at 10% a day
+    data = results(out, "submission_3")
+    result = GradingResult(
+        tests=tuple(
+            TestOutcome(
+                name=t["name"],
+                number=t["number"],
+                max_score=t["max_score"],
+                score=t["score"],
+                status=t.get("status", "skipped"),
+                output=t["output"],
+                tags=tuple(t["tags"]),
+                visibility=t["visibility"],
+            )
+            for t in data["tests"]
+        ),
+        output=data["output"],
+    )
+    meta = {
+        "created_at": "2026-03-03T12:00:00+00:00",
+        "assignment": {"due_date": "2026-03-01T23:59:00+00:00"},
+    }
+    late = policies.apply(result, meta, policies.Policy(late_penalty_per_day=0.1))
+    results_json.write(late, out / "results" / "submission_3.json")
+    # submission_1's student, as an LMS download marks them: late, no penalty known
+    with Gradebook(out / "gradebook.sqlite") as book:
+        rec = next(r for r in book.records() if r.id == "submission_1")
+        marked = tuple(dataclasses.replace(s, late=True) for s in rec.students)
+        book.record(dataclasses.replace(rec, students=marked))
     pages = write(out, tmp_path / "pages")
-    late = messages.FEEDBACK_LATE.format(taken=0.2, days=2)
-    assert late in pages["submission_1"][1] and html.escape(late) in pages["submission_1"][0]
-    assert messages.FEEDBACK_ON_TIME in pages["submission_3"][1]
+    page, text = pages["submission_3"]
+    penalty = messages.FEEDBACK_LATE.format(taken=0.2, days=2)
+    assert penalty in text and html.escape(penalty) in page
+    score = messages.FEEDBACK_SCORE.format(score=late.score, max_score=late.max_score)
+    assert score in text and late.score == pytest.approx(0.8 * result.score)
+    assert messages.FEEDBACK_LATE_MARKED in pages["submission_1"][1]
+    assert messages.FEEDBACK_ON_TIME in pages["submission_2"][1]
 
 
 # -- in a browser ---------------------------------------------------------------------------------
