@@ -239,7 +239,7 @@ def page_text(v: View) -> str:
                 else messages.FEEDBACK_SKIPPED_TEST.format(name=t.name)
             )
             lines.append(f"     {what}")
-            lines += [f"         {line}" for line in t.output.strip().splitlines()]
+            lines += [f"         {line}".rstrip() for line in t.output.strip().splitlines()]
     lines += ["", messages.FEEDBACK_HIDDEN_HEADING, "-" * len(messages.FEEDBACK_HIDDEN_HEADING)]
     lines += _unshown(v)
     if v.examined:
