@@ -222,6 +222,20 @@ def test_a_moodle_download_in_either_layout(tmp_path: Path, folders: bool) -> No
     assert got.unmatched == ["grades-notes.txt"]
 
 
+def test_the_unzipped_folder_reads_as_the_zip(tmp_path: Path) -> None:
+    archive = canvas_download(tmp_path / "c.zip")
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(folder)
+    from_zip = lms.read_download(archive, tmp_path / "a")
+    from_folder = lms.read_download(folder, tmp_path / "b")
+    assert from_zip is not None and from_folder is not None
+    assert [(s.id, s.lms_id, s.late, s.files) for s in from_zip.submissions] == [
+        (s.id, s.lms_id, s.late, s.files) for s in from_folder.submissions
+    ]
+    assert from_zip.unmatched == from_folder.unmatched
+
+
 def test_a_newer_download_replaces_the_older_one(tmp_path: Path) -> None:
     """A resubmission: the next download holds Bob's new attempt only (Canvas zips the current
     attachment ids), so his folder holds only that."""
@@ -364,6 +378,22 @@ def test_an_archive_needs_a_batch_of_an_lms_download(tmp_path: Path) -> None:
     lms.read_download(canvas_download(tmp_path / "c.zip"), tmp_path)
     with pytest.raises(lms_out.LmsOutError, match="canvas download, not moodle"):
         lms_out.feedback_archive(tmp_path, [], lambda _: b"", tmp_path / "fb.zip", lms="moodle")
+
+
+def test_the_commands_say_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Gradebook(tmp_path / "gradebook.sqlite"):
+        pass  # a batch of a plain folder: a gradebook, no lms.json
+    fb = str(tmp_path / "fb.zip")
+    assert main(["lms-feedback", str(tmp_path), "--out", fb]) == 3
+    assert "did not read an LMS download" in capsys.readouterr().err
+    assert main(["lms-feedback", str(tmp_path / "nowhere"), "--out", fb]) == 3
+    assert "no gradebook" in capsys.readouterr().err
+    out = str(tmp_path / "g.csv")
+    assert main(["export", str(tmp_path), "--format", "canvas", "--out", out, "--out-of", "9"]) == 3
+    assert "--out-of goes with --format moodle" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--format", "moodle", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "0 students with a grade" in printed and "team assignment" in printed
 
 
 def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> None:
