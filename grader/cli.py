@@ -543,7 +543,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _grading_arguments(p: argparse.ArgumentParser) -> None:
     """What `batch` and `regrade` share."""
-    p.add_argument("input", help="a folder of submissions, or a Gradescope export (folder/zip)")
+    p.add_argument(
+        "input",
+        help="a folder of submissions, a Gradescope export, or Canvas's or Moodle's download of "
+        "the submissions (folder or zip)",
+    )
     p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
     p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")
