@@ -27,7 +27,7 @@ from typing import Final
 
 from grader import messages
 from grader.classroom.gradebook import Record, Student
-from grader.messages import sanitize
+from grader.safe_text import csv_writer, for_terminal
 
 __all__ = [
     "CANVAS_COLUMNS",
@@ -377,7 +377,7 @@ def export_moodle(
     been modified more recently in Moodle than in the spreadsheet" is ticked.
     """
     result = MoodleExport()
-    rows: list[list[str]] = []
+    rows: list[list[object]] = []
     for student, rec in _per_student(records):
         key = student.lms_id.removeprefix("moodle:")
         if not student.lms_id.startswith("moodle:") or not key.isdigit():
@@ -391,13 +391,15 @@ def export_moodle(
             [
                 f"{MOODLE_PARTICIPANT}{key}",
                 student.name,
-                _num(round(rec.score * scale, 2)),
-                _num(out_of if out_of else rec.max_score),
+                round(rec.score * scale, 2),
+                out_of if out_of else rec.max_score,
                 rec.finished[:19].replace("T", " ") + " UTC",
             ]
         )
+    # Student names are text in a spreadsheet: through safe_text's writer (issue 29), numbers
+    # left as numbers (Moodle reads them with unformat_float).
     with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = csv_writer(fh)
         writer.writerow(MOODLE_COLUMNS)
         writer.writerows(rows)
     result.rows = len(rows)
@@ -406,6 +408,7 @@ def export_moodle(
     left += [(i, s, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
     result.listed = out.with_name(out.name + ".unmatched.txt")
     result.listed.write_text(
-        "".join(sanitize(f"{i}\t{s.name}\t{why}") + "\n" for i, s, why in left), encoding="utf-8"
+        "".join("\t".join(map(for_terminal, (i, s.name, why))) + "\n" for i, s, why in left),
+        encoding="utf-8",
     )
     return result

@@ -45,6 +45,7 @@ from typing import Final, Literal, TextIO
 from grader import messages
 from grader.classroom.gradebook import Student
 from grader.grading.submission import DEFAULT_LIMITS
+from grader.safe_text import for_terminal
 
 __all__ = ["MANIFEST", "Download", "LmsError", "LmsSubmission", "load_manifest", "read_download"]
 
@@ -114,9 +115,7 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or "\\" in name or ":" in parts[0]:
                     raise LmsError(
-                        messages.LMS_UNSAFE_PATH.format(
-                            archive=source, path=messages.sanitize(name)
-                        )
+                        messages.LMS_UNSAFE_PATH.format(archive=source, path=for_terminal(name))
                     )
                 with zf.open(info) as fh:  # never trust the size the header declares
                     data = fh.read(_MAX_BYTES + 1)
@@ -436,8 +435,8 @@ def notice_lines(got: Download) -> list[str]:
         )
     ]
     for s in got.submissions:
-        lines += [f"  {messages.sanitize(s.id)}: {messages.sanitize(n)}" for n in s.notes]
+        lines += [f"  {for_terminal(s.id)}: {for_terminal(n)}" for n in s.notes]
     if got.unmatched:
         lines.append(messages.LMS_UNMATCHED_FILES.format(count=len(got.unmatched)))
-        lines += [f"  {messages.sanitize(e)}" for e in got.unmatched]
+        lines += [f"  {for_terminal(e)}" for e in got.unmatched]
     return lines

@@ -39,6 +39,7 @@ from grader import messages
 from grader.classroom.export import MoodleExport
 from grader.classroom.gradebook import Record, Student
 from grader.classroom.lms import Download, LmsSubmission, load_manifest
+from grader.safe_text import for_terminal
 
 __all__ = [
     "Archive",
@@ -134,8 +135,8 @@ def feedback_archive(
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for entry, content in sorted(entries.items()):
             zf.writestr(zipfile.ZipInfo(entry, _STAMP), content)
-    lines = [f"{sub_id}\t{who}\t{why}" for sub_id, who, why in done.unmatched]
-    done.listed.write_text("".join(f"{messages.sanitize(x)}\n" for x in lines), encoding="utf-8")
+    rows = ("\t".join(map(for_terminal, row)) + "\n" for row in done.unmatched)
+    done.listed.write_text("".join(rows), encoding="utf-8")
     return done
 
 
@@ -158,7 +159,7 @@ def archive_lines(done: Archive) -> list[str]:
             )
         )
         lines += [
-            f"  {messages.sanitize(sub_id)} ({messages.sanitize(who or '?')}): {why}"
+            f"  {for_terminal(sub_id)} ({for_terminal(who or '?')}): {why}"
             for sub_id, who, why in done.unmatched
         ]
     return lines
@@ -168,7 +169,7 @@ def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
     """What ``grader export --format moodle`` prints: the file, then everyone left out."""
 
     def who(sub_id: str, s: Student) -> str:
-        return f"  {messages.sanitize(sub_id)} ({messages.sanitize(s.name or '?')})"
+        return f"  {for_terminal(sub_id)} ({for_terminal(s.name or '?')})"
 
     lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows), messages.MOODLE_TEAMS]
     if done.listed is not None and (done.unmatched or done.not_graded):

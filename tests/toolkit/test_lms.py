@@ -400,16 +400,19 @@ def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> 
     got = lms.read_download(moodle_download(tmp_path / "m.zip", False), tmp_path / "out")
     assert got is not None
     records = [*records_of(got), record("plain", Student(name="Plain Folder"))]
+    evil = Student(name="=HYPERLINK(1)", lms_id="moodle:503")  # a student's own name
+    records.append(record("moodle-503", evil))
     done = export_moodle(records, tmp_path / "grades.csv", out_of=100)
     rows = list(csv.reader(io.StringIO((tmp_path / "grades.csv").read_text())))
     assert tuple(rows[0]) == MOODLE_COLUMNS
     for required in ("Identifier", "Grade", "Last modified (grade)"):  # importgradeslib.php
         assert required in rows[0]
     grades = {r[0]: r for r in rows[1:]}
-    assert sorted(grades) == ["Participant 501", "Participant 502"]
-    assert grades["Participant 501"][2:4] == ["75", "100"]  # 3 of 4, scaled to 100
+    assert sorted(grades) == ["Participant 501", "Participant 502", "Participant 503"]
+    assert grades["Participant 503"][1] == "'=HYPERLINK(1)"  # never a formula
+    assert [float(x) for x in grades["Participant 501"][2:4]] == [75, 100]  # 3 of 4, to 100
     assert grades["Participant 502"][1] == "Bob OByte"
-    assert done.rows == 2 and sorted(s for s, _ in done.unmatched) == sorted(
+    assert done.rows == 3 and sorted(s for s, _ in done.unmatched) == sorted(
         ["plain", next(s.id for s in got.submissions if not s.lms_id)]
     )
     assert done.listed is not None and "plain\tPlain Folder" in done.listed.read_text()
