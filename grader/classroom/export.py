@@ -266,8 +266,9 @@ def export_canvas(
 
 
 def _student_key(student: Student) -> tuple[str, ...]:
-    keys = (student.sid, student.email, student.lms_id)
-    return tuple(k.strip().lower() for k in keys if k and k.strip())
+    # Canvas's user id matches a row; an anonymous id or another LMS's id cannot.
+    canvas = f"canvas:{_canvas_user_id(student)}" if _canvas_user_id(student) else ""
+    return tuple(k.strip().lower() for k in (student.sid, student.email, canvas) if k and k.strip())
 
 
 def _canvas_user_id(student: Student) -> str:
