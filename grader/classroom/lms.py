@@ -7,6 +7,9 @@
 into), groups each student's files under the names the student uploaded in
 ``workdir/lms/submissions/<id>/``, and returns one ``LmsSubmission`` per student with the LMS's
 id and late marker (they reach the gradebook through ``Student.lms_id`` and ``Student.late``).
+The submission id is the LMS's (``canvas-101``, ``moodle-501``), so a later download of the same
+class finds the same gradebook rows even when a name changed. A file larger than any submission
+may be is listed and left in the download.
 What the LMS's naming does not explain is kept, never dropped: a file no student owns goes to
 ``workdir/lms/unmatched/``, a second file of a student under the same name to
 ``workdir/lms/set-aside/<id>/``; both are listed in ``workdir/lms.json`` (``grader.classroom
