@@ -202,7 +202,10 @@ def _export(args: argparse.Namespace) -> ExitCode:
         print(f"grader export: --format {args.format} needs --out FILE", file=sys.stderr)
         return ExitCode.USAGE
     if args.out and not args.format:
-        print("grader export: --out FILE needs --format csv|gradescope|canvas", file=sys.stderr)
+        print(
+            "grader export: --out FILE needs --format csv|gradescope|canvas|moodle",
+            file=sys.stderr,
+        )
         return ExitCode.USAGE
     if not (args.csv or args.gradescope or args.format):
         print(
@@ -213,6 +216,9 @@ def _export(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     if (args.roster or args.assignment) and args.format != "canvas":
         print("grader export: --roster and --assignment go with --format canvas", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.out_of is not None and args.format != "moodle":
+        print("grader export: --out-of goes with --format moodle", file=sys.stderr)
         return ExitCode.USAGE
     roster = None
     if args.roster:
@@ -237,6 +243,42 @@ def _export(args: argparse.Namespace) -> ExitCode:
         )
         for line in export.canvas_lines(done, Path(args.out)):
             _say(line)
+    if args.format == "moodle":
+        from grader.classroom import lms_out
+
+        moodle = export.export_moodle(records, Path(args.out), args.out_of)
+        for line in lms_out.moodle_lines(moodle, Path(args.out)):
+            _say(line)
+    return ExitCode.OK
+
+
+def _lms_feedback(args: argparse.Namespace) -> ExitCode:
+    from grader.classroom import feedback_pages, gradebook, lms_out
+
+    path = _gradebook_at(args.dir, "lms-feedback")
+    if path is None:
+        return ExitCode.USAGE
+    with gradebook.Gradebook(path) as book:
+        records = book.records()
+    try:
+        pages = {p.id: p for p in feedback_pages.pages(Path(args.dir), args.show or ())}
+        done = lms_out.feedback_archive(
+            Path(args.dir),
+            records,
+            lambda sub_id: (
+                None
+                if sub_id not in pages
+                else (pages[sub_id].text if args.text else pages[sub_id].html).encode()
+            ),
+            Path(args.out),
+            "txt" if args.text else "html",
+            args.lms,
+        )
+    except (lms_out.LmsOutError, FileNotFoundError, ValueError) as exc:
+        _say(f"grader lms-feedback: {exc}", err=True)
+        return ExitCode.USAGE
+    for line in lms_out.archive_lines(done):
+        _say(line)
     return ExitCode.OK
 
 
@@ -262,6 +304,22 @@ def _report(args: argparse.Namespace) -> ExitCode:
         _say(f"grader report: {exc}", err=True)
         return ExitCode.USAGE
     _say(f"wrote {written[0]} and {len(written) - 1} pictures")
+    return ExitCode.OK
+
+
+def _feedback(args: argparse.Namespace) -> ExitCode:
+    from grader import messages
+    from grader.classroom import feedback_pages
+    from grader.safe_text import for_terminal
+
+    try:
+        written = feedback_pages.write_pages(Path(args.dir), Path(args.out), args.show or ())
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"grader feedback: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    print(messages.FEEDBACK_WROTE.format(pages=len(written.files), index=written.index))
+    for sub_id, problem in sorted(written.problems.items()):  # ids are student text
+        print(f"  {for_terminal(sub_id)}: {for_terminal(problem)}", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -406,8 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gradescope", metavar="FILE", help="Gradescope score upload CSV")
     p.add_argument(
         "--format",
-        choices=["csv", "gradescope", "canvas"],
-        help="what to write to --out: the class CSV, Gradescope's upload, Canvas's import",
+        choices=["csv", "gradescope", "canvas", "moodle"],
+        help="what to write to --out: the class CSV, Gradescope's upload, Canvas's import, "
+        "Moodle's grading worksheet (from a batch of Moodle's download)",
     )
     p.add_argument("--out", metavar="FILE", help="the file --format writes")
     p.add_argument(
@@ -422,7 +481,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="Canvas: the assignment column, 'Name (id)' for an existing assignment "
         "(default: a new one called Autograder)",
     )
+    p.add_argument(
+        "--out-of",
+        type=float,
+        metavar="POINTS",
+        help="Moodle: the assignment's maximum grade in Moodle, scores are scaled to it "
+        "(default: the grader's points)",
+    )
     p.set_defaults(run=_export)
+
+    p = add(
+        "lms-feedback",
+        help="the zip that gives every student of a Canvas or Moodle batch their feedback page",
+    )
+    p.add_argument("dir", help="the --out folder of `grader batch` on an LMS download")
+    p.add_argument("--out", required=True, help="the zip to upload to the LMS")
+    p.add_argument("--lms", choices=["canvas", "moodle"], help="check the batch's LMS is this")
+    p.add_argument("--text", action="store_true", help="plain-text pages instead of HTML")
+    p.add_argument(
+        "--show",
+        action="append",
+        choices=("after_due_date", "after_published"),
+        help="as for `grader feedback`",
+    )
+    p.set_defaults(run=_lms_feedback)
 
     p = add("limits", help="suggested timeout and memory limit from a batch's data")
     p.add_argument("dir", help="the --out folder of `grader batch`")
@@ -432,6 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the --out folder of `grader batch`")
     p.add_argument("--out", default="report.html", help="the HTML file (PNGs go next to it)")
     p.set_defaults(run=_report)
+
+    p = add("feedback", help="a feedback page (HTML and text) per student of a batch")
+    p.add_argument("dir", help="the --out folder of `grader batch`")
+    p.add_argument("--out", required=True, help="the folder for the pages and index.html")
+    p.add_argument(
+        "--show",
+        action="append",
+        choices=("after_due_date", "after_published"),
+        help="also show tests of this visibility (repeatable); `hidden` tests never appear",
+    )
+    p.set_defaults(run=_feedback)
 
     p = add("package", help="build Gradescope's autograder.zip (or the student bundle)")
     p.add_argument("--out", default="autograder.zip", help="the zip to write")
@@ -459,7 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _grading_arguments(p: argparse.ArgumentParser) -> None:
     """What `batch` and `regrade` share."""
-    p.add_argument("input", help="a folder of submissions, or a Gradescope export (folder/zip)")
+    p.add_argument(
+        "input",
+        help="a folder of submissions, a Gradescope export, or Canvas's or Moodle's download of "
+        "the submissions (folder or zip)",
+    )
     p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
     p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")

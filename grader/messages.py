@@ -250,6 +250,50 @@ NOT_IN_BUNDLE = (
 CHECK_PROGRESS = "checking {path} ..."
 CHECK_PROGRESS_TEST = "checking [{done}/{total}] {name} ..."
 
+# -- the feedback pages of a batch (grader.classroom.feedback_pages, issue 27)
+# ------------------------------------
+
+FEEDBACK_TITLE = "Feedback on {title}"
+FEEDBACK_STUDENTS = "Students: {names}"
+FEEDBACK_SUBMISSION = "Submission: {id}"
+FEEDBACK_SCORE = "Score: {score:g} / {max_score:g}"
+FEEDBACK_SCORE_HIDDEN = (
+    "Score: not shown here, as on Gradescope, because some tests are hidden; your instructor "
+    "posts your grade."
+)
+FEEDBACK_LATE = "Late penalty: {taken:.0%} ({days} day(s) late; every test's score is scaled by it)"
+FEEDBACK_LATE_DAYS = "Late: {days} day(s) after the due date"
+FEEDBACK_LATE_MARKED = "Late: your course's site marked this submission late"
+FEEDBACK_ON_TIME = "Late penalty: none"
+FEEDBACK_VERSION = "Graded by: {version}"
+FEEDBACK_NOTES = "Notes on your submission:"
+FEEDBACK_FUNCTIONS = "Your functions"
+FEEDBACK_FUNCTION = "{name}: {score:g}/{max_score:g} points, {passed} of {tests} tests passed"
+FEEDBACK_FAILED_TEST = "failed: {name} ({score:g}/{max_score:g})"
+FEEDBACK_SKIPPED_TEST = "skipped: {name}"
+FEEDBACK_NO_TESTS = "No test is shown on this page."
+FEEDBACK_UNSHOWN = (
+    "{count} test(s) are not shown on this page; they are worth {max_score:g} of the {total:g} "
+    "points."
+)
+FEEDBACK_UNSHOWN_EARNED = "You earned {score:g} of those points."
+FEEDBACK_HIDDEN_HEADING = "Hidden tests"
+FEEDBACK_ALL_SHOWN = "Every test of this grading is shown on this page."
+FEEDBACK_EXAMINED = "What the hidden tests examined:"
+FEEDBACK_MISSING = (
+    "The details of this grading are not available; your instructor has been told and will "
+    "send them."
+)
+#: The instructor's side: the index page and the command's notes.
+FEEDBACK_INDEX_TITLE = "Feedback pages"
+FEEDBACK_INDEX_SHOWN = (
+    "Shown to students: tests of visibility {shown}; `hidden` tests never, nor staff details."
+)
+FEEDBACK_BAD_SHOW = "unknown visibility to show: {value} (known: {known})"
+FEEDBACK_NO_GRADEBOOK = "{path}: no gradebook here (run `grader batch` first)"
+FEEDBACK_NO_RESULTS = "{file} is missing or unreadable ({error}); its page shows no tests"
+FEEDBACK_WROTE = "wrote {pages} feedback pages (HTML and text) and the index {index}"
+
 
 def describe_exit(status: int | None, limits: Any) -> str:
     """Why a worker process ended, from its wait status, in a student's words."""
@@ -281,3 +325,57 @@ def sanitize(data: bytes | str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit:
         text = text[:limit] + OUTPUT_TRUNCATED.format(total=f"{len(text)} characters")
     return text
+
+
+# -- LMS downloads in, feedback and grades out (grader.classroom.lms, lms_out; issue 27)
+# ---------------------------
+
+LMS_READ = (
+    "Read a {lms} download ({layout} layout): {count} students' submissions, {late} marked late "
+    "by the LMS."
+)
+LMS_UNSAFE_PATH = "{archive}: unsafe path `{path}` in the download; nothing was read"
+LMS_DUPLICATE = (
+    "`{entry}` is a second file named `{name}` for this student; the intake grades one file of a "
+    "name, so this one was set aside (lms/set-aside/), not graded"
+)
+LMS_ODD_NAME = "`{entry}` has a file name the grader cannot place (`{name}`); set aside, not graded"
+LMS_NO_ID = (
+    "`{name}` has no id in the download (Moodle's team submissions of students in no group): "
+    "graded, but no feedback file or grade can be matched to it in Moodle"
+)
+LMS_UNMATCHED_FILES = (
+    "{count} files of the download follow none of the LMS's naming, so no student owns them; "
+    "kept in lms/unmatched/, not graded:"
+)
+LMS_NOT_FROM_LMS = "not in this batch's {lms} download"
+LMS_NO_PAGE = "no feedback page"
+LMS_CANVAS_NO_FILE = (
+    "submitted no file (text entry or URL): Canvas attaches a feedback file only to an "
+    "uploaded file"
+)
+LMS_NO_LMS_ID = "no {lms} id"
+LMS_ARCHIVE_WROTE = "wrote {out}: {count} feedback files for {lms}"
+LMS_ARCHIVE_UNMATCHED = (
+    "{count} submissions could not be given a file {lms} would match (listed in {listed}):"
+)
+LMS_NO_DOWNLOAD = (
+    "{dir}: this batch did not read an LMS download (no lms.json); grade Canvas's or Moodle's "
+    "download with `grader batch` first"
+)
+LMS_WRONG_LMS = "{dir}: this batch read a {have} download, not {want}"
+MOODLE_WROTE = "wrote {out} ({rows} students with a grade)"
+MOODLE_UNMATCHED = (
+    "{count} submissions have no Moodle participant id, so their grades are not written:"
+)
+MOODLE_NOT_GRADED = (
+    "{count} submissions timed out or hit a grader error, so their grades are not written "
+    "(see `grader report`):"
+)
+LMS_TOO_LARGE = "`{entry}` is larger than any submission may be; left in the download, not graded"
+MOODLE_LISTED = "Everyone left out is also listed in {listed}."
+LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"
+MOODLE_TEAMS = (
+    "In a team assignment the download's ids are group ids, not participants': do not import "
+    "this worksheet there (the feedback zip is right for teams)."
+)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal, TextIO
 
 from grader.authoring import pack
-from grader.classroom import gradebook, regrade, similarity
+from grader.classroom import gradebook, lms, regrade, similarity
 from grader.classroom.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
 from grader.classroom.regrade import Regrade
 from grader.grading import cores, version
@@ -94,7 +94,15 @@ def discover(source: Path, workdir: Path) -> list[Job]:
     ``source`` is a folder holding one sub-folder, zip or notebook per submission, or a
     Gradescope "Export Submissions" folder or zip (``submission_metadata.yml`` next to
     ``submission_<n>/`` folders). A zip export is unpacked once into ``workdir/input``.
+    Canvas's and Moodle's own downloads (zip or folder) are read by ``grader.classroom.lms``:
+    one submission per student, with the LMS's ids and late marks.
     """
+    try:
+        download = lms.read_download(source, workdir)
+    except lms.LmsError as exc:
+        raise BatchError(str(exc)) from None
+    if download is not None:
+        return [Job(s.id, s.path, (s.student,)) for s in download.submissions]
     if source.is_file() and zipfile.is_zipfile(source):
         source = _unpack_export(source, workdir / "input")
     if not source.is_dir():

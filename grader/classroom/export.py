@@ -33,20 +33,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from grader import messages
 from grader.classroom.gradebook import Record, Student
-from grader.safe_text import csv_writer
+from grader.safe_text import csv_writer, for_terminal
 
 __all__ = [
     "CANVAS_COLUMNS",
     "DEFAULT_ASSIGNMENT",
     "GRADESCOPE_COLUMNS",
+    "MOODLE_COLUMNS",
     "CanvasExport",
+    "MoodleExport",
     "RosterEntry",
     "RosterError",
     "canvas_lines",
     "export_canvas",
     "export_csv",
     "export_gradescope_csv",
+    "export_moodle",
     "read_roster",
 ]
 
@@ -154,11 +158,13 @@ class RosterEntry:
 
     def match_keys(self) -> set[str]:
         """What a submitter may be matched by: SIS ids and email, without case."""
-        return {
+        keys = {
             k.strip().lower()
             for k in (self.sis_user_id, self.sis_login_id, self.email)
             if k and k.strip()
         }
+        # A student of a Canvas download carries Canvas's user id (``Student.lms_id``).
+        return keys | ({f"canvas:{self.canvas_id.strip()}"} if self.canvas_id.strip() else set())
 
 
 @dataclass
@@ -236,7 +242,10 @@ def export_canvas(
     if roster is None:
         for student, rec in latest.values():
             entry = RosterEntry(
-                name=student.name, sis_user_id=student.sid, sis_login_id=student.email
+                name=student.name,
+                canvas_id=_canvas_user_id(student),
+                sis_user_id=student.sid,
+                sis_login_id=student.email,
             )
             rows.append(_canvas_row(entry, _score(rec, student, result)))
     else:
@@ -268,7 +277,15 @@ def export_canvas(
 
 
 def _student_key(student: Student) -> tuple[str, ...]:
-    return tuple(k.strip().lower() for k in (student.sid, student.email) if k and k.strip())
+    # Canvas's user id matches a row; an anonymous id or another LMS's id cannot.
+    canvas = f"canvas:{_canvas_user_id(student)}" if _canvas_user_id(student) else ""
+    return tuple(k.strip().lower() for k in (student.sid, student.email, canvas) if k and k.strip())
+
+
+def _canvas_user_id(student: Student) -> str:
+    """Canvas's user id of a student read from a Canvas download ("" when anonymous)."""
+    key = student.lms_id.removeprefix("canvas:")
+    return key if student.lms_id.startswith("canvas:") and key.isdigit() else ""
 
 
 def _score(rec: Record, student: Student, result: CanvasExport) -> float | str:
@@ -330,3 +347,80 @@ def canvas_lines(done: CanvasExport, out: Path) -> list[str]:
         )
         lines += [f"  {who(s)}: {', '.join(ids)}" for s, ids in done.duplicates]
     return lines
+
+
+# -- Moodle -------------------------------------------------------------------------------------
+
+#: The columns of Moodle's grading worksheet that its import reads (``mod/assign/feedback/
+#: offline/importgradeslib.php``): ``Identifier``, ``Grade`` and ``Last modified (grade)`` are
+#: required, matched to the importing user's language strings (English here); ``Full name``
+#: and ``Maximum Grade`` are for the instructor's eye and ignored on import.
+MOODLE_COLUMNS: Final = (
+    "Identifier",
+    "Full name",
+    "Grade",
+    "Maximum Grade",
+    "Last modified (grade)",
+)
+#: Moodle's "Participant" (``hiddenuser``): the importer strips it to find the participant id.
+MOODLE_PARTICIPANT: Final = "Participant "
+
+
+@dataclass
+class MoodleExport:
+    rows: int = 0
+    #: submissions without a Moodle participant id (not from a Moodle download, or a team with
+    #: no group): not written
+    unmatched: list[tuple[str, Student]] = field(default_factory=list)
+    #: submissions that timed out or hit a grader error: not written (an empty grade is skipped
+    #: by Moodle anyway)
+    not_graded: list[tuple[str, Student]] = field(default_factory=list)
+    listed: Path | None = None  # the file that lists both
+
+
+def export_moodle(
+    records: Sequence[Record], out: Path, out_of: float | None = None
+) -> MoodleExport:
+    """Moodle's grading-worksheet import for the assignment the download came from.
+
+    ``out_of`` rescales each score to the assignment's maximum grade in Moodle (a grade above it
+    is skipped by the import); ``Last modified (grade)`` is when the batch graded it, so a grade
+    an instructor changed in Moodle after that is kept unless "Allow updating records that have
+    been modified more recently in Moodle than in the spreadsheet" is ticked.
+    """
+    result = MoodleExport()
+    rows: list[list[object]] = []
+    for student, rec in _per_student(records):
+        key = student.lms_id.removeprefix("moodle:")
+        if not student.lms_id.startswith("moodle:") or not key.isdigit():
+            result.unmatched.append((rec.id, student))
+            continue
+        if rec.status != "graded":
+            result.not_graded.append((rec.id, student))
+            continue
+        scale = out_of / rec.max_score if out_of and rec.max_score else 1.0
+        rows.append(
+            [
+                f"{MOODLE_PARTICIPANT}{key}",
+                student.name,
+                round(rec.score * scale, 2),
+                out_of if out_of else rec.max_score,
+                rec.finished[:19].replace("T", " ") + " UTC",
+            ]
+        )
+    # Student names are text in a spreadsheet: through safe_text's writer (issue 29), numbers
+    # left as numbers (Moodle reads them with unformat_float).
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv_writer(fh)
+        writer.writerow(MOODLE_COLUMNS)
+        writer.writerows(rows)
+    result.rows = len(rows)
+    # Everyone left out, in a file beside the CSV as well as printed (``lms_out.moodle_lines``).
+    left = [(i, s, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
+    left += [(i, s, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
+    result.listed = out.with_name(out.name + ".unmatched.txt")
+    result.listed.write_text(
+        "".join("\t".join(map(for_terminal, (i, s.name, why))) + "\n" for i, s, why in left),
+        encoding="utf-8",
+    )
+    return result

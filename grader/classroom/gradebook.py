@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS submitters (
     name          TEXT NOT NULL,
     email         TEXT NOT NULL,
     sid           TEXT NOT NULL,
+    lms_id        TEXT NOT NULL DEFAULT '',
+    late          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (submission_id, position)
 );
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -103,6 +105,10 @@ _ADDED = {
     "submissions": (
         "grader_version TEXT NOT NULL DEFAULT ''",
         "run INTEGER NOT NULL DEFAULT 0",
+    ),
+    "submitters": (
+        "lms_id TEXT NOT NULL DEFAULT ''",
+        "late INTEGER NOT NULL DEFAULT 0",
     ),
     "outcomes": (
         "slowest_call REAL NOT NULL DEFAULT 0",
@@ -141,6 +147,10 @@ class Student:
     name: str = ""
     email: str = ""
     sid: str = ""
+    #: the LMS's own id, ``canvas:<user id>``, ``canvas:anon_<id>`` or ``moodle:<participant
+    #: id>`` (a team's group id), when the batch read an LMS download (``grader.classroom.lms``)
+    lms_id: str = ""
+    late: bool = False  # the LMS marked this student's submission late
 
 
 @dataclass(frozen=True)
@@ -288,8 +298,12 @@ class Gradebook:
                 ),
             )
             c.executemany(
-                "INSERT INTO submitters VALUES (?, ?, ?, ?, ?)",
-                [(rec.id, i, s.name, s.email, s.sid) for i, s in enumerate(rec.students)],
+                "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (rec.id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
+                    for i, s in enumerate(rec.students)
+                ],
             )
             c.executemany(
                 f"INSERT INTO outcomes ({_OUTCOME_COLUMNS})"
@@ -394,11 +408,11 @@ class Gradebook:
         key = "generation" if past else "0"
         order = "submission_id, generation, position" if past else "submission_id, position"
         students: dict[str, list[Student]] = {}
-        for sub_id, name, email, sid in c.execute(
-            "SELECT submission_id, name, email, sid FROM submitters"
+        for sub_id, name, email, sid, lms_id, late in c.execute(
+            "SELECT submission_id, name, email, sid, lms_id, late FROM submitters"
             " ORDER BY submission_id, position"
         ):
-            students.setdefault(sub_id, []).append(Student(name, email, sid))
+            students.setdefault(sub_id, []).append(Student(name, email, sid, lms_id, bool(late)))
         outcomes: dict[tuple[str, int], list[Outcome]] = {}
         for row in c.execute(
             f"SELECT submission_id, {key}, number, name, score, max_score, status, suite, tags,"

@@ -85,6 +85,7 @@ def apply(
         return _with_record(result, metadata, notes=[])
     notes: list[str] = []
     factor = 1.0
+    taken = 0.0
     days = days_late(metadata)
     if policy.late_penalty_per_day > 0 and days > 0:
         taken = min(policy.late_penalty_max, days * policy.late_penalty_per_day)
@@ -106,7 +107,7 @@ def apply(
         tests = tuple(
             dataclasses.replace(t, score=round(t.score * factor, 6)) for t in result.tests
         )
-    return _with_record(dataclasses.replace(result, tests=tests), metadata, notes)
+    return _with_record(dataclasses.replace(result, tests=tests), metadata, notes, taken)
 
 
 def days_late(metadata: Mapping[str, Any]) -> int:
@@ -136,7 +137,7 @@ def _time(value: Any) -> datetime | None:
 
 
 def _with_record(
-    result: GradingResult, metadata: Mapping[str, Any], notes: Sequence[str]
+    result: GradingResult, metadata: Mapping[str, Any], notes: Sequence[str], taken: float = 0.0
 ) -> GradingResult:
     users = [
         {k: u[k] for k in ("id", "name", "email") if k in u}
@@ -149,6 +150,8 @@ def _with_record(
         "users": users,
         "number": submission_number(metadata),
         "days_late": days_late(metadata),
+        # the fraction the late penalty took (0: none); a batch's feedback page shows it
+        "late_penalty": taken,
     }
     extra = dict(result.extra_data)
     extra["submission"] = record

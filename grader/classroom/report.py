@@ -201,7 +201,7 @@ window.addEventListener("load", function () {
 });
 </script>"""
 
-_STYLE = """<style>
+STYLE = """<style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
@@ -269,7 +269,7 @@ def _pair_pages(found: similarity.Similarity, records: Sequence[Record], out: Pa
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
             f"<title>Similar pair {rank}: {e(p.a)} and {e(p.b)}</title>",
-            _STYLE,
+            STYLE,
             '</head><body class="pair">',
             f"<h1>Pair {rank}: {p.score:.0%} alike</h1>",
             f'<p class="notice">{e(similarity.NOTICE)}</p>',
@@ -380,7 +380,7 @@ def _page(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         "<title>Class report</title>",
-        _STYLE,
+        STYLE,
         "</head><body>",
         "<h1>Class report</h1>",
         "<table>",

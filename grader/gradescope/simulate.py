@@ -47,6 +47,7 @@ from typing import Any
 
 from grader.authoring import pack
 from grader.grading.results import VISIBILITIES
+from grader.grading.results_json import effective_visibility
 
 #: Gradescope's defaults (research/autograders.md, A.3).
 TIME_LIMIT = 600.0
@@ -417,12 +418,6 @@ class Shown:
     score: float
     max_score: float
     total_shown: bool
-
-
-def effective_visibility(results: Mapping[str, Any], test: Mapping[str, Any]) -> str:
-    """A test's own visibility overrides the top-level one; Gradescope's default is visible."""
-    value = test.get("visibility") or results.get("visibility") or "visible"
-    return str(value)
 
 
 def by_visibility(results: Mapping[str, Any]) -> list[Shown]:

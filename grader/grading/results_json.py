@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -124,6 +124,15 @@ def _test(t: TestOutcome) -> dict[str, Any]:
     extra["duration"] = round(t.duration, 4)
     entry["extra_data"] = extra
     return entry
+
+
+def effective_visibility(results: Mapping[str, Any], test: Mapping[str, Any]) -> str:
+    """A test's own visibility overrides the top-level one; Gradescope's default is visible.
+
+    Read by everything that shows a results.json as Gradescope would (the simulator's summary,
+    the batch's feedback pages)."""
+    value = test.get("visibility") or results.get("visibility") or "visible"
+    return str(value)
 
 
 def write(result: GradingResult, path: Path) -> None:

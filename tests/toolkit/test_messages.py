@@ -366,8 +366,137 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         {"done": 3, "total": 50, "name": "svm_loss"},
         ("checking [3/50] svm_loss ...",),
     ),
+    # the feedback pages of a batch (issue 27)
+    "FEEDBACK_TITLE": ("fragment", {"title": "Losses"}, ("Feedback on Losses",)),
+    "FEEDBACK_STUDENTS": ("fragment", {"names": "Ada; Bo"}, ("Students: Ada; Bo",)),
+    "FEEDBACK_SUBMISSION": ("fragment", {"id": "s01"}, ("Submission: s01",)),
+    "FEEDBACK_SCORE": ("fragment", {"score": 7.5, "max_score": 10.0}, ("Score: 7.5 / 10",)),
+    "FEEDBACK_SCORE_HIDDEN": ("sentence", {}, ("not shown", "hidden", "grade")),
+    "FEEDBACK_LATE": (
+        "fragment",
+        {"taken": 0.25, "days": 2},
+        ("Late penalty: 25%", "2 day(s) late", "scaled"),
+    ),
+    "FEEDBACK_LATE_DAYS": ("fragment", {"days": 3}, ("3 day(s) after the due date",)),
+    "FEEDBACK_LATE_MARKED": ("fragment", {}, ("marked this submission late",)),
+    "FEEDBACK_ON_TIME": ("fragment", {}, ("Late penalty: none",)),
+    "FEEDBACK_VERSION": (
+        "fragment",
+        {"version": "suite 0123456789ab, grader 0.1+abc"},
+        ("Graded by: suite 0123456789ab",),
+    ),
+    "FEEDBACK_NOTES": ("sentence", {}, ("Notes",)),
+    "FEEDBACK_FUNCTIONS": ("fragment", {}, ("Your functions",)),
+    "FEEDBACK_FUNCTION": (
+        "fragment",
+        {"name": "softmax (losses.py)", "score": 3.0, "max_score": 4.0, "passed": 3, "tests": 4},
+        ("softmax (losses.py): 3/4 points", "3 of 4 tests passed"),
+    ),
+    "FEEDBACK_FAILED_TEST": (
+        "clause",
+        {"name": "rows sum to one", "score": 0.0, "max_score": 1.0},
+        ("failed: rows sum to one (0/1)",),
+    ),
+    "FEEDBACK_SKIPPED_TEST": ("clause", {"name": "on a GPU"}, ("skipped: on a GPU",)),
+    "FEEDBACK_NO_TESTS": ("sentence", {}, ("No test is shown",)),
+    "FEEDBACK_HIDDEN_HEADING": ("fragment", {}, ("Hidden tests",)),
+    "FEEDBACK_UNSHOWN": (
+        "sentence",
+        {"count": 12, "max_score": 40.0, "total": 100.0},
+        ("12 test(s) are not shown", "worth 40 of the 100 points"),
+    ),
+    "FEEDBACK_UNSHOWN_EARNED": ("sentence", {"score": 31.5}, ("You earned 31.5",)),
+    "FEEDBACK_ALL_SHOWN": ("sentence", {}, ("Every test",)),
+    "FEEDBACK_EXAMINED": ("sentence", {}, ("hidden tests examined",)),
+    "FEEDBACK_MISSING": ("sentence", {}, ("not available", "instructor")),
+    "FEEDBACK_INDEX_TITLE": ("fragment", {}, ("Feedback pages",)),
+    "FEEDBACK_INDEX_SHOWN": (
+        "sentence",
+        {"shown": "visible, after_due_date"},
+        ("visible, after_due_date", "`hidden` tests never"),
+    ),
+    "FEEDBACK_BAD_SHOW": (
+        "clause",
+        {"value": "hidden", "known": "after_due_date, after_published"},
+        ("unknown visibility to show: hidden", "after_published"),
+    ),
+    "FEEDBACK_NO_GRADEBOOK": (
+        "clause",
+        {"path": "out/gradebook.sqlite"},
+        ("out/gradebook.sqlite: no gradebook", "grader batch"),
+    ),
+    "FEEDBACK_NO_RESULTS": (
+        "clause",
+        {"file": "results/s01.json", "error": "FileNotFoundError"},
+        ("results/s01.json is missing", "FileNotFoundError", "no tests"),
+    ),
+    "FEEDBACK_WROTE": (
+        "fragment",
+        {"pages": 12, "index": "pages/index.html"},
+        ("wrote 12 feedback pages", "pages/index.html"),
+    ),
 }
 SAMPLES |= {f"hidden[{m.name}]": ("fragment", {}, ()) for m in pack.active().modules}
+# LMS downloads in, feedback and grades out (issue 27, grader.classroom.lms / lms_out)
+SAMPLES |= {
+    "LMS_READ": (
+        "sentence",
+        {"lms": "Canvas", "layout": "flat", "count": 30, "late": 2},
+        ("Canvas download (flat layout)", "30 students", "2 marked late"),
+    ),
+    "LMS_UNSAFE_PATH": (
+        "clause",
+        {"archive": "hw1.zip", "path": "../x.py"},
+        ("hw1.zip: unsafe path `../x.py`", "nothing was read"),
+    ),
+    "LMS_DUPLICATE": (
+        "clause",
+        {"entry": "doejane_1_2_losses.py", "name": "losses.py"},
+        ("second file named `losses.py`", "set aside"),
+    ),
+    "LMS_ODD_NAME": (
+        "clause",
+        {"entry": "x_1_assignsubmission_file/../a", "name": "../a"},
+        ("cannot place (`../a`)", "set aside"),
+    ),
+    "LMS_NO_ID": ("clause", {"name": "Default group"}, ("`Default group` has no id", "Moodle")),
+    "LMS_TOO_LARGE": (
+        "clause",
+        {"entry": "doejane_1_2_data.npy"},
+        ("`doejane_1_2_data.npy` is larger", "not graded"),
+    ),
+    "LMS_UNMATCHED_FILES": ("sentence", {"count": 2}, ("2 files", "lms/unmatched/")),
+    "LMS_NOT_FROM_LMS": ("clause", {"lms": "Moodle"}, ("not in this batch's Moodle download",)),
+    "LMS_NO_PAGE": ("clause", {}, ("no feedback page",)),
+    "LMS_NOT_GRADED": ("clause", {}, ("timed out or hit a grader error",)),
+    "LMS_CANVAS_NO_FILE": ("clause", {}, ("submitted no file", "uploaded file")),
+    "LMS_NO_LMS_ID": ("clause", {"lms": "Canvas"}, ("no Canvas id",)),
+    "LMS_ARCHIVE_WROTE": (
+        "fragment",
+        {"out": "feedback.zip", "count": 29, "lms": "canvas"},
+        ("wrote feedback.zip: 29 feedback files",),
+    ),
+    "LMS_ARCHIVE_UNMATCHED": (
+        "sentence",
+        {"count": 1, "lms": "Canvas", "listed": "feedback.zip.unmatched.txt"},
+        ("1 submissions", "Canvas would match", "feedback.zip.unmatched.txt"),
+    ),
+    "LMS_NO_DOWNLOAD": ("clause", {"dir": "out"}, ("out: this batch did not read", "lms.json")),
+    "LMS_WRONG_LMS": (
+        "clause",
+        {"dir": "out", "have": "canvas", "want": "moodle"},
+        ("read a canvas download, not moodle",),
+    ),
+    "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
+    "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
+    "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
+    "MOODLE_TEAMS": ("sentence", {}, ("team assignment", "group ids", "do not import")),
+    "MOODLE_LISTED": (
+        "sentence",
+        {"listed": "g.csv.unmatched.txt"},
+        ("Everyone left out", "g.csv.unmatched.txt"),
+    ),
+}
 
 
 def fields(template: str) -> list[str]:

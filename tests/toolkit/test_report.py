@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
+import browser
 import pytest
 
 from grader.classroom.gradebook import Gradebook, Outcome, Record, Student
 from grader.classroom.report import write_report
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _outcome(i: int, passed: bool, fingerprint: str = "") -> Outcome:
@@ -79,31 +77,16 @@ def test_report_of_an_empty_or_missing_gradebook(tmp_path: Path) -> None:
     assert write_report(tmp_path, tmp_path / "r.html") == [tmp_path / "r.html"]
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get install chromium"
-)
+@browser.needs_chromium
 def test_report_renders_its_images_in_headless_chromium(tmp_path: Path) -> None:
     make_gradebook(tmp_path)
     page = write_report(tmp_path, tmp_path / "site" / "report.html")[0]
-    cmd = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=10000",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    flags = ("--virtual-time-budget=10000", "--dump-dom")
+    dom = browser.run(page, tmp_path / "profile", *flags)
     assert 'id="images-status" data-ok="yes"' in dom, dom[-2000:]
     assert "images loaded: 5/5" in dom
     # a broken picture is noticed: the check is not vacuous
     (page.parent / "report-scores.png").write_bytes(b"not a png")
     shutil.rmtree(tmp_path / "profile")
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    dom = browser.run(page, tmp_path / "profile", *flags)
     assert 'data-ok="no"' in dom and "images loaded: 4/5" in dom
