@@ -155,6 +155,9 @@ def test_student_text_reaches_no_spreadsheet_formula_and_no_terminal_control(
         run(capfd, log, "report", out, "--out", out / "report" / "report.html")
         page = (out / "report" / "report.html").read_text(encoding="utf-8")
         assert "<b>click" not in page  # student text is HTML-escaped in the page
+        # The students' feedback pages and the LMS round trip print and write student text too.
+        run(capfd, log, "feedback", out, "--out", out / "feedback")
+        run(capfd, log, "export", out, "--format", "moodle", "--out", out / "format-moodle.csv")
 
     # A regrade with other suites (one function's tests): the submissions with code change
     # score, and `regrade` prints and writes what changed, by student.
@@ -185,7 +188,14 @@ def test_student_text_reaches_no_spreadsheet_formula_and_no_terminal_control(
     # Every CSV the commands wrote, and none a spreadsheet would run.
     found = {p.relative_to(written).as_posix() for p in spreadsheet.csv_files(written)}
     for name in ("gs", "plain"):
-        for file in ("class", "upload", "format-csv", "format-gradescope", "format-canvas"):
+        for file in (
+            "class",
+            "upload",
+            "format-csv",
+            "format-gradescope",
+            "format-canvas",
+            "format-moodle",
+        ):
             assert f"{name}/{file}.csv" in found
         assert f"{name}/canvas-roster.csv" in found
     assert {"gs/regrade.csv", "gs/similarity/pairs.csv"} <= found
