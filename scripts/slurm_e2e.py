@@ -154,6 +154,11 @@ def run(layout: Layout) -> Report:
     report = Report(Timings())
     source = make_class(layout.root / "class")
     report.submissions = len(list(source.iterdir()))
+    # The batches and the Slurm jobs (sbatch passes this environment on) import this clone's
+    # grader, as this process does.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with report.timings.phase("local batch (grader batch --jobs 2)"):
         report.local_wall = grade_cli(source, layout.root / "local", ["--jobs", "2"], env)
