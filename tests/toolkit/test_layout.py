@@ -13,7 +13,7 @@ GRADER = Path(__file__).resolve().parents[2] / "grader"
 
 #: The layers, bottom first: a module may import its own layer and the ones below it only.
 LAYERS = (
-    {"messages", "authoring"},
+    {"messages", "safe_text", "authoring"},
     {"sandbox"},
     {"grading"},
     {"testing", "classroom"},
