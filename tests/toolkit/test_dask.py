@@ -37,7 +37,7 @@ def cluster() -> Iterator[object]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=40,
     ) as c:
         yield c
