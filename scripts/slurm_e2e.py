@@ -146,7 +146,7 @@ def slurm_cluster(layout: Layout, partition: str) -> Any:
         local_directory=str(layout.dask),
         log_directory=str(layout.jobs),  # else slurm-<id>.out lands in our working directory
         python=sys.executable,
-        scheduler_options={"dashboard_address": None},
+        scheduler_options={"dashboard_address": ":0"},  # 8787 may be another cluster's
     )
 
 
