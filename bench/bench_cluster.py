@@ -184,7 +184,8 @@ def start_cluster(n: int, loop: asyncio.AbstractEventLoop, tmp: Path, log: Path)
     cluster = Cluster(scheduler, workers, for_client, for_workers, to_workers)
     from distributed import Client
 
-    with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:  # not relayed: not counted
+    # not relayed: not counted
+    with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:  # type: ignore[no-untyped-call]
         client.wait_for_workers(n, timeout=120)
     return cluster
 

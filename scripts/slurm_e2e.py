@@ -134,7 +134,7 @@ class Report:
 def slurm_cluster(layout: Layout, partition: str) -> Any:
     """A ``SLURMCluster`` whose workers will be sbatch jobs of our partition, its scheduler in
     this process (closing it scancels its jobs; the teardown checks the queue is empty anyway)."""
-    from dask_jobqueue import SLURMCluster
+    from dask_jobqueue import SLURMCluster  # type: ignore[attr-defined]
 
     return SLURMCluster(
         queue=partition,
@@ -174,7 +174,7 @@ def run(layout: Layout) -> Report:
             address = cluster.scheduler_address
             with report.timings.phase(f"{WORKERS} worker jobs submitted by sbatch and connected"):
                 cluster.scale(jobs=WORKERS)
-                with Client(address) as client:
+                with Client(address) as client:  # type: ignore[no-untyped-call]
                     try:
                         client.wait_for_workers(WORKERS, timeout=CONNECT_BOUND)
                     except TimeoutError as exc:

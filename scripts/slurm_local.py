@@ -311,7 +311,9 @@ def start(layout: Layout, timings: Timings) -> Slurm:
     host = socket.gethostname().split(".")[0]
     meminfo = Path("/proc/meminfo").read_text()
     cpus = os.cpu_count() or 1
-    layout.conf.write_text(slurm_conf(layout, host, cpus, node_memory_mb(meminfo), free_ports(2)))
+    ctld_port, node_port = free_ports(2)
+    memory = node_memory_mb(meminfo)
+    layout.conf.write_text(slurm_conf(layout, host, cpus, memory, (ctld_port, node_port)))
     slurm = Slurm(layout)
     with timings.phase("munged, slurmctld, slurmd started; node idle"):
         _start(
@@ -363,12 +365,12 @@ def teardown(layout: Layout, linger: float = STOP_BOUND) -> list[str]:
                 check=False,
                 timeout=30,
             )
-            left = job_ids(proc.stdout)
-            if proc.returncode != 0 or not left:
+            queued = job_ids(proc.stdout)
+            if proc.returncode != 0 or not queued:
                 break
             if time.monotonic() > deadline:
                 problems.append(
-                    f"jobs {', '.join(left)} still queued {QUEUE_BOUND:g} s after scancel"
+                    f"jobs {', '.join(queued)} still queued {QUEUE_BOUND:g} s after scancel"
                 )
                 break
             time.sleep(0.2)
