@@ -189,21 +189,29 @@ def unpack(digest: str, data: bytes, root: Path | None = None) -> Path:
     (``pack.trusted_dirs``)."""
     if hashlib.sha256(data).hexdigest() != digest:
         raise PackError(f"the pack received does not match its digest {digest[:12]}")
-    root = cache_root() if root is None else root
+    if root is None:
+        root = cache_root()
+    else:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
     dest = root / digest
     if not (dest / _COMPLETE).is_file():
         staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-", dir=root))
         try:
             _extract(data, staging)
-            (staging / _COMPLETE).write_text(digest)
-            if dest.exists():  # an interrupted unpack of an earlier try
-                shutil.rmtree(dest, ignore_errors=True)
-            with contextlib.suppress(FileExistsError, OSError):
-                os.rename(staging, dest)  # another process of this user may have won
+            fd = os.open(staging / _COMPLETE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as done:
+                done.write(digest)
+            # Atomic: ``dest`` only ever appears complete. Another worker process of this user
+            # may have won the race; its folder is then the same content, and stays.
+            with contextlib.suppress(OSError):
+                os.rename(staging, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if not (dest / _COMPLETE).is_file():
-            raise PackError(f"could not unpack the pack {digest[:12]} into {dest}")
+            raise PackError(
+                f"could not unpack the pack {digest[:12]} into {dest} (remove that folder if an "
+                "interrupted run left it)"
+            )
     pack.load(dest)
     return dest
 
@@ -219,7 +227,8 @@ def _extract(data: bytes, dest: Path) -> None:
             if info.is_dir():
                 continue
             target = dest.joinpath(*parts)
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for depth in range(1, len(parts)):  # each folder private, not only the last
+                dest.joinpath(*parts[:depth]).mkdir(mode=0o700, exist_ok=True)
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(zf.read(info))
