@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,11 +257,54 @@ def test_compare_books_names_the_submission_and_the_test_that_differ(tmp_path: P
     assert "ann: test 1.2 status 'passed' vs 'failed'" in diffs
 
 
-def test_the_shell_script_passes_shellcheck(shellcheck: str) -> None:
+def test_the_shell_scripts_parse_and_pass_shellcheck(shellcheck: str) -> None:
+    for script in (ROOT / "scripts" / "slurm-e2e", ROOT / ".ci" / "run"):
+        subprocess.run(["bash", "-n", str(script)], check=True)
+        proc = subprocess.run(
+            [shellcheck, str(script)], capture_output=True, text=True, check=False
+        )
+        assert proc.returncode == 0, proc.stdout
+
+
+@pytest.fixture
+def bare_clone() -> Iterator[Path]:
+    """The script alone in a folder every user can read, with or without a .venv."""
+    root = Path(tempfile.mkdtemp(prefix="slurm-e2e-test-"))
+    try:
+        root.chmod(0o755)
+        (root / "scripts").mkdir(mode=0o755)
+        shutil.copy(ROOT / "scripts" / "slurm-e2e", root / "scripts" / "slurm-e2e")
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+def test_the_script_without_a_venv_is_exit_3(bare_clone: Path) -> None:
     proc = subprocess.run(
-        [shellcheck, str(ROOT / "scripts" / "slurm-e2e")],
+        ["bash", str(bare_clone / "scripts" / "slurm-e2e")],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout
+    assert proc.returncode == 3
+    assert "cannot run on this machine: no .venv here: run ./scripts/setup first" in proc.stderr
+
+
+@pytest.mark.asroot
+def test_the_script_as_a_normal_user_is_exit_3_before_installing_anything(
+    bare_clone: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the script as nobody")
+    (bare_clone / ".venv" / "bin").mkdir(parents=True)
+    (bare_clone / ".venv" / "bin" / "python").symlink_to("/bin/true")
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    proc = subprocess.run(
+        [*as_nobody, "bash", str(bare_clone / "scripts" / "slurm-e2e")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "it must run as root" in proc.stderr
+    assert "installing" not in proc.stdout
