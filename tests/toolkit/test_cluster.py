@@ -411,4 +411,5 @@ def test_an_attack_through_the_cluster_finds_neither_the_pack_nor_other_submissi
             [o.status for o in control.outcomes],
         ), attack
         shown = (out / "results" / f"{attack}.json").read_text()
-        assert "_hidden.py" not in shown and "def softmax" not in shown  # no listing, no code
+        # neither a listing of the hidden suite (the attack prints one if it can) nor code
+        assert "['test_" not in shown and "def softmax" not in shown

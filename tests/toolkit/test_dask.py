@@ -23,6 +23,9 @@ from test_batch import FAST, comparable, make_class, read_book  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
+    # As root, test_cluster.py proves the same (and more) through a scheduler and workers that
+    # are separate commands, in mount namespaces of their own, as another user.
+    pytest.mark.skipif(os.geteuid() == 0, reason="as root, test_cluster.py covers this"),
     # distributed's own shutdown chatter is not ours to fix
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
