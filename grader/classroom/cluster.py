@@ -24,9 +24,9 @@ hands it one ``Graded`` per submission, as ``_grade_local`` does.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.metadata
-import itertools
 import platform
 import threading
 import time
@@ -229,7 +229,7 @@ def _run(
     pending: dict[Any, int] = {}  # Future -> index in tasks
     news = threading.Event()  # set when a future is done
     keys = {task[0]: i for i, task in enumerate(tasks)}
-    queued = iter(range(len(tasks)))
+    queued = collections.deque(range(len(tasks)))  # not yet submitted (or to submit again)
     left = len(tasks)
     alone_since: float | None = None
     last = ""
@@ -237,7 +237,8 @@ def _run(
         while left:
             workers = _workers(client, settings, alone_since)
             alone_since = None if workers else alone_since or time.monotonic()
-            for i in itertools.islice(queued, max(0, max(1, workers) * AHEAD - len(pending))):
+            while queued and len(pending) < max(1, workers) * AHEAD:
+                i = queued.popleft()
                 key, path = tasks[i]
                 fut = client.submit(
                     grade_task,
@@ -256,6 +257,9 @@ def _run(
             for fut in [f for f in pending if f.done()]:
                 i = pending.pop(fut)
                 running.pop(fut.key, None)
+                if fut.status == "cancelled":  # not by us: the scheduler went away (or forgot it)
+                    queued.appendleft(i)  # graded when it is back; else _workers stops the batch
+                    continue
                 left -= 1
                 yield i, _outcome(fut)
             now = time.time()

@@ -60,6 +60,7 @@ class Cluster:
     """A scheduler and named workers, each worker a ``dask worker`` command of its own."""
 
     def __init__(self, base: Path, hide: Path) -> None:
+        base.mkdir(exist_ok=True)
         self.base = base
         self.hide = hide  # this test session's folders: the inputs and outputs
         self.user = _worker_user()
@@ -413,3 +414,38 @@ def test_an_attack_through_the_cluster_finds_neither_the_pack_nor_other_submissi
         shown = (out / "results" / f"{attack}.json").read_text()
         # neither a listing of the hidden suite (the attack prints one if it can) nor code
         assert "['test_" not in shown and "def softmax" not in shown
+
+
+def test_a_lost_scheduler_stops_the_batch_within_the_bound(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A cluster of its own: its scheduler is SIGKILLed after the first result."""
+    own = Cluster(tmp_path / "own-cluster", tmp_path_factory.getbasetemp())
+    try:
+        own.start("solo")
+        own.wait_for(1)
+        src = make_class(tmp_path / "class", 4)
+        out = tmp_path / "out"
+        wait = 20
+        cmd = [sys.executable, "-m", "grader", "batch", str(src), "--out", str(out), *FAST_ARGS]
+        cmd += ["--dask", own.address, "--dask-wait", str(wait), "--no-similarity"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                if line.startswith("[1/"):
+                    break
+            os.killpg(own.scheduler.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            _, err = proc.communicate(timeout=wait + 120)
+            took = time.monotonic() - killed
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        own.close()
+    assert proc.returncode == 3, err
+    assert took < wait + 60, took
+    assert f"the Dask scheduler could not be reached for {wait} s" in err, err
+    assert "run the same command again" in err
+    assert 1 <= len(read_book(out)) < 4
