@@ -13,7 +13,9 @@ worker and with two, and prints for each:
 2. the coordinator's own CPU (``grader batch`` itself, from ``wait4``: it grades nothing, it
    reads the submissions, ships them, and writes each result): per submission over the run, and
    its fixed part, measured as a rerun of the same command that finds everything graded; and
-   the scheduler's CPU (``wait4`` when it is stopped);
+   the scheduler's CPU (``wait4`` when it is stopped); the workers' CPU with their grading
+   processes (the rest of the run's tree: this benchmark is a subreaper), a measure the
+   machine's load does not change much, where wall times on a shared machine do;
 3. the bytes on the wire, counted by relays this benchmark puts on every connection: the
    coordinator to the scheduler, the workers to the scheduler, and anyone to a worker (each
    worker advertises its relay's address, so the scheduler and the client reach it through
@@ -42,9 +44,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_batch import generate  # noqa: E402
+from bench_batch import children_cpu, generate, reap_orphans  # noqa: E402
 
 from grader.classroom.gradebook import Gradebook  # noqa: E402
+from grader.sandbox.worker import subreaper  # noqa: E402
 
 #: The ``dask`` command of this venv (``dask scheduler``, ``dask worker``), as a user types it.
 DASK = [str(Path(sys.executable).parent / "dask")]
@@ -205,6 +208,7 @@ class Run:
     workers_out: int
     rows: list[tuple[object, ...]]
     scheduler_cpu: float = 0.0  # its whole life: start, the workers' registration, the batch
+    workers_cpu: float = 0.0  # the workers and their grading processes, their whole life
 
 
 def coordinator(cmd: list[str], log: Path) -> tuple[float, float]:
@@ -230,6 +234,7 @@ def rows(out: Path) -> list[tuple[object, ...]]:
 
 def run(n_workers: int, source: Path, extra: list[str], tmp: Path, log: Path, k: int) -> Run:
     loop = event_loop()
+    before = children_cpu()
     cluster = start_cluster(n_workers, loop, tmp / f"cluster-{k}", log)
     try:
         for relay in [cluster.for_client, cluster.for_workers, *cluster.to_workers]:
@@ -247,6 +252,11 @@ def run(n_workers: int, source: Path, extra: list[str], tmp: Path, log: Path, k:
         scheduler_cpu = cluster.close()
         loop.call_soon_threadsafe(loop.stop)
     result.scheduler_cpu = scheduler_cpu
+    # Everything the cluster ran is our descendant (we are a subreaper: the grading processes a
+    # worker leaves behind come back to us): all of it reaped, less what is counted apart.
+    reap_orphans()
+    total = children_cpu() - before
+    result.workers_cpu = total - result.cpu - result.fixed_cpu - scheduler_cpu
     return result
 
 
@@ -286,6 +296,7 @@ def main() -> None:
     args = parser.parse_args()
     extra = [a for s in args.suite or [] for a in ("--suite", s)]
     extra += ["--only", args.only] if args.only else []
+    subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     log = tmp / "cluster.log"
     try:
@@ -328,7 +339,9 @@ def show(r: Run, n: int) -> None:
         f"coordinator CPU {r.cpu:.2f} s ({r.cpu / n:.3f} s a submission; "
         f"{r.fixed_cpu:.2f} s for a rerun that grades nothing, so "
         f"{(r.cpu - r.fixed_cpu) / n:.3f} s a submission above it); scheduler CPU "
-        f"{r.scheduler_cpu:.2f} s in all"
+        f"{r.scheduler_cpu:.2f} s in all; workers' CPU {r.workers_cpu / n:.2f} s a submission "
+        f"(start-up included), so {os.cpu_count() or 1} free cores would grade "
+        f"{(os.cpu_count() or 1) / (r.workers_cpu / n) * 60:.1f} a minute"
     )
     print(
         f"    wire: coordinator -> scheduler {kib(r.client_up / n)}, back "
@@ -339,20 +352,22 @@ def show(r: Run, n: int) -> None:
 
 
 def estimate(r: Run, n: int, pack_bytes: int | None) -> None:
-    """10,000 submissions on 100 one-core workers, from the run with the most workers: its
-    worker-seconds a submission (each worker's start-up included), the coordinator's CPU (its
-    fixed part once, the rest per submission) and traffic, and one pack per worker."""
+    """10,000 submissions on 100 one-core workers, from the run with the most workers: the
+    workers' CPU a submission (each worker's start-up included; on free cores the wall time a
+    submission of a one-thread worker), and, as measured here, its wall time times workers; the
+    coordinator's CPU (its fixed part once, the rest per submission) and traffic; one pack per
+    worker."""
     subs, workers = 10_000, 100
-    per_worker = r.wall * r.workers / n
-    wall = subs * per_worker / workers
+    free = subs * r.workers_cpu / n / workers
+    here = subs * r.wall * r.workers / n / workers
     coord = r.fixed_cpu + subs * (r.cpu - r.fixed_cpu) / n
     wire = subs * (r.client_up + r.client_down) / n
     packs = workers * (pack_bytes or 0)
     print(
-        f"estimate, {subs} submissions on {workers} workers: {wall / 60:.0f} min of wall "
-        f"({per_worker:.1f} worker-s a submission); coordinator CPU {coord / 60:.1f} min "
-        f"({coord / wall:.1%} of one core over the run); coordinator traffic "
-        f"{wire / 2**20:.0f} MiB; packs {packs / 2**20:.1f} MiB to the workers"
+        f"estimate, {subs} submissions on {workers} workers: {free / 60:.0f} min of wall on free "
+        f"cores ({here / 60:.0f} min at this run's wall time a submission); coordinator CPU "
+        f"{coord / 60:.1f} min ({coord / free:.0%} of one core over the run); coordinator "
+        f"traffic {wire / 2**20:.0f} MiB; packs {packs / 2**20:.1f} MiB to the workers"
     )
 
 
