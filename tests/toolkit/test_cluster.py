@@ -214,6 +214,24 @@ class OnFirstResult(io.StringIO):
         return super().write(s)
 
 
+def _batch_until_first_result(cmd: list[str], then: Any, wait: int) -> tuple[int, str, float]:
+    """Run ``grader batch`` ``cmd``; once its first result is printed, call ``then``; returns
+    its exit status, its stderr and the seconds it ran after ``then``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("[1/"):
+                break
+        then()
+        after = time.monotonic()
+        _, err = proc.communicate(timeout=wait + 120)
+        return proc.returncode, err, time.monotonic() - after
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_same_gradebook_as_a_local_batch_despite_a_killed_worker(
     tmp_path: Path, dask_cluster: Cluster
 ) -> None:
@@ -260,23 +278,14 @@ def test_every_worker_killed_stops_within_the_bound_and_a_rerun_resumes(
     wait = 20
     cmd = [sys.executable, "-m", "grader", "batch", str(src), "--out", str(out), *FAST_ARGS]
     cmd += ["--dask", dask_cluster.address, "--dask-wait", str(wait), "--no-similarity"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
     try:
-        for line in proc.stdout:
-            if line.startswith("[1/"):
-                break
-        dask_cluster.kill("w1")
-        dask_cluster.kill("w2")
-        killed = time.monotonic()
-        _, err = proc.communicate(timeout=wait + 120)
-        took = time.monotonic() - killed
+        code, err, took = _batch_until_first_result(
+            cmd, lambda: [dask_cluster.kill("w1"), dask_cluster.kill("w2")], wait
+        )
     finally:
-        if proc.poll() is None:
-            proc.kill()
         dask_cluster.start("w1")
         dask_cluster.start("w2")
-    assert proc.returncode != 0
+    assert code == 3, err
     assert took < wait + 60, took
     assert f"no Dask worker was connected for {wait} s" in err, err
     assert "run the same command again" in err
@@ -429,22 +438,12 @@ def test_a_lost_scheduler_stops_the_batch_within_the_bound(
         wait = 20
         cmd = [sys.executable, "-m", "grader", "batch", str(src), "--out", str(out), *FAST_ARGS]
         cmd += ["--dask", own.address, "--dask-wait", str(wait), "--no-similarity"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                if line.startswith("[1/"):
-                    break
-            os.killpg(own.scheduler.pid, signal.SIGKILL)
-            killed = time.monotonic()
-            _, err = proc.communicate(timeout=wait + 120)
-            took = time.monotonic() - killed
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        code, err, took = _batch_until_first_result(
+            cmd, lambda: os.killpg(own.scheduler.pid, signal.SIGKILL), wait
+        )
     finally:
         own.close()
-    assert proc.returncode == 3, err
+    assert code == 3, err
     assert took < wait + 60, took
     assert f"the Dask scheduler could not be reached for {wait} s" in err, err
     assert "run the same command again" in err

@@ -20,6 +20,7 @@ from grader.classroom import batch
 distributed = pytest.importorskip("distributed")
 
 from test_batch import FAST, comparable, make_class, read_book  # noqa: E402
+from test_cluster import OnFirstResult  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -46,21 +47,6 @@ def cluster() -> Iterator[object]:
         yield c
 
 
-class KillOnFirstResult(io.StringIO):
-    """The batch's progress stream: SIGKILLs one Dask worker when the first result is in."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__()
-        self.pid = pid
-        self.killed = False
-
-    def write(self, s: str) -> int:
-        if not self.killed and s.startswith("[1/"):
-            os.kill(self.pid, signal.SIGKILL)
-            self.killed = True
-        return super().write(s)
-
-
 def test_dask_batch_equals_local_batch_despite_a_killed_worker(
     tmp_path: Path, cluster: object
 ) -> None:
@@ -70,9 +56,9 @@ def test_dask_batch_equals_local_batch_despite_a_killed_worker(
     address = cluster.scheduler_address  # type: ignore[attr-defined]
     with distributed.Client(address) as client:
         pids = client.run(os.getpid)
-    stream = KillOnFirstResult(next(iter(pids.values())))
+    stream = OnFirstResult(lambda: os.kill(next(iter(pids.values())), signal.SIGKILL))
     summary = batch.run_batch(src, dask_out, FAST, dask=address, stream=stream)
-    assert stream.killed
+    assert stream.done
     assert summary.done == 6 and summary.counts == {"graded": 6}, stream.getvalue()
     assert comparable(read_book(dask_out)) == comparable(read_book(local_out))
     # and a rerun on the cluster grades nothing
