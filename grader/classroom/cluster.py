@@ -117,6 +117,10 @@ class PackPlugin(WorkerPlugin):
     connect later). ``setup`` only keeps the bytes: unpacking is the task's, where a failure is
     recorded."""
 
+    #: registered again by a later batch of the same pack (same name: same digest), the
+    #: scheduler keeps the copy it has instead of sending the archive to every worker again
+    idempotent = True
+
     def __init__(self, digest: str, data: bytes) -> None:
         self.digest = digest
         self.data = data
