@@ -52,6 +52,9 @@ POLL: Final = 1.0
 #: Tasks submitted ahead per worker thread: enough to keep each busy, few enough that a course
 #: of 10,000 is not held in the scheduler's memory at once.
 AHEAD: Final = 4
+#: A started task with no answer this long past the submission's time limit is cancelled and
+#: recorded as timed out (its worker is hung): the grading process's start, and a margin.
+GRACE: Final = START_TIMEOUT + 60.0
 #: The event topic a task announces its start on (the progress line and the deadlines read it).
 TOPIC: Final = "grader-task-started"
 #: What a worker of another installation is told to match (the keys of ``versions``).
@@ -229,7 +232,7 @@ def _run(
 
     client.subscribe_topic(TOPIC, started)
     plain = {"options": settings.options, "timeout": settings.timeout, "recycle": settings.recycle}
-    deadline = settings.timeout + START_TIMEOUT + 60.0  # the worker's own limit, and a margin
+    deadline = settings.timeout + GRACE  # the worker's own limit, and a margin
     pending: dict[Any, int] = {}  # Future -> index in tasks
     news = threading.Event()  # set when a future is done
     keys = {task[0]: i for i, task in enumerate(tasks)}

@@ -77,6 +77,8 @@ class Cluster:
             stdout=subprocess.DEVNULL,
             stderr=(self.logs / "scheduler.log").open("wb"),
             start_new_session=True,
+            # a hung (stopped) worker is dropped after a minute, not Dask's default five
+            env={**os.environ, "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "60s"},
         )
         deadline = time.monotonic() + 60
         while not sched_file.is_file() or not sched_file.read_text().strip():
@@ -140,6 +142,12 @@ class Cluster:
             time.sleep(0.5)
         pids: dict[str, int] = self.client.run(os.getpid)
         return pids
+
+    def pid_of(self, name: str) -> int:
+        """The pid of worker ``name``'s worker process (the nanny's child)."""
+        pids: dict[str, int] = self.client.run(os.getpid)
+        info = self.client.scheduler_info()["workers"]
+        return next(pid for addr, pid in pids.items() if info[addr]["name"] == name)
 
     def log_tail(self) -> str:
         return "\n".join(f"{p.name}: {p.read_text()[-3000:]}" for p in self.logs.iterdir())
@@ -336,6 +344,33 @@ def test_a_broken_pack_is_each_submissions_grader_error_and_the_worker_grades_on
     good = batch.run_batch(src, tmp_path / "good", opts, dask=dask_cluster.address)
     assert good.counts == {"graded": 2}
     assert dask_cluster.wait_for(2) == before
+
+
+def test_a_task_on_a_hung_worker_is_cancelled_at_its_deadline_and_recorded(
+    tmp_path: Path, dask_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w1's worker process is stopped (SIGSTOP: alive, silent) once the first result is in; the
+    task it holds is cancelled at its deadline (the limit, plus a grace shortened here) and
+    recorded as timed out, the rest is graded on w2, and the batch ends on its own."""
+    src = make_class(tmp_path / "class", 4)
+    monkeypatch.setattr(cluster, "GRACE", 5.0)
+    opts = BatchOptions(**{**OPTIONS.__dict__, "timeout": 30.0, "check_similarity": False})
+    pid = dask_cluster.pid_of("w1")
+    stream = OnFirstResult(lambda: os.kill(pid, signal.SIGSTOP))
+    try:
+        summary = batch.run_batch(
+            src, tmp_path / "out", opts, dask=dask_cluster.address, stream=stream
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert stream.done and summary.done == 4, stream.getvalue()
+    book = {r.id: r for r in read_book(tmp_path / "out")}
+    overdue = [r for r in book.values() if "ran past its deadline of 35 s" in r.error]
+    assert overdue and all(r.status == "timed out" for r in overdue), stream.getvalue()
+    assert all(r.status == "graded" for r in book.values() if r not in overdue)
+    dask_cluster.kill("w1")  # whatever the scheduler made of it, a fresh one
+    dask_cluster.start("w1")
+    dask_cluster.wait_for(2)
 
 
 def test_a_worker_of_another_grader_is_refused_before_any_grading(
