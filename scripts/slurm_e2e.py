@@ -46,6 +46,7 @@ from slurm_local import (
     compare_books,
     one_node_slurm,
     teardown,
+    worker_python,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,10 +132,20 @@ class Report:
     tests: int = 0
 
 
+def hidden_from_workers(layout: Layout) -> list[Path]:
+    """What a worker must do without: the batch input and the checkout's pack folders (the
+    reference, the suites, the examples), as in tests/toolkit/test_cluster.py."""
+    return [layout.root / "class", ROOT / "solutions", ROOT / "tests", ROOT / "examples"]
+
+
 def slurm_cluster(layout: Layout, partition: str) -> Any:
     """A ``SLURMCluster`` whose workers will be sbatch jobs of our partition, its scheduler in
-    this process (closing it scancels its jobs; the teardown checks the queue is empty anyway)."""
+    this process (closing it scancels its jobs; the teardown checks the queue is empty anyway).
+    The workers run behind ``worker_python``: none of ``hidden_from_workers`` exists for them."""
     from dask_jobqueue import SLURMCluster  # type: ignore[attr-defined]
+
+    layout.python.write_text(worker_python(sys.executable, hidden_from_workers(layout)))
+    layout.python.chmod(0o755)
 
     return SLURMCluster(
         queue=partition,
@@ -145,7 +156,7 @@ def slurm_cluster(layout: Layout, partition: str) -> Any:
         interface="lo",  # the scheduler and the workers talk over loopback only
         local_directory=str(layout.dask),
         log_directory=str(layout.jobs),  # else slurm-<id>.out lands in our working directory
-        python=sys.executable,
+        python=str(layout.python),
         scheduler_options={"dashboard_address": ":0"},  # 8787 may be another cluster's
     )
 
@@ -185,9 +196,14 @@ def run(layout: Layout) -> Report:
                         ) from exc
                     # Proof that the workers are Slurm jobs, not something else on the machine.
                     jobs = client.run(lambda: os.environ.get("SLURM_JOB_ID", ""))
+                    hidden = [str(p) for p in hidden_from_workers(layout)]
+                    seen = client.run(lambda: [f for d in hidden for f in os.listdir(d)])
             report.jobs = tuple(sorted(jobs.values()))
             if len(report.jobs) != WORKERS or not all(report.jobs):
                 raise StepFailed(f"the Dask workers are not all Slurm jobs: {jobs}")
+            if any(seen.values()):
+                raise StepFailed(f"the workers see files they must not: {seen}")
+            print(f"==> the workers see nothing of {', '.join(hidden)}", flush=True)
             print(f"==> workers connected from Slurm jobs {', '.join(report.jobs)}", flush=True)
             with report.timings.phase("batch through SLURMCluster (grader batch --dask)"):
                 report.slurm_wall = grade_cli(

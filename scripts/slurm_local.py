@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -77,6 +78,10 @@ class Layout:
     @property
     def dask(self) -> Path:
         return self.root / "dask"
+
+    @property
+    def python(self) -> Path:  # the workers' interpreter, behind the hidden files
+        return self.root / "worker-python"
 
     @property
     def before(self) -> Path:  # the pids of DAEMONS that ran before us: not ours to stop
@@ -151,6 +156,27 @@ def free_ports(n: int) -> tuple[int, ...]:
     finally:
         for s in socks:
             s.close()
+
+
+def worker_python(python: str, hidden: list[Path]) -> str:
+    """A ``python`` for the Slurm jobs' Dask workers that runs the real one in a mount namespace
+    of its own where each of ``hidden`` is an empty folder: a worker must need only the grader
+    installed (the course's pack and the batch input reach it through the tasks, issue 28), and
+    here the coordinator's files are on the same disk, so they are hidden from it."""
+    mounts = "".join(
+        f"mount -t tmpfs -o size=64k,mode=0755 hidden {shlex.quote(str(d))}\n" for d in hidden
+    )
+    return (
+        "#!/bin/bash\n"
+        "# written by scripts/slurm_e2e.py: a Dask worker that sees none of the course's files\n"
+        "set -euo pipefail\n"
+        'if [[ -z "${GRADER_E2E_HIDDEN:-}" ]]; then\n'
+        "    export GRADER_E2E_HIDDEN=1\n"
+        '    exec unshare --mount --propagation private "$0" "$@"\n'
+        "fi\n"
+        f"{mounts}"
+        f'exec {shlex.quote(python)} "$@"\n'
+    )
 
 
 # -- reading Slurm ------------------------------------------------------------------------------

@@ -308,3 +308,26 @@ def test_the_script_as_a_normal_user_is_exit_3_before_installing_anything(
     assert proc.returncode == 3, proc.stderr
     assert "it must run as root" in proc.stderr
     assert "installing" not in proc.stdout
+
+
+@pytest.mark.asroot
+def test_the_workers_python_hides_the_course_files_only_from_the_worker(
+    tmp_path: Path, shellcheck: str
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a mount namespace")
+    secret = tmp_path / "solutions"
+    secret.mkdir()
+    (secret / "losses.py").write_text("the reference\n")
+    wrapper = tmp_path / "worker-python"
+    wrapper.write_text(slurm_local.worker_python(sys.executable, [secret]))
+    wrapper.chmod(0o755)
+    lint = subprocess.run([shellcheck, str(wrapper)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+    code = "import os, sys; print(sorted(os.listdir(sys.argv[1])), sys.executable)"
+    proc = subprocess.run(
+        [str(wrapper), "-c", code, str(secret)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]", sys.executable]  # the real interpreter, nothing seen
+    assert (secret / "losses.py").read_text() == "the reference\n"  # still there for us
