@@ -11,7 +11,9 @@ The run configures munge and Slurm for this host alone, every file in the privat
 is read or written. It starts munged, slurmctld and slurmd, waits for the node to be idle,
 grades a small class twice, once with ``grader batch --jobs 2`` and once with ``grader batch
 --dask`` on the scheduler of a ``SLURMCluster`` whose two workers are Slurm jobs submitted with
-sbatch, and compares the two gradebooks score by score and test by test. Then it cancels the
+sbatch (each in a mount namespace where the batch input and the course's folders are empty),
+scancels one of those jobs once the first result is in, and compares the two gradebooks score
+by score and test by test. Then it cancels the
 jobs, waits for the queue to empty (with ``proctrack/linuxproc`` a job's slurmstepd outlives a
 killed slurmd), stops the three daemons by their pid files, and checks that no process of their
 names is left that was not there before. ``--teardown`` does the last part alone: the shell
@@ -30,9 +32,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,21 +103,43 @@ def make_class(dest: Path) -> Path:
     return dest
 
 
-def grade_cli(source: Path, out: Path, extra: Sequence[str], env: dict[str, str]) -> float:
-    """``grader batch`` as an instructor runs it; its wall seconds. A failure is a StepFailed
-    with the command's own output."""
+def grade_cli(
+    source: Path,
+    out: Path,
+    extra: Sequence[str],
+    env: dict[str, str],
+    on_first_result: Callable[[], None] | None = None,
+) -> float:
+    """``grader batch`` as an instructor runs it; its wall seconds. ``on_first_result`` runs
+    once the batch has recorded its first submission (its progress line ``[1/N] ...``). A
+    failure is a StepFailed with the command's own output."""
     cmd = [sys.executable, "-m", "grader", "batch", str(source), "--out", str(out), *extra]
     start = time.monotonic()
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BATCH_BOUND, check=False
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    bound = threading.Timer(BATCH_BOUND, proc.kill)
+    bound.start()
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if on_first_result is not None and line.startswith("[1/"):
+                on_first_result()
+                on_first_result = None
+        proc.wait()
+    finally:
+        bound.cancel()
     wall = time.monotonic() - start
     # 2 = some submission ended in a grader error: the comparison says which
     if proc.returncode not in (0, 2):
-        raise StepFailed(
-            f"{' '.join(cmd[2:])} exited {proc.returncode}:\n{proc.stdout[-3000:]}"
-            f"{proc.stderr[-3000:]}"
-        )
+        raise StepFailed(f"{' '.join(cmd[2:])} exited {proc.returncode}:\n{''.join(lines)[-6000:]}")
     return wall
 
 
@@ -127,6 +152,7 @@ class Report:
     local_wall: float = 0.0
     slurm_wall: float = 0.0
     jobs: tuple[str, ...] = ()
+    cancelled: str = ""  # the worker job scancelled mid-batch
     differences: tuple[str, ...] = ()
     submissions: int = 0
     tests: int = 0
@@ -205,10 +231,19 @@ def run(layout: Layout) -> Report:
                 raise StepFailed(f"the workers see files they must not: {seen}")
             print(f"==> the workers see nothing of {', '.join(hidden)}", flush=True)
             print(f"==> workers connected from Slurm jobs {', '.join(report.jobs)}", flush=True)
+            lost = report.jobs[0]
+
+            def cancel_a_worker() -> None:
+                # Slurm takes a node away mid-batch (preemption, a failed node, a time limit):
+                # its tasks go to the other worker, and nothing may change in the gradebook.
+                print(f"==> first result in: scancel {lost} (a worker's job)", flush=True)
+                slurm.command("scancel", lost)
+
             with report.timings.phase("batch through SLURMCluster (grader batch --dask)"):
                 report.slurm_wall = grade_cli(
-                    source, layout.root / "slurm", ["--dask", address], env
+                    source, layout.root / "slurm", ["--dask", address], env, cancel_a_worker
                 )
+            report.cancelled = lost
         finally:
             with report.timings.phase("SLURMCluster closed (scancel of its jobs)"):
                 cluster.close()
@@ -251,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "local batch s": round(report.local_wall, 1),
         "slurm batch s": round(report.slurm_wall, 1),
         "slurm jobs": list(report.jobs),
+        "cancelled mid-batch": report.cancelled,
         "host": socket.gethostname(),
         "daemons": list(DAEMONS),
     }
@@ -262,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     print(
         f"==> the gradebook through Slurm equals the local one: {report.submissions} "
-        f"submissions, {report.tests} test outcomes, score by score and test by test"
+        f"submissions, {report.tests} test outcomes, score by score and test by test, "
+        f"with worker job {report.cancelled} cancelled after the first result"
     )
     return EXIT_OK
 
