@@ -324,9 +324,18 @@ def _start(argv: list[str], what: str, layout: Layout) -> None:
 def start(layout: Layout, timings: Timings) -> Slurm:
     """Write the key and the configuration, start munged, slurmctld and slurmd, and wait (up to
     ``UP_BOUND``) for the node to be idle."""
-    _require(("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel"))
     layout.root.mkdir(parents=True, exist_ok=True)
     layout.root.chmod(0o711)
+    running = processes_named(("slurmctld", "slurmd"))
+    if running:
+        # Another run's (or the machine's own) Slurm: ours would share the node's name, and the
+        # teardown could not tell its job steps from ours.
+        raise CannotRun(
+            "a Slurm already runs here ("
+            + ", ".join(f"{name} pid {pid}" for pid, name in sorted(running.items()))
+            + "): one run at a time, on a machine without its own Slurm"
+        )
+    _require(("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel"))
     before = sorted(processes_named(DAEMONS))
     layout.before.write_text(json.dumps(before))
     for folder in (layout.munge, layout.state, layout.spool, layout.jobs, layout.dask):

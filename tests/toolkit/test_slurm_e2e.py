@@ -331,3 +331,15 @@ def test_the_workers_python_hides_the_course_files_only_from_the_worker(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[]", sys.executable]  # the real interpreter, nothing seen
     assert (secret / "losses.py").read_text() == "the reference\n"  # still there for us
+
+
+def test_a_slurm_already_running_is_exit_3_and_left_alone(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    other = start_named(tmp_path, "slurmctld")
+    procs.append(other)
+    layout = Layout(tmp_path / "run")
+    with pytest.raises(slurm_local.CannotRun, match=f"slurmctld pid {other.pid}"):
+        slurm_local.start(layout, slurm_local.Timings())
+    assert other.poll() is None
+    assert not layout.pid("munged").exists()
