@@ -20,6 +20,7 @@ import pwd
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -137,11 +138,14 @@ class Cluster:
     def wait_for(self, n: int) -> dict[str, int]:
         """Wait until exactly ``n`` workers are connected; their pids by address."""
         deadline = time.monotonic() + 180
-        while len(self.client.nthreads()) != n:
+        while True:
             assert time.monotonic() < deadline, self.log_tail()
+            with contextlib.suppress(OSError):  # a killed worker the scheduler still lists
+                if len(self.client.nthreads()) == n:
+                    pids: dict[str, int] = self.client.run(os.getpid)
+                    if len(pids) == n:
+                        return pids
             time.sleep(0.5)
-        pids: dict[str, int] = self.client.run(os.getpid)
-        return pids
 
     def pid_of(self, name: str) -> int:
         """The pid of worker ``name``'s worker process (the nanny's child)."""
@@ -164,8 +168,20 @@ class Cluster:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach ``path`` (every folder above it o+x)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+
+
 def _worker_user() -> tuple[int, int, Path]:
-    """A user of the test's own for the workers (kept: a second run reuses it)."""
+    """A user of the test's own for the workers (kept: a second run reuses it); root itself
+    where that user could not reach the checkout or its venv (a clone under /root): the workers
+    still share nothing with the coordinator but the installation, and the sandbox's own users
+    apply."""
+    if not (_reachable_by_others(ROOT / "grader") and _reachable_by_others(VENV_BIN)):
+        home = Path("/var/tmp/grader-dask-test-root-home")
+        home.mkdir(mode=0o700, exist_ok=True)
+        return 0, 0, home
     name = "grader-dask-test"
     home = Path("/var/tmp/grader-dask-test-home")
     try:
