@@ -173,6 +173,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         shards=args.shards,
         upgrade=args.command == "regrade",
         check_similarity=not args.no_similarity,
+        dask_wait=args.dask_wait,
     )
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
@@ -377,6 +378,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -560,6 +568,14 @@ def _grading_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for results/, gradebook.sqlite, logs/")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="grading processes")
     p.add_argument("--dask", metavar="ADDRESS", help="grade on this Dask scheduler instead")
+    p.add_argument(
+        "--dask-wait",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="with --dask: stop after this many seconds with no worker or no scheduler "
+        "(default 300); rerunning the command resumes",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="wall seconds per submission")
     p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")
     p.add_argument("--only", metavar="NAME", help="grade only the tests of this function")

@@ -1,19 +1,19 @@
 """Grade a whole class: discover submissions, grade them on warm worker processes, keep a gradebook.
 
-(Over 500 lines on purpose: discovery, the grading processes' protocol, their supervision and the
-resumable loop share one set of records and their invariants; the gradebook, the report, the
-export and regrades are their own modules.)
+(Over 500 lines on purpose: discovery, the resumable loop and its records share one set of
+invariants; the grading processes are ``grader.classroom.process``, the Dask backend
+``grader.classroom.cluster``, and the gradebook, the report, the export and regrades are their
+own modules.)
 
     grader batch INPUT --out DIR [--jobs N] [--dask ADDRESS]
 
 The coordinator (this process) never grades. It hands submissions to long-lived *grading
-processes* (``python -m grader.classroom.batch --serve``), each holding one warm ``sandbox.Mother``
-and the
-imports of torch, pytest, Hypothesis and the reference, and speaking JSON lines on its stdin and
-stdout. The coordinator is the single writer of ``DIR/results/<id>.json`` (through
-``gradescope.write``) and of ``DIR/gradebook.sqlite`` (one transaction per submission). With
-``--dask`` the same grading processes run under Dask workers and the results come back here.
-Reasons for each choice are in docs/BATCH.md.
+processes* (``grader.classroom.process``), each holding one warm ``sandbox.Mother`` and the
+imports of torch, pytest, Hypothesis and the reference. The coordinator is the single writer of
+``DIR/results/<id>.json`` (through ``gradescope.write``) and of ``DIR/gradebook.sqlite`` (one
+transaction per submission). With ``--dask`` the same grading processes run under Dask workers
+(``grader.classroom.cluster``) and the results come back here. Reasons for each choice are in
+docs/BATCH.md.
 """
 
 from __future__ import annotations
@@ -23,41 +23,35 @@ import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import os
 import queue
 import re
-import select
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import traceback
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final, Literal, TextIO
+from typing import Any, Final, TextIO
 
 from grader.authoring import pack
 from grader.classroom import gradebook, lms, regrade, similarity
 from grader.classroom.gradebook import Gradebook, Outcome, Record, Student, SubmissionStatus
+from grader.classroom.process import DEFAULT_RECYCLE, Graded, GraderProcess, _from_wire
 from grader.classroom.regrade import Regrade
 from grader.grading import cores, version
 from grader.grading.cores import Spare
-from grader.grading.results import GradingResult, TestOutcome
+from grader.grading.results import GradingResult
 from grader.grading.version import Version
 from grader.safe_text import for_terminal
-from grader.sandbox import ONE_THREAD
 
 __all__ = [
     "BatchOptions",
     "Job",
     "Summary",
     "discover",
-    "grade_on_dask_worker",
     "run_batch",
     "suite_digest",
 ]
@@ -65,10 +59,8 @@ __all__ = [
 METADATA: Final = "submission_metadata.yml"
 #: Default wall-clock budget of one submission (Gradescope's own default is 10 minutes).
 DEFAULT_TIMEOUT: Final = 600.0
-#: A grading process is replaced after this many submissions, so that whatever pytest or
-#: Hypothesis keep per run cannot grow without bound (peak memory stays flat in long batches).
-DEFAULT_RECYCLE: Final = 100
-START_TIMEOUT: Final = 180.0
+#: With --dask: how long a batch waits with no worker (or no scheduler) before it stops.
+DEFAULT_DASK_WAIT: Final = 300.0
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
 
@@ -259,7 +251,7 @@ def suite_digest(options: BatchOptions) -> str:
     return version.suite_digest(options.engine_options())
 
 
-# -- the grading process (one per job slot or per Dask worker) -----------------------------
+# -- options ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -282,6 +274,8 @@ class BatchOptions:
     check_similarity: bool = (
         True  # compare the submissions' code at the end (grader.classroom.similarity)
     )
+    #: with --dask: seconds with no worker connected (or no scheduler) before the batch stops
+    dask_wait: float = DEFAULT_DASK_WAIT
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
@@ -299,267 +293,6 @@ class BatchOptions:
 def default_shards(jobs: int) -> int:
     """Shards per grading when ``jobs`` gradings run at once: the cores left to each."""
     return max(1, min(cores.DEFAULT_MAX, cores.available_cpus() // max(1, jobs)))
-
-
-Kind = Literal["result", "timeout", "crash"]
-
-
-@dataclass(frozen=True)
-class Graded:
-    """What came back for one job: the result as wire data (see ``_to_wire``), and when."""
-
-    kind: Kind
-    result: dict[str, Any]
-    started: float  # epoch seconds
-    finished: float
-
-
-class GraderProcess:
-    """A warm ``python -m grader.classroom.batch --serve`` child: one submission at a time, with a
-    deadline.
-
-    Every grading in it forks its sandbox from the same ``Mother``; a grading past its deadline
-    gets the whole process tree killed (the process is replaced for the next one).
-    """
-
-    def __init__(
-        self,
-        log: IO[bytes] | None = None,
-        recycle: int = DEFAULT_RECYCLE,
-        assignment: str | None = None,
-        spare: Spare | None = None,
-    ) -> None:
-        self._log = log
-        self._recycle = recycle
-        #: the cores the batch lends its last gradings (``cores.Spare``), inherited
-        self._spare = spare
-        #: the pack its gradings use (``GRADER_PACK``); None: this process's own
-        self.assignment = assignment
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._buf = b""
-        self._eof = False
-        self.graded = 0
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **ONE_THREAD}  # as `grader grade`'s clean process (grader.prefork)
-        if self.assignment is not None:
-            env[pack.ENV] = self.assignment
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
-        )
-        fds: tuple[int, ...] = ()
-        env.pop(Spare.ENV, None)
-        if self._spare is not None:
-            env[Spare.ENV] = self._spare.env()
-            fds = (self._spare.read, self._spare.write)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.classroom.batch", "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-            start_new_session=True,
-            pass_fds=fds,
-        )
-        self._proc, self._buf, self._eof, self.graded = proc, b"", False, 0
-        ready = self._readline(time.monotonic() + START_TIMEOUT)
-        if ready is None or json.loads(ready).get("op") != "ready":
-            self.close()
-            raise RuntimeError("the grading process did not start (see its log)")
-        return proc
-
-    def grade(self, path: Path, options: dict[str, Any], timeout: float) -> Graded:
-        if self._proc is None or self._proc.poll() is not None or self.graded >= self._recycle:
-            self.close()
-            self._start()
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None
-        started = time.time()
-        request = {"op": "grade", "path": str(path), "options": options}
-        try:
-            proc.stdin.write((json.dumps(request) + "\n").encode())
-            proc.stdin.flush()
-        except OSError:
-            return self._failed("crash", started, "the grading process was gone")
-        line = self._readline(time.monotonic() + timeout)
-        self.graded += 1
-        if line is None:
-            if not self._eof:
-                self.close()
-                return self._failed(
-                    "timeout",
-                    started,
-                    f"grading took longer than the batch's limit of {timeout:g} s per "
-                    "submission and was stopped",
-                )
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)  # its exit status, if it is ending by itself
-            self.close()
-            return self._failed(
-                "crash", started, f"the grading process died (exit {proc.returncode})"
-            )
-        return Graded("result", json.loads(line)["result"], started, time.time())
-
-    def _failed(self, kind: Kind, started: float, why: str) -> Graded:
-        result = GradingResult(tests=(), grader_error=why, execution_time=time.time() - started)
-        return Graded(kind, _to_wire(result), started, time.time())
-
-    def _readline(self, deadline: float) -> bytes | None:
-        """One line from the child, or None at the deadline or when it exits (``_eof``)."""
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-            if ready:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    self._eof = True
-                    return None
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            _kill_tree(proc.pid)
-        for stream in (proc.stdin, proc.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        proc.wait()
-
-
-def _kill_tree(pid: int, root: bool = True) -> None:
-    """SIGKILL ``pid`` and all its descendants (the Mother and zygotes live in other sessions);
-    with ``root=False`` only the descendants (a process taking its own down)."""
-    from grader.sandbox.worker import children_of
-
-    children = children_of(pid)
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    for p in tree if root else tree[1:]:  # the parent first so it cannot fork replacements
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(p, signal.SIGKILL)
-
-
-def _follow(parent: int) -> None:
-    """In a grading process: once its coordinator is gone (killed, even with -9, or a Dask
-    worker that died), take this process's mothers, zygotes and workers down with it and exit.
-    Nobody reads what it would grade, and a submission that loops would spin to its deadline."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    for _ in range(2):  # the second pass: whatever a dying mother forked meanwhile
-        _kill_tree(os.getpid(), root=False)
-    os._exit(1)
-
-
-def _serve() -> int:
-    """The grading process: read a job per line, grade it, answer with one line."""
-    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # whatever else prints (pytest, libraries) goes to the log, not the channel
-    sys.stdout = sys.stderr
-    from grader.grading import engine, reference
-    from grader.sandbox import host as sandbox  # the warm imports, once
-
-    del reference
-    threading.Thread(target=_follow, args=(os.getppid(),), daemon=True).start()
-    mother = sandbox.Mother(torch=True)
-    spare = Spare.from_env()
-    channel.write(json.dumps({"op": "ready", "pid": os.getpid()}) + "\n")
-    channel.flush()
-    try:
-        for line in sys.stdin:
-            req = json.loads(line)
-            started = time.monotonic()
-            try:
-                if not mother.alive():
-                    mother.close()  # the one of the two still running, and its folder
-                    mother = sandbox.Mother(torch=True)
-                o = req["options"]
-                options = engine.Options(
-                    suites=tuple(o["suites"]),
-                    only=o["only"],
-                    gpu_counts=o["gpu_counts"],
-                    shards=o.get("shards"),
-                    spare=spare,
-                )
-                result = engine.grade(Path(req["path"]), options, mother)
-            except Exception:  # engine.grade does not raise; its set-up here might
-                result = GradingResult(
-                    tests=(),
-                    grader_error=traceback.format_exc(),
-                    execution_time=time.monotonic() - started,
-                )
-            channel.write(json.dumps({"op": "graded", "result": _to_wire(result)}) + "\n")
-            channel.flush()
-    finally:
-        mother.close()
-    return 0
-
-
-# -- results on the wire (between processes) -------------------------------------------------
-
-
-def _to_wire(result: GradingResult) -> dict[str, Any]:
-    """The typed record as plain JSON data; ``_from_wire`` rebuilds the identical record."""
-    return {
-        "tests": [t.to_wire() for t in result.tests],
-        "output": result.output,
-        "execution_time": result.execution_time,
-        "grader_error": result.grader_error,
-        "extra_data": dict(result.extra_data),
-    }
-
-
-def _from_wire(data: dict[str, Any]) -> GradingResult:
-    return GradingResult(
-        tests=tuple(TestOutcome.from_wire(t) for t in data["tests"]),
-        output=data["output"],
-        execution_time=data["execution_time"],
-        grader_error=data["grader_error"],
-        extra_data=data["extra_data"],
-    )
-
-
-# -- Dask ---------------------------------------------------------------------------------------
-
-_DASK_PROC: GraderProcess | None = None
-_DASK_LOCK = threading.Lock()
-
-
-def grade_on_dask_worker(
-    path: str,
-    options: dict[str, Any],
-    timeout: float,
-    recycle: int = DEFAULT_RECYCLE,
-    assignment: str | None = None,
-) -> dict[str, Any]:
-    """The Dask task: grade on this worker's warm grading process (created on first use), with
-    the pack ``assignment`` (the coordinator's: a Dask worker was started without our
-    ``GRADER_PACK``; the pack's folder must be at the same path on the worker's machine).
-
-    A module-level process per Dask worker process pays the imports once; the lock serializes
-    gradings if the worker was started with several threads (pytest in-process is not
-    thread-safe, and one grading already keeps a core busy).
-    """
-    global _DASK_PROC
-    with _DASK_LOCK:
-        if _DASK_PROC is not None and _DASK_PROC.assignment != assignment:
-            _DASK_PROC.close()
-            _DASK_PROC = None
-        if _DASK_PROC is None:
-            _DASK_PROC = GraderProcess(recycle=recycle, assignment=assignment)
-        g = _DASK_PROC.grade(Path(path), options, timeout)
-    return {"kind": g.kind, "result": g.result, "started": g.started, "finished": g.finished}
 
 
 # -- the batch ------------------------------------------------------------------------------------
@@ -583,11 +316,15 @@ class Summary:
 def run_batch(
     source: Path,
     out: Path,
-    options: BatchOptions = BatchOptions(),
+    options: BatchOptions | None = None,
     dask: str | None = None,
     stream: TextIO | None = None,
 ) -> Summary:
-    """Grade every submission of ``source`` not yet in ``out/gradebook.sqlite``."""
+    """Grade every submission of ``source`` not yet in ``out/gradebook.sqlite``.
+
+    ``options``: default ``BatchOptions()``, made here: a default evaluated at import would read
+    the active pack whenever this module is imported (a Dask worker unpickling a task did)."""
+    options = BatchOptions() if options is None else options
     stream = stream if stream is not None else sys.stdout
     out.mkdir(parents=True, exist_ok=True)
     # Every student's results.json lands here: closed to the sandbox users (as root), like the
@@ -618,7 +355,11 @@ def run_batch(
                 kind = "regrade" if options.upgrade else "batch"
                 run = book.start_run(kind, current, options.engine_options())
             regraded: list[tuple[Record, Record]] = []  # (the row replaced, the new one)
-            results = _grade_dask(todo, options, dask) if dask else _grade_local(todo, options, out)
+            results = (
+                _grade_dask(todo, options, dask, progress)
+                if dask
+                else _grade_local(todo, options, out)
+            )
             for job, digest, graded in results:
                 rec = _record(job, digest, current, graded, run)
                 result = _from_wire(graded.result)
@@ -822,43 +563,29 @@ def _grade_local(
 
 
 def _grade_dask(
-    todo: Sequence[tuple[Job, str]], options: BatchOptions, address: str
+    todo: Sequence[tuple[Job, str]], options: BatchOptions, address: str, progress: Progress
 ) -> Iterator[Result]:
-    """The same work on a Dask scheduler; results come back here (the single writer)."""
+    """The same work on a Dask cluster (``grader.classroom.cluster``); results come back here,
+    the single writer."""
     try:
-        from distributed import Client, as_completed
+        from grader.classroom import cluster
     except ImportError as exc:
         raise BatchError(
             "--dask needs the distributed extra: pip install 'grader[distributed]'"
         ) from exc
-    if not todo:
-        return
-    engine_options = {**options.engine_options(), "shards": options.shards or 1}
-    with Client(address) as client:  # type: ignore[no-untyped-call]
-        futures = {
-            client.submit(
-                grade_on_dask_worker,
-                str(job.path.resolve()),
-                engine_options,
-                options.timeout,
-                options.recycle,
-                str(pack.active().root),
-                key=f"grade-{job.id}-{digest[:12]}",
-                pure=False,
-                retries=1,
-            ): (job, digest)
-            for job, digest in todo
-        }
-        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
-            job, digest = futures[fut]
-            try:
-                data = fut.result()
-                yield job, digest, Graded(**data)
-            except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
-                now = time.time()
-                why = f"the Dask task failed: {type(exc).__name__}: {exc}"
-                result = GradingResult(tests=(), grader_error=why)
-                yield job, digest, Graded("crash", _to_wire(result), now, now)
+    settings = cluster.Settings(
+        options={**options.engine_options(), "shards": options.shards or 1},
+        timeout=options.timeout,
+        recycle=options.recycle,
+        wait=options.dask_wait,
+    )
+    tasks = [(f"grade-{job.id}-{digest[:12]}", job.path.resolve()) for job, digest in todo]
+    try:
+        for i, graded in cluster.grade(tasks, address, settings, progress.status):
+            job, digest = todo[i]
+            yield job, digest, graded
+    except cluster.ClusterError as exc:
+        raise BatchError(str(exc)) from None
 
 
 # -- progress and summary ------------------------------------------------------------------------
@@ -902,6 +629,15 @@ class Progress:
         )
         self.stream.flush()
 
+    def status(self, line: str) -> None:
+        """The cluster's state (workers connected, what runs): on the bar's line on a terminal,
+        a line of its own otherwise."""
+        if self.tty:
+            self.stream.write(f"\r{line[:100]:<100}")
+            self.stream.flush()
+        else:
+            self._print(line)
+
     def finish(self) -> None:
         if self.tty and self.todo:
             self.stream.write("\n")
@@ -940,9 +676,3 @@ def _clock(seconds: float) -> str:
     m, sec = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{sec:02d}"
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
-        sys.exit(_serve())
-    sys.exit("usage: python -m grader.classroom.batch --serve  (started by `grader batch`)")

@@ -40,6 +40,7 @@ from grader.sandbox.layers import (
 
 if TYPE_CHECKING:
     from grader.grading.cores import Spare
+    from grader.grading.submission import Submission
 
 SUITES = ("public", "hidden")
 
@@ -68,9 +69,12 @@ class Options:
 
 
 def grade(
-    submission: Path, options: Options = Options(), mother: Mother | None = None
+    submission: Path | Submission, options: Options | None = None, mother: Mother | None = None
 ) -> GradingResult:
-    """Grade ``submission`` (folder, zip, notebook or .py file); never raises for its content.
+    """Grade ``submission`` (folder, zip, notebook or .py file, or what the intake read of one:
+    a Dask worker receives content, not paths); never raises for its content.
+
+    ``options``: default ``Options()``, made at the call (not at import: that reads the pack).
 
     ``mother``: a warm ``grader.sandbox.host.Mother`` to fork the sandbox from (batch grading);
     default: the one this process adopted (``grader.prefork``), else a zygote of its own.
@@ -79,6 +83,7 @@ def grade(
     from grader.sandbox.canary import CanaryFailure
 
     start = time.monotonic()
+    options = Options() if options is None else options
     # What grades it (issue 14): in the hidden part of results.json and in a gradebook row.
     stamp = {"version": version_of(options).as_json()}
     if mother is None:
@@ -139,8 +144,9 @@ def _collector_held_off() -> Iterator[None]:
             gc.enable()
 
 
-def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> GradingResult:
+def grade_to_file(submission: Path, out: Path, options: Options | None = None) -> GradingResult:
     """Grade, then write results.json; every process of the submission is dead by then."""
+    options = Options() if options is None else options
     if options.results_dir is None:
         options = dataclasses.replace(options, results_dir=out.resolve().parent)
     result = grade(submission, options)
@@ -149,19 +155,19 @@ def grade_to_file(submission: Path, out: Path, options: Options = Options()) -> 
 
 
 def _grade(
-    submission: Path,
+    submission: Path | Submission,
     options: Options,
     start: float,
     mother: Mother | None,
     stamp: dict[str, Any],
 ) -> GradingResult:
-    from grader.grading.submission import SubmissionError, load_submission
+    from grader.grading.submission import Submission, SubmissionError, load_submission
 
     notes: list[str] = []
     sources: dict[str, str] = {}
     digest = ""
     try:
-        sub = load_submission(submission)
+        sub = submission if isinstance(submission, Submission) else load_submission(submission)
     except SubmissionError as exc:
         notes.append(str(exc))
     else:

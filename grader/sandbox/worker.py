@@ -51,7 +51,7 @@ def main(argv: Sequence[str]) -> int:
     """Serve as a zygote for one sandbox, or (``{"mother": true}``) as a mother of zygotes.
 
     A mother is started once per batch job slot: it pays the imports once and forks a zygote
-    per submission (grader.classroom.batch), saving the ~1.5 s torch import on every submission.
+    per submission (grader.classroom.process), saving the ~1.5 s torch import on every submission.
     """
     ctrl = socket.socket(fileno=int(argv[0]))
     cfg = json.loads(ctrl.recv(1 << 16))
