@@ -158,7 +158,7 @@ def _demo(args: argparse.Namespace) -> ExitCode:
 
 
 def _batch(args: argparse.Namespace) -> ExitCode:
-    from grader.classroom import batch
+    from grader.classroom import batch, discover
 
     if _unknown(args.only, args.command):
         return ExitCode.USAGE
@@ -177,7 +177,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
     )
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
-    except batch.BatchError as exc:
+    except discover.BatchError as exc:
         _say(f"grader {args.command}: {exc}", err=True)
         return ExitCode.USAGE
     return ExitCode.GRADER_ERROR if summary.counts.get("grader error") else ExitCode.OK

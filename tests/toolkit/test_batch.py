@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from grader.authoring import pack
-from grader.classroom import batch, process
-from grader.classroom.batch import BatchOptions, Job
+from grader.classroom import batch, discover, process
+from grader.classroom.batch import BatchOptions
+from grader.classroom.discover import Job
 from grader.classroom.gradebook import Gradebook, Record
 from grader.cli import main
 from grader.grading import results_json as gradescope
@@ -249,7 +250,7 @@ def test_discover_folder_zip_notebook_and_odd_names(tmp_path: Path) -> None:
     (src / "dan smith").mkdir()
     (src / ".DS_Store").write_text("")
     (src / "notes.txt").write_text("")
-    jobs = batch.discover(src, tmp_path / "out")
+    jobs = discover.discover(src, tmp_path / "out")
     ids = [j.id for j in jobs]
     assert ids[:3] == ["alice@uni.edu", "bob", "carol"]
     assert ids[3].startswith("dan_smith-") and len(jobs) == 4
@@ -257,8 +258,8 @@ def test_discover_folder_zip_notebook_and_odd_names(tmp_path: Path) -> None:
 
 
 def test_discover_refuses_a_single_submission(tmp_path: Path) -> None:
-    with pytest.raises(batch.BatchError, match="looks like one submission"):
-        batch.discover(ROOT / "solutions", tmp_path)
+    with pytest.raises(discover.BatchError, match="looks like one submission"):
+        discover.discover(ROOT / "solutions", tmp_path)
 
 
 METADATA = """\
@@ -296,7 +297,7 @@ def make_export(root: Path) -> Path:
 
 def test_read_metadata_with_ruby_symbols(tmp_path: Path) -> None:
     (tmp_path / "m.yml").write_text(METADATA)
-    meta = batch.read_metadata(tmp_path / "m.yml")
+    meta = discover.read_metadata(tmp_path / "m.yml")
     assert [s.name for s in meta["submission_102"]] == ["Alan Turing", "Grace Hopper"]
     assert meta["submission_101"][0].sid == "1815"
 

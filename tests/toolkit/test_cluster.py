@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from grader.classroom import batch, cluster, shipping
+from grader.classroom import batch, cluster, discover, shipping
 from grader.classroom.batch import BatchOptions
 from grader.classroom.gradebook import Gradebook
 
@@ -406,7 +406,7 @@ def test_a_worker_of_another_grader_is_refused_before_any_grading(
     try:
         dask_cluster.wait_for(3)
         out = tmp_path / "out"
-        with pytest.raises(batch.BatchError) as err:
+        with pytest.raises(discover.BatchError) as err:
             batch.run_batch(src, out, OPTIONS, dask=dask_cluster.address, stream=io.StringIO())
     finally:
         dask_cluster.kill("odd")

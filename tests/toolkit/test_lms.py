@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.classroom import batch, lms, lms_out
-from grader.classroom.batch import BatchError, BatchOptions
+from grader.classroom import batch, discover, lms, lms_out
+from grader.classroom.batch import BatchOptions
+from grader.classroom.discover import BatchError
 from grader.classroom.export import MOODLE_COLUMNS, export_canvas, export_moodle
 from grader.classroom.gradebook import Gradebook, Record, Student
 from grader.cli import main
@@ -308,7 +309,7 @@ def test_an_unsafe_path_in_a_download_stops_the_batch(tmp_path: Path) -> None:
             {moodle_entry("Bob Byte_18", "losses.py", True): b"a = 1\n", evil: b"evil"},
         )
         with pytest.raises(BatchError, match="unsafe path"):
-            batch.discover(bad, tmp_path / f"out{n}")
+            discover.discover(bad, tmp_path / f"out{n}")
     assert [p.name for p in tmp_path.rglob("evil*")] == []
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.classroom import batch
+from grader.classroom import discover
 from grader.classroom.gradebook import Gradebook, Outcome, Record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,7 +198,7 @@ def test_a_run_that_cannot_start_says_so_with_exit_3(
 
 def test_the_class_has_every_kind_of_submission(tmp_path: Path) -> None:
     source = slurm_e2e.make_class(tmp_path / "class")
-    jobs = {job.id: job for job in batch.discover(source, tmp_path / "out")}
+    jobs = {job.id: job for job in discover.discover(source, tmp_path / "out")}
     assert sorted(jobs) == [
         "buggy",
         "looping",
