@@ -59,11 +59,12 @@ from grader.grading.checks import (
     tolerances,
     with_hint,
 )
-from grader.grading.feedback import Bug, diagnose
+from grader.grading.feedback import Bug, Probe, diagnose
 from grader.grading.oracle import adam, cosine_lr, sgd, step_lr
 
 __all__ = [
     "Bug",
+    "Probe",
     "StudentFailure",
     "adam",
     "as_array",

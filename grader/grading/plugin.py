@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if SESSION in config.stash:
         from grader.grading import checks, feedback
 
-        checks.use_diagnosis(feedback.diagnose, feedback.diagnose_part)
+        checks.use_diagnosis(feedback.diagnose)
         _hypothesis_profile()
         config.pluginmanager.register(Grading(config.stash[SESSION]), "grader-grading")
 

@@ -9,6 +9,10 @@ from grader.testing import as_scalar, expect_close
 
 SCORES = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1]])
 LABELS = np.array([2, 0])
+# Scores up to 1e4 (the README's bound): exp overflows, and the correct class of row 0 is far
+# below its row's best.
+LARGE = np.array([[1e4, 0.0, -1e4], [0.0, 1.0, 2.0]])
+LARGE_Y = np.array([2, 1])
 
 
 def torch_reference(name, scores, y, grad_output=1.0, margin=1.0):
@@ -31,6 +35,16 @@ def test_softmax_cross_entropy_forward(student):
     expected, _ = torch_reference("SoftmaxCrossEntropy", SCORES, LABELS)
     got = as_scalar("SoftmaxCrossEntropy", out["output"])
     expect_close("SoftmaxCrossEntropy", got, expected, inputs={"scores": SCORES, "y": LABELS})
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("SoftmaxCrossEntropy")
+def test_softmax_cross_entropy_forward_large_scores(student):
+    """SoftmaxCrossEntropy forward stays finite for scores up to 1e4"""
+    out = student.SoftmaxCrossEntropy.run(LARGE, LARGE_Y)
+    expected, _ = torch_reference("SoftmaxCrossEntropy", LARGE, LARGE_Y)
+    got = as_scalar("SoftmaxCrossEntropy", out["output"])
+    expect_close("SoftmaxCrossEntropy", got, expected, inputs={"scores": LARGE, "y": LARGE_Y})
 
 
 @pytest.mark.points(1)
