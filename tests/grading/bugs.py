@@ -1523,6 +1523,12 @@ PROBES: list[Probe] = [
     Probe("svm_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.0, 2.5), about="margin 2.5"),
     Probe("svm_loss_and_grad", (W_KINK, EYE, KINK_Y, 0.0), about="terms at the kink"),
     Probe(
+        "relative_error",
+        (np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.2, 2.7])),
+        about="no zero entries",
+    ),
+    Probe("relative_error", (np.array([0.0, 1.0]), np.array([0.0, 2.0])), about="a 0 in both"),
+    Probe(
         "adam_step",
         (np.array([0.5, -1.0]), np.array([0.2, -0.4]), np.zeros(2), np.zeros(2), 1, 0.1),
         about="the first step",
