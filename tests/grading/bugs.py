@@ -51,6 +51,13 @@ LOG_OF_PROBABILITY = (
     "that 0. Look at where you take the log: get the log-probabilities from the shifted scores "
     "themselves (the log-sum-exp trick), never as the log of a probability."
 )
+ONE_HOT_LOG = (
+    "your loss is nan (or inf) when some class scores far below the best one in its row, although "
+    "you shift each row by its maximum: that class's probability underflows to 0, its log is -inf, "
+    "and your one-hot mask's 0 times -inf is nan. Look at where you take the log: get the "
+    "log-probabilities from the shifted scores themselves (the log-sum-exp trick), never as the "
+    "log of a probability, and take only the correct class's entry of each row."
+)
 THEN_LOG = (
     "Even with that fixed, taking the log of a probability gives inf when the correct class "
     "scores far below the best one (its probability underflows to 0): get the log-probabilities "
@@ -155,6 +162,22 @@ BUGS: list[Bug] = [
         "log_probs = np.log(np.exp(scores - np.max(scores)) / np.exp(scores - np.max(scores))"
         ".sum(axis=1, keepdims=True))",
         GLOBAL_MAX + " " + THEN_LOG,
+    ),
+    Bug(
+        # log(p) of every class, summed under a one-hot mask: 0 * log(0) is nan
+        "ce-log-of-probability-one-hot",
+        "cross_entropy_loss",
+        L,
+        "log_probs = scores - log_sum_exp",
+        "log_probs = np.log(np.exp(scores - row_max) / np.exp(scores - row_max).sum(axis=1, "
+        "keepdims=True))",
+        ONE_HOT_LOG,
+        also=(
+            (
+                "return float(-np.mean(log_probs[rows, y]))",
+                "return float(-np.sum(np.eye(scores.shape[1])[y] * log_probs) / N)",
+            ),
+        ),
     ),
     Bug(
         "ce-shift-not-added-back",
@@ -486,6 +509,30 @@ BUGS: list[Bug] = [
         "your loss's penalty is not reg * sum(W**2): sum the squares of the entries of W "
         "(elementwise), not the entries of a matrix product of W with itself.",
     ),
+    Bug(
+        "smgrad-reg-norm-not-squared",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.linalg.norm(W)",
+        "your loss's penalty is reg times the norm of W, not times its square: the penalty is "
+        "reg * sum(W**2), the sum of the squared entries (no square root).",
+    ),
+    Bug(
+        # log(p) of every class, summed under a one-hot mask: 0 * log(0) is nan
+        "smgrad-log-of-probability-one-hot",
+        "softmax_loss_and_grad",
+        G,
+        "log_probs = shifted - np.log(sum_exp)",
+        "log_probs = np.log(exp_scores / sum_exp)",
+        ONE_HOT_LOG,
+        also=(
+            (
+                "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+                "loss = -np.sum(np.eye(W.shape[1])[y] * log_probs) / N + reg * np.sum(W * W)",
+            ),
+        ),
+    ),
     # -- svm_loss_and_grad -----------------------------------------------------------------------
     Bug(
         "svmgrad-missing-correct-column",
@@ -611,6 +658,27 @@ BUGS: list[Bug] = [
         "reg = 0  #",
         "your dW leaves out the regularization's gradient (your loss has the penalty, so its "
         "gradient needs the penalty's derivative too).",
+    ),
+    Bug(
+        "svmgrad-reg-norm-not-squared",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N + reg * np.linalg.norm(W)",
+        "your loss's penalty is reg times the norm of W, not times its square: the penalty is "
+        "reg * sum(W**2), the sum of the squared entries (no square root).",
+    ),
+    Bug(
+        # the loss skips j = y_i (or takes its `margin` back out), the gradient does not
+        "svmgrad-grad-counts-correct-class",
+        "svm_loss_and_grad",
+        G,
+        "active = (margins > 0).astype(scores.dtype)",
+        "active = ((margins > 0) | (np.arange(scores.shape[1]) == y[:, None]))"
+        ".astype(scores.dtype)",
+        "your loss is right but the correct class's column of your dW is off by one x_i per "
+        "example: your gradient counts the term j = y_i (whose margin is always `margin` > 0) as "
+        "a violation; the gradient skips j = y_i, as the loss does.",
     ),
     # -- numeric_gradient ------------------------------------------------------------------------
     Bug(
@@ -1495,6 +1563,9 @@ MIXED_Y = np.array([0, 0])
 #: the correct class of row 0 far below that row's best score: its probability underflows to 0
 UNDERFLOW = np.array([[1000.0, 0.0, -5.0], [0.0, 1.0, 2.0]])
 UNDERFLOW_Y = np.array([2, 0])
+#: rows of one size, a wrong class of each far below its row's best, the correct class near it
+WRONG_UNDERFLOWS = np.array([[1000.0, 0.0, 999.0], [999.0, 1000.0, 0.0]])
+WRONG_UNDERFLOWS_Y = np.array([0, 1])
 SMALL = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1], [0.0, 0.0, 0.0], [0.5, -1.0, 0.25]])
 SMALL_Y = np.array([2, 0, 1, 1])
 # a linear classifier with N = 4, D = 2, C = 3 and reg 0.3 (none of N, D, C equal)
@@ -1514,10 +1585,20 @@ PROBES: list[Probe] = [
     Probe("cross_entropy_loss", (OVERFLOW, OVERFLOW_Y), about="exp overflows, nothing underflows"),
     Probe("cross_entropy_loss", (MIXED, MIXED_Y), about="rows of very different size"),
     Probe("cross_entropy_loss", (UNDERFLOW, UNDERFLOW_Y), about="a probability underflows"),
+    Probe(
+        "cross_entropy_loss",
+        (WRONG_UNDERFLOWS, WRONG_UNDERFLOWS_Y),
+        about="a wrong class's probability underflows",
+    ),
     Probe("cross_entropy_loss", (SMALL, SMALL_Y), about="small scores"),
     Probe("softmax_loss_and_grad", (OVERFLOW, EYE, OVERFLOW_Y, 0.0), about="exp overflows"),
     Probe("softmax_loss_and_grad", (MIXED, EYE, MIXED_Y, 0.0), about="rows of different size"),
     Probe("softmax_loss_and_grad", (UNDERFLOW, EYE, UNDERFLOW_Y, 0.0), about="p_y underflows"),
+    Probe(
+        "softmax_loss_and_grad",
+        (WRONG_UNDERFLOWS, EYE, WRONG_UNDERFLOWS_Y, 0.0),
+        about="a wrong class's probability underflows",
+    ),
     Probe("softmax_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.3), about="small, reg 0.3"),
     Probe("svm_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.3), about="small, reg 0.3"),
     Probe("svm_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.0, 2.5), about="margin 2.5"),

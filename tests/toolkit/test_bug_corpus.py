@@ -137,6 +137,11 @@ HINT_FIRES = (
     "smgrad-global-max-log-of-probability-half-reg",
     "svmgrad-half-reg",
     "svmgrad-no-reg",
+    "ce-log-of-probability-one-hot",
+    "smgrad-reg-norm-not-squared",
+    "smgrad-log-of-probability-one-hot",
+    "svmgrad-reg-norm-not-squared",
+    "svmgrad-grad-counts-correct-class",
 )
 
 
