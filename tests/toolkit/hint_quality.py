@@ -363,6 +363,10 @@ def report(f: Figures) -> str:
 
 def describe(j: Judged) -> str:
     labels = " ".join(sorted(j.entry.labels)) or CORRECT
+    if j.entry.correct:
+        status = ["LOST POINTS" if j.lost_points else "full points"]
+        status.append(f"HINTS {j.bugs + j.unlisted}" if j.hints else "no hint")
+        return f"{j.entry.name} [{labels}]: " + ", ".join(status)
     status = [
         "caught" if j.caught else "NOT CAUGHT",
         "public" if j.public else "hidden only",
