@@ -175,24 +175,25 @@ def test_at_most_two_misleading_hints(judged: list[hq.Judged]) -> None:
     assert count <= MOST_MISLEADING, _listing(misled)
 
 
+def _assert_share(judged: list[hq.Judged], holds: str, share: float, failing: str) -> None:
+    """At least ``share`` of the wrong entries have the property ``holds`` (a Judged attribute);
+    else the figures and the entries without it."""
+    wrong = [j for j in judged if not j.entry.correct]
+    lacking = [j for j in wrong if not getattr(j, holds)]
+    have, total = len(wrong) - len(lacking), len(wrong)
+    assert have >= share * total, (
+        f"{hq.report(hq.figures(judged))}\n\n{failing}:\n{_listing(lacking)}"
+    )
+
+
 @pytest.mark.slow
 def test_hints_name_the_mistakes(judged: list[hq.Judged]) -> None:
-    wrong = [j for j in judged if not j.entry.correct]
-    unnamed = [j for j in wrong if not j.fully_named]
-    named, total = len(wrong) - len(unnamed), len(wrong)
-    assert named >= NAMED_SHARE * total, (
-        hq.report(hq.figures(judged)) + "\n\nnot (fully) named:\n" + _listing(unnamed)
-    )
+    _assert_share(judged, "fully_named", NAMED_SHARE, "not (fully) named")
 
 
 @pytest.mark.slow
 def test_common_mistakes_fail_a_public_test(judged: list[hq.Judged]) -> None:
-    wrong = [j for j in judged if not j.entry.correct]
-    hidden_only = [j for j in wrong if not j.public]
-    public, total = len(wrong) - len(hidden_only), len(wrong)
-    assert public >= PUBLIC_SHARE * total, (
-        hq.report(hq.figures(judged)) + "\n\nfailing hidden tests only:\n" + _listing(hidden_only)
-    )
+    _assert_share(judged, "public", PUBLIC_SHARE, "failing hidden tests only")
 
 
 def test_loader_rejects_bad_entries(tmp_path: Path) -> None:

@@ -1,18 +1,17 @@
 # mistake: reg-wrong
 def svm_loss_and_grad(W, X, y, reg, margin=1.0):
+    N = X.shape[0]
+    S = X @ W
     loss = 0.0
-    dW = np.zeros(W.shape)
-    num_train = X.shape[0]
-    for i in range(num_train):
-        scores = X[i].dot(W)
-        for j in range(W.shape[1]):
-            if j == y[i]:
-                continue
-            margin_ij = scores[j] - scores[y[i]] + margin
-            if margin_ij > 0:
-                loss += margin_ij
-                dW[:, j] += X[i]
-                dW[:, y[i]] -= X[i]
-    loss = loss / num_train + reg * np.linalg.norm(W)
-    dW = dW / num_train + 2 * reg * W
+    dS = np.zeros_like(S)
+    for i in range(N):
+        for j in range(S.shape[1]):
+            if j != y[i]:
+                gap = S[i, j] - S[i, y[i]] + margin
+                if gap > 0:
+                    loss += gap
+                    dS[i, j] += 1
+                    dS[i, y[i]] -= 1
+    loss = loss / N + reg * np.linalg.norm(W)
+    dW = X.T @ dS / N + 2 * reg * W
     return loss, dW

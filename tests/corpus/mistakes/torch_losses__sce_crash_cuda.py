@@ -3,15 +3,16 @@
 class SoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores, y):
-        N, C = scores.shape
-        one_hot = torch.zeros(N, C, dtype=scores.dtype, device="cuda")
-        one_hot[torch.arange(N), y] = 1
-        shifted = scores - scores.max(dim=1, keepdim=True).values
-        log_probs = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
-        ctx.save_for_backward(log_probs, one_hot)
-        return -(one_hot * log_probs).sum() / N
+        device = torch.device("cuda")
+        idx = torch.arange(scores.size(0), device=device)
+        z = scores - scores.max(1, keepdim=True)[0]
+        logp = z - torch.logsumexp(z, dim=1, keepdim=True)
+        ctx.save_for_backward(logp, y)
+        return -logp[idx, y].mean()
 
     @staticmethod
     def backward(ctx, grad_output):
-        log_probs, one_hot = ctx.saved_tensors
-        return grad_output * (log_probs.exp() - one_hot) / log_probs.shape[0], None
+        logp, y = ctx.saved_tensors
+        g = torch.exp(logp)
+        g[torch.arange(g.size(0), device=g.device), y] -= 1.0
+        return g * grad_output / g.size(0), None
