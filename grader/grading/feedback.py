@@ -199,17 +199,29 @@ def probes(name: str, suites: Path | None = None) -> tuple[Probe, ...]:
     return tuple(p for p in found if p.function == name)
 
 
+def _calls(suites: Path | None = None) -> Mapping[str, Callable[..., Any]]:
+    """The library's ``CALLS``: how to call a variant's ``name`` where it is not a plain function
+    (``CALLS[name](thing, *args, **kwargs)``, e.g. a class's forward), by name."""
+    return _library(pack.active().suites if suites is None else suites)[2]
+
+
 @cache
-def _library(suites: Path) -> tuple[tuple[Bug, ...], tuple[Probe, ...]]:
+def _library(
+    suites: Path,
+) -> tuple[tuple[Bug, ...], tuple[Probe, ...], Mapping[str, Callable[..., Any]]]:
     path = suites / "bugs.py"
     if not path.exists():
-        return (), ()
+        return (), (), {}
     spec = importlib.util.spec_from_file_location("grader_suite_bugs", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return tuple(module.BUGS), tuple(getattr(module, "PROBES", ()))
+    return (
+        tuple(module.BUGS),
+        tuple(getattr(module, "PROBES", ())),
+        dict(getattr(module, "CALLS", {})),
+    )
 
 
 @cache
@@ -348,7 +360,10 @@ def _run(bug: Bug, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
     """The bug's variant of ``name`` on this input (``RAISED`` if it raises)."""
     try:
         fn = getattr(_variant(bug.id), name)
+        call = _calls().get(name)
         with np.errstate(all="ignore"):
+            if call is not None:
+                return call(fn, *_copies(args), **_copies(dict(kwargs)))
             return fn(*_copies(args), **_copies(dict(kwargs)))
     except Exception:
         return RAISED

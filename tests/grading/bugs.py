@@ -21,6 +21,8 @@ coincides with another bug's output on typical inputs).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from grader.testing import Bug, Probe
@@ -1339,7 +1341,15 @@ BUGS: list[Bug] = [
         "shifted = scores - scores.max(dim=1, keepdim=True).values",
         "shifted = scores",
         "large scores overflow exp() in your forward: shift each row by its maximum first.",
-        fingerprint=False,
+    ),
+    Bug(
+        # rows shifted by their maximum, then the log of the normalized probability
+        "sce-log-of-probability",
+        "SoftmaxCrossEntropy",
+        T,
+        "log_probs = shifted - shifted.exp().sum(dim=1, keepdim=True).log()",
+        "log_probs = (shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)).log()",
+        LOG_OF_PROBABILITY,
     ),
     Bug(
         "sce-forward-sum",
@@ -1348,7 +1358,6 @@ BUGS: list[Bug] = [
         "return -log_probs[rows, y].mean()",
         "return -log_probs[rows, y].sum()",
         "your loss is N times too large: the loss is a mean over the examples.",
-        fingerprint=False,
     ),
     Bug(
         "sce-backward-missing-one-hot",
@@ -1626,4 +1635,22 @@ PROBES: list[Probe] = [
         ),
         about="the third step",
     ),
+]
+
+
+def _forward_loss(cls: Any, scores: np.ndarray, y: np.ndarray) -> float:
+    """The loss a variant's autograd class computes in its forward, as the tests read it."""
+    import torch
+
+    with torch.no_grad():
+        out = cls.apply(torch.tensor(scores), torch.tensor(y, dtype=torch.long))
+    return float(out)
+
+
+#: How the fingerprints call a variant's class (grader.grading.feedback: ``CALLS``).
+CALLS = {"SoftmaxCrossEntropy": _forward_loss}
+PROBES += [
+    Probe("SoftmaxCrossEntropy", probe.args, about=probe.about)
+    for probe in PROBES
+    if probe.function == "cross_entropy_loss"
 ]

@@ -142,6 +142,9 @@ HINT_FIRES = (
     "smgrad-log-of-probability-one-hot",
     "svmgrad-reg-norm-not-squared",
     "svmgrad-grad-counts-correct-class",
+    "sce-no-shift",
+    "sce-log-of-probability",
+    "sce-forward-sum",
 )
 
 
