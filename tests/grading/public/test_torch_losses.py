@@ -96,3 +96,23 @@ def test_multiclass_hinge_forward_backward(student):
         kind="grad",
         what="gradient for scores",
     )
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("MulticlassHinge")
+def test_multiclass_hinge_large_scores(student):
+    """MulticlassHinge forward and backward stay finite for scores up to 1e4"""
+    out = student.MulticlassHinge.run(LARGE, LARGE_Y, grad_output=1.0)
+    loss, grad = torch_reference("MulticlassHinge", LARGE, LARGE_Y)
+    inputs = {"scores": LARGE, "y": LARGE_Y, "grad_output": 1.0}
+    expect_close(
+        "MulticlassHinge", as_scalar("MulticlassHinge", out["output"]), loss, inputs=inputs
+    )
+    expect_close(
+        "MulticlassHinge",
+        out.get("grad"),
+        grad,
+        inputs=inputs,
+        kind="grad",
+        what="gradient for scores",
+    )
