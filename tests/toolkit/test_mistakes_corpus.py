@@ -295,7 +295,7 @@ def _check_sce(entry: hq.Entry, fn: Any, labels: frozenset[str]) -> None:
         loss = fn.apply(scores, torch.tensor(labels_y))
         loss.backward()
         assert agree(loss.detach().numpy(), ce_model(S, labels_y, labels))
-        # the backward of every corpus entry is right: softmax (shifted by rows) minus one-hot
-        want = softmax_model(S, frozenset())
+        # softmax minus one-hot, over N (with the entry's shift)
+        want = softmax_model(S, labels)
         want[np.arange(len(labels_y)), labels_y] -= 1
         assert agree(scores.grad.numpy(), want / len(labels_y))
