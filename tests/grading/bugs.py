@@ -521,6 +521,15 @@ BUGS: list[Bug] = [
         "reg * sum(W**2), the sum of the squared entries (no square root).",
     ),
     Bug(
+        "smgrad-reg-l1",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(np.abs(W))",
+        "your loss's penalty is the L1 one, reg times the sum of |W|: this loss uses the L2 "
+        "penalty reg * sum(W**2) (and your dW has the L2 penalty's gradient).",
+    ),
+    Bug(
         # log(p) of every class, summed under a one-hot mask: 0 * log(0) is nan
         "smgrad-log-of-probability-one-hot",
         "softmax_loss_and_grad",
@@ -669,6 +678,15 @@ BUGS: list[Bug] = [
         "loss = np.sum(margins) / N + reg * np.linalg.norm(W)",
         "your loss's penalty is reg times the norm of W, not times its square: the penalty is "
         "reg * sum(W**2), the sum of the squared entries (no square root).",
+    ),
+    Bug(
+        "svmgrad-reg-l1",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N + reg * np.sum(np.abs(W))",
+        "your loss's penalty is the L1 one, reg times the sum of |W|: this loss uses the L2 "
+        "penalty reg * sum(W**2) (and your dW has the L2 penalty's gradient).",
     ),
     Bug(
         # the loss skips j = y_i (or takes its `margin` back out), the gradient does not

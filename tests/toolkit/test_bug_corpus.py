@@ -145,6 +145,8 @@ HINT_FIRES = (
     "sce-no-shift",
     "sce-log-of-probability",
     "sce-forward-sum",
+    "smgrad-reg-l1",
+    "svmgrad-reg-l1",
 )
 
 
