@@ -93,6 +93,7 @@ NAMES: dict[str, tuple[frozenset[str], ...]] = {
         "smgrad-log-of-probability": "log-of-p",
         "ce-log-of-probability-one-hot": "log-of-p",
         "smgrad-log-of-probability-one-hot": "log-of-p",
+        "sce-log-of-probability": "log-of-p",
         # the 0.5 * reg convention, alone and combined
         "smgrad-half-reg": "half-reg",
         "svmgrad-half-reg": "half-reg",
@@ -112,6 +113,8 @@ NAMES: dict[str, tuple[frozenset[str], ...]] = {
         "smgrad-reg-w-dot-wt": "reg-wrong",
         "smgrad-reg-norm-not-squared": "reg-wrong",
         "svmgrad-reg-norm-not-squared": "reg-wrong",
+        "smgrad-reg-l1": "reg-wrong",
+        "svmgrad-reg-l1": "reg-wrong",
         "svmgrad-no-reg": "reg-wrong",
         "svmgrad-no-reg-in-loss": "reg-wrong",
         "svmgrad-no-reg-in-grad": "reg-wrong",
