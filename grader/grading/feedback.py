@@ -316,19 +316,6 @@ class _Lazy:
         return self.answers[i]
 
 
-def diagnose_part(
-    name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, got: Any
-) -> str | None:
-    """``diagnose`` of member ``index`` of a tuple result alone, without probes.
-
-    For a tuple result whose failing member is not finite: a real bug that makes the loss -inf
-    makes the gradient inf or nan, but not always the same entries as the library's variant (issue
-    16). Needs the bug library; checks that can ask the student's function for the probes pass
-    ``ask`` and ``part`` to ``diagnose`` instead.
-    """
-    return diagnose(name, args, kwargs, got, part=index)
-
-
 def agree(theirs: Any, mine: Any, part: int | None = None) -> bool:
     """Whether a variant's answer and the student's agree as numbers (member ``part`` only)."""
     if theirs is RAISED or mine is RAISED:

@@ -148,7 +148,8 @@ def reference() -> Any:
 
 @pytest.fixture(scope="session")
 def diagnose() -> Callable[..., str | None]:
-    """Bug fingerprints: ``diagnose(name, args, kwargs, got) -> hint or None``."""
+    """Bug fingerprints: ``diagnose(name, args, kwargs, got, ask=None, part=None) -> hint or None``
+    (``ask(args, kwargs)``: the student's answer to a probe; docs/SUITES.md, "Hints")."""
     from grader.grading import feedback
 
     return feedback.diagnose
