@@ -228,6 +228,7 @@ def test_entry_is_wrong_only_by_its_labels(entry: hq.Entry) -> None:
         "svm_loss_and_grad": _check_svmgrad,
         "adam_step": _check_adam,
         "SoftmaxCrossEntropy": _check_sce,
+        "MulticlassHinge": _check_hinge,
     }[entry.function]
     check(entry, fn, labels)
     if free:
@@ -299,3 +300,16 @@ def _check_sce(entry: hq.Entry, fn: Any, labels: frozenset[str]) -> None:
         want = softmax_model(S, labels)
         want[np.arange(len(labels_y)), labels_y] -= 1
         assert agree(scores.grad.numpy(), want / len(labels_y))
+
+
+def _check_hinge(entry: hq.Entry, fn: Any, labels: frozenset[str]) -> None:
+    W, X, y = linear_inputs(0)
+    kink = np.array([[1.0, 0, 2, 1], [3, 3, 2, 0], [0, 1, 1, 2]])  # margins of exactly 0
+    for S, labels_y, margin in ((X @ W, y, 1.0), (kink, np.array([0, 2, 3]), 1.0)):
+        scores = torch.tensor(S, requires_grad=True)
+        loss = fn.apply(scores, torch.tensor(labels_y), margin)
+        loss.backward()
+        # scores = I @ S: the svm gradient model's dW is then d loss / d scores
+        want = svmgrad_model(S, np.eye(len(labels_y)), labels_y, 0.0, margin, labels)
+        assert agree(loss.detach().numpy(), want[0])
+        assert agree(scores.grad.numpy(), want[1])
