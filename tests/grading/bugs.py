@@ -1542,6 +1542,7 @@ BUGS += [
         hint=f"{GLOBAL_MAX} {THEN_LOG}",
     ),
     together("smgrad-log-of-probability-half-reg", _ONE["smgrad-log-of-probability"], _SM_HALF),
+    together("smgrad-half-reg-grad-not-averaged", _SM_HALF, _ONE["smgrad-grad-not-averaged"]),
     together("smgrad-no-shift-half-reg", _SM_NO_SHIFT, _SM_HALF),
     together("smgrad-global-max-half-reg", _SM_GLOBAL, _SM_HALF),
     together(

@@ -147,6 +147,7 @@ HINT_FIRES = (
     "sce-forward-sum",
     "smgrad-reg-l1",
     "svmgrad-reg-l1",
+    "smgrad-half-reg-grad-not-averaged",
 )
 
 
