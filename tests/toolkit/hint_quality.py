@@ -105,6 +105,7 @@ NAMES: dict[str, tuple[frozenset[str], ...]] = {
         "smgrad-global-max-half-reg": "global-max half-reg",
         "smgrad-no-shift-log-of-probability-half-reg": "no-shift log-of-p half-reg",
         "smgrad-global-max-log-of-probability-half-reg": "global-max log-of-p half-reg",
+        "smgrad-half-reg-grad-not-averaged": "half-reg grad-not-averaged",
         # regularization missing or written wrong
         "smgrad-no-reg": "reg-wrong",
         "smgrad-no-reg-in-loss": "reg-wrong",
