@@ -18,7 +18,8 @@ a hint is looked up and judged), the corpus must show:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
 import hint_quality as hq
@@ -41,12 +42,29 @@ SHIFT_MISTAKES = frozenset({"no-shift", "global-max"})
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[hq.Judged]]:
+def grade_entry(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[hq.Entry], hq.Judged]]:
+    """entry -> its grading, judged (cached: each entry is graded once, by the first test that
+    needs it, so that no single test grades the whole corpus under its time limit)."""
     mother = Mother()
+    workdir = tmp_path_factory.mktemp("mistakes")
+    library = hq.bug_of_hint()
+
+    @cache
+    def grade(name: str) -> hq.Judged:
+        entry = next(e for e in ENTRIES if e.name == name)
+        return hq.judge(entry, hq.grade(entry, workdir / name, mother), library)
+
     try:
-        yield hq.grade_all(ENTRIES, mother, tmp_path_factory.mktemp("mistakes"))
+        yield lambda entry: grade(entry.name)
     finally:
         mother.close()
+
+
+@pytest.fixture(scope="module")
+def judged(grade_entry: Callable[[hq.Entry], hq.Judged]) -> list[hq.Judged]:
+    return [grade_entry(e) for e in ENTRIES]
 
 
 def _listing(items: list[hq.Judged]) -> str:
@@ -136,15 +154,21 @@ def test_judging_a_grading() -> None:
 
 
 @pytest.mark.slow
-def test_every_wrong_function_is_caught(judged: list[hq.Judged]) -> None:
-    missed = [j for j in judged if not j.entry.correct and not j.caught]
-    assert not missed, _listing(missed)
+@pytest.mark.parametrize("entry", WRONG, ids=lambda e: e.name)
+def test_wrong_function_is_caught(
+    entry: hq.Entry, grade_entry: Callable[[hq.Entry], hq.Judged]
+) -> None:
+    judged = grade_entry(entry)
+    assert judged.caught, hq.describe(judged)
 
 
 @pytest.mark.slow
-def test_correct_variants_keep_full_points_without_a_hint(judged: list[hq.Judged]) -> None:
-    bad = [j for j in judged if j.entry.correct and (j.lost_points or j.hints)]
-    assert not bad, _listing(bad)
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e.correct], ids=lambda e: e.name)
+def test_correct_variant_keeps_full_points_without_a_hint(
+    entry: hq.Entry, grade_entry: Callable[[hq.Entry], hq.Judged]
+) -> None:
+    judged = grade_entry(entry)
+    assert not judged.lost_points and not judged.hints, hq.describe(judged)
 
 
 @pytest.mark.slow
