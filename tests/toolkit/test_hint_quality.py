@@ -67,6 +67,14 @@ def judged(grade_entry: Callable[[hq.Entry], hq.Judged]) -> list[hq.Judged]:
     return [grade_entry(e) for e in ENTRIES]
 
 
+def told_to_shift(j: hq.Judged) -> bool:
+    """A hint shown to ``j`` tells the student to shift each row by its maximum (or speaks of
+    overflow)."""
+    return any(alt & SHIFT_MISTAKES for b in j.bugs for alt in hq.NAMES.get(b, ())) or any(
+        "overflow" in h for h in j.hints
+    )
+
+
 def _listing(items: list[hq.Judged]) -> str:
     return "\n".join(hq.describe(j) for j in items)
 
@@ -139,6 +147,9 @@ def test_judging_a_grading() -> None:
     assert "ce-sign" not in hq.NAMES  # names no mistake of the corpus: misleads any entry
     other = hq.judge(entry, [outcome("hidden", "failed", by_id["ce-sign"])], library)
     assert other.misleading == ["ce-sign"] and other.unjudged == ["ce-sign"]
+    assert told_to_shift(wrong) and not told_to_shift(right)
+    shift = hq.judge(entry, [outcome("hidden", "failed", by_id["smgrad-no-shift"])], library)
+    assert told_to_shift(shift) and shift.misleading == ["smgrad-no-shift"]
     passed = hq.judge(entry, [outcome("public", "passed", by_id["ce-no-shift"])], library)
     assert not passed.caught and not passed.hints
     crash = next(e for e in WRONG if e.shows == "NameError")
@@ -179,12 +190,7 @@ def test_a_row_shifted_log_of_p_is_never_told_to_shift(judged: list[hq.Judged]) 
         j for j in judged if "log-of-p" in j.entry.labels and not j.entry.labels & SHIFT_MISTAKES
     ]
     assert len(shifted) >= 20
-    told = [
-        j
-        for j in shifted
-        if any(alt & SHIFT_MISTAKES for b in j.bugs for alt in hq.NAMES.get(b, ()))
-        or any("overflow" in h for h in j.hints)
-    ]
+    told = [j for j in shifted if told_to_shift(j)]
     assert not told, _listing(told)
 
 
