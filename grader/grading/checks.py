@@ -250,16 +250,23 @@ def _attach_hint(
 
 
 def with_hint(
-    fail: StudentFailure, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any
+    fail: StudentFailure,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    got: Any,
+    ask: Ask | None = None,
+    part: int | None = None,
 ) -> StudentFailure:
-    """``fail`` with the hint of the known bug that returns ``got`` for this one call, if any.
+    """``fail`` with the hint of the known bug that explains ``got`` for this one call, if any.
 
-    For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) with
-    their own message: name the call that went wrong and what it returned.
+    For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) or
+    build their own message: name the call that went wrong and what it returned (``ask`` puts
+    the library's probes to the student's function; ``part``: only that member of ``got``).
     """
     diagnose: Diagnose = _diagnosis["whole"]
     if fail.hint is None:
-        _attach_hint(fail, name, (args, kwargs), got, diagnose)
+        _attach_hint(fail, name, (args, kwargs), got, diagnose, ask, part)
     return fail
 
 

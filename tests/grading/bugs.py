@@ -1484,7 +1484,6 @@ BUGS: list[Bug] = [
         "device=scores.device) != y.unsqueeze(1))).to(scores.dtype)",
         "at a kink (a term with s_j - s_{y_i} + margin exactly 0) your backward counts the term "
         "as active: use the same strict > 0 as the forward's clamp, so it adds nothing.",
-        fingerprint=False,
     ),
 ]
 
@@ -1666,8 +1665,25 @@ def _forward_loss(cls: Any, scores: np.ndarray, y: np.ndarray) -> float:
     return float(out)
 
 
-#: How the fingerprints call a variant's class (grader.grading.feedback: ``CALLS``).
-CALLS = {"SoftmaxCrossEntropy": _forward_loss}
+def _forward_backward(
+    cls: Any, scores: np.ndarray, y: np.ndarray, margin: float = 1.0, grad_output: float = 1.0
+) -> tuple[float, np.ndarray]:
+    """A variant's autograd class run forward and backward: (loss, gradient for scores)."""
+    import torch
+
+    s = torch.tensor(scores, requires_grad=True)
+    extra = (margin,) if margin != 1.0 else ()
+    out = cls.apply(s, torch.tensor(y, dtype=torch.long), *extra)
+    out.backward(torch.tensor(grad_output, dtype=out.dtype))
+    assert s.grad is not None
+    return float(out.detach()), s.grad.numpy()
+
+
+#: How the fingerprints call a variant's class (grader.grading.feedback: ``CALLS``): the
+#: forward's loss of SoftmaxCrossEntropy (its forward tests), forward and backward of
+#: MulticlassHinge (its backward tests compare member 1, the gradient).
+CALLS = {"SoftmaxCrossEntropy": _forward_loss, "MulticlassHinge": _forward_backward}
+PROBES += [Probe("MulticlassHinge", (W_KINK, KINK_Y), about="terms at the kink")]
 PROBES += [
     Probe("SoftmaxCrossEntropy", probe.args, about=probe.about)
     for probe in PROBES

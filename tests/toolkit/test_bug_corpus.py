@@ -148,6 +148,7 @@ HINT_FIRES = (
     "smgrad-reg-l1",
     "svmgrad-reg-l1",
     "smgrad-half-reg-grad-not-averaged",
+    "hinge-kink-active-in-backward",
 )
 
 

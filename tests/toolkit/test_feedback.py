@@ -122,6 +122,10 @@ def _inputs() -> dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
         "cross_validate": [((fit_mean, mse, Xcv, ycv, 3), {})],
         "choose_ridge_lambda": [((Xr, yr, [0.01, 1.0, 100.0]), {"k": 3})],
         "SoftmaxCrossEntropy": [((S, y), {}), ((big, np.array([2, 0])), {})],
+        "MulticlassHinge": [
+            ((np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 2.0]]), np.array([0, 2])), {}),
+            ((np.array([[2.0, 0.0, 1.0, -1.0]]), np.array([0])), {"margin": 2.0}),
+        ],
     }
 
 

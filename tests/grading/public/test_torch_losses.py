@@ -10,8 +10,8 @@ from grader.testing import as_scalar, diagnose, expect_close
 SCORES = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1]])
 LABELS = np.array([2, 0])
 # Scores up to 1e4 (the README's bound): exp overflows, and the correct class of row 0 is far
-# below its row's best.
-LARGE = np.array([[1e4, 0.0, -1e4], [0.0, 1.0, 2.0]])
+# below its row's best; no hinge term is at its kink (the kink has tests of its own).
+LARGE = np.array([[1e4, 0.0, -1e4], [0.0, 1.5, 2.5]])
 LARGE_Y = np.array([2, 1])
 
 
