@@ -257,7 +257,7 @@ KINK_NOTE = (
 )
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags(HINGE)
 def test_hinge_backward_at_a_kink(student):
     """MulticlassHinge backward: a term exactly at its kink (s_j - s_y + margin = 0) counts as inactive"""
