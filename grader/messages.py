@@ -118,6 +118,18 @@ FIRST_DIFF = (
     " ({count} of {size} entries differ)\n"
 )
 HINT = "  hint: {hint}\n"
+#: No known bug explains a wrong answer: how it differs from the expected one (only what is true
+#: of the numbers: grader.grading.differences), under the public message.
+DIFFERS = "  what differs: {text}\n"
+DIFFERS_NOT_FINITE = "your {what} is {got} while the expected {what} is {expected}"
+DIFFERS_SOME_NOT_FINITE = (
+    "your {what} has {got} entries where every expected entry is finite "
+    "(the expected values there range over {expected})"
+)
+DIFFERS_FACTOR = "your {what} is exactly {factor} the expected one"
+DIFFERS_BY_MULTIPLE = (
+    "your {what} differs from the expected one by exactly {c} times the argument `{arg}`"
+)
 MUTATED = "`{name}` modified its argument `{arg}` in place; it must leave its inputs unchanged"
 PROPERTY = "`{name}` breaks a property the lecture states: {prop}.\n  falsifying input: {inputs}\n"
 NEEDS_REFERENCE = (

@@ -33,9 +33,10 @@ Messages and tolerances
     ``messages`` (every sentence a student can read, to build a suite's own), :func:`not_finite`
     (how a non-finite result is described), :func:`tolerances` (the rtol/atol a result gets).
 Known bugs
-    :func:`diagnose` (which known bug gives this answer: its hint, or None); :class:`Bug`, one
-    wrong line of the solution and the hint for it: a pack's ``tests/grading/bugs.py`` lists
-    them in ``BUGS`` (feedback fingerprints and the bug corpus).
+    :func:`diagnose` (which known bug explains this answer: its hint, or None); :class:`Bug`, a
+    wrong line (or a few) of the solution and the hint for it: a pack's ``tests/grading/bugs.py``
+    lists them in ``BUGS`` (feedback fingerprints and the bug corpus); :class:`Probe`, an input
+    that tells bugs apart, listed in its ``PROBES`` (docs/SUITES.md, "Hints").
 """
 
 from __future__ import annotations
@@ -59,11 +60,12 @@ from grader.grading.checks import (
     tolerances,
     with_hint,
 )
-from grader.grading.feedback import Bug, diagnose
+from grader.grading.feedback import Bug, Probe, diagnose
 from grader.grading.oracle import adam, cosine_lr, sgd, step_lr
 
 __all__ = [
     "Bug",
+    "Probe",
     "StudentFailure",
     "adam",
     "as_array",

@@ -466,7 +466,7 @@ class Replay:
         self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any
     ) -> str | None:
         """``feedback.diagnose`` from the recorded answers of the known bugs."""
-        from grader.grading.checks import same_values
+        from grader.grading.checks import same_values, telling
 
         signature = self.answers.signatures.get(name)
         if signature is None:
@@ -476,7 +476,9 @@ class Replay:
         except Unkeyable:
             return None
         for hint, theirs in self.answers.hints.get(key, ()):
-            if same_values(theirs, got):
+            # Only an agreement on finite numbers names a bug: the bundle has no probes to tell
+            # apart two bugs that both give inf here (feedback.diagnose).
+            if same_values(theirs, got) and telling([theirs]):
                 return str(hint)
         return None
 

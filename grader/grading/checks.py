@@ -23,26 +23,26 @@ RTOL, ATOL = 1e-6, 1e-8
 RTOL32 = {"value": 1e-4, "grad": 1e-3}
 ATOL32 = {"value": 1e-5, "grad": 1e-4}
 
-#: ``(function name, args, kwargs, got) -> hint or None``: which known bug gives ``got``.
-Diagnose = Callable[[str, tuple[Any, ...], Mapping[str, Any], Any], "str | None"]
-#: ``(function name, args, kwargs, index, got)``: the same for one member of a tuple result.
-DiagnosePart = Callable[[str, tuple[Any, ...], Mapping[str, Any], int, Any], "str | None"]
+#: ``(function name, args, kwargs, got, ask=None, part=None) -> hint or None``: the known bug
+#: that explains ``got`` (``grader.grading.feedback.diagnose``; ``ask(args, kwargs)`` puts another
+#: input to the student's function, ``part`` compares one member of a tuple result).
+Diagnose = Callable[..., "str | None"]
+#: ``ask(args, kwargs)``: the student's answer to another input of the function under test.
+Ask = Callable[[tuple[Any, ...], Mapping[str, Any]], Any]
 
 
-def _no_hint(*_: Any) -> None:
+def _no_hint(*_: Any, **__: Any) -> None:
     return None
 
 
 #: The diagnosis the checks use; the plugin installs ``grader.grading.feedback``'s for a grading
-#: (the
-#: known-bug library sits above these checks: they never import it).
-_diagnosis: dict[str, Any] = {"whole": _no_hint, "part": _no_hint}
+#: (the known-bug library sits above these checks: they never import it).
+_diagnosis: dict[str, Any] = {"whole": _no_hint}
 
 
-def use_diagnosis(whole: Diagnose, part: DiagnosePart) -> None:
-    """Give the checks the known-bug diagnosis (``grader.grading.feedback.diagnose``,
-    ``diagnose_part``)."""
-    _diagnosis["whole"], _diagnosis["part"] = whole, part
+def use_diagnosis(whole: Diagnose) -> None:
+    """Give the checks the known-bug diagnosis (``grader.grading.feedback.diagnose``)."""
+    _diagnosis["whole"] = whole
 
 
 class StudentFailure(AssertionError):
@@ -135,8 +135,13 @@ def expect_close(
     diagnose: Diagnose | None = None,
     call: tuple[tuple[Any, ...], Mapping[str, Any]] | None = None,
     what: str = "",
+    ask: Ask | None = None,
 ) -> None:
-    """Fail unless ``got`` matches ``expected`` (a number or an array) within tolerance."""
+    """Fail unless ``got`` matches ``expected`` (a number or an array) within tolerance.
+
+    A failure names the known bug that explains ``got`` (``diagnose``, on the input ``call``,
+    with ``ask`` for its probes), and says how ``got`` differs where that is simply true
+    (``grader.grading.differences``)."""
     exp = np.asarray(expected, dtype=np.float64)
     if exp.ndim == 0:
         g = np.asarray(as_scalar(name, got))
@@ -153,7 +158,8 @@ def expect_close(
             messages.NOT_FINITE.format(name=name, what=shown) + _inputs_line(inputs),
             category=messages.NOT_FINITE_CATEGORY.format(what=not_finite(g64, brief=True)),
         )
-        _attach_hint(fail, name, call, got, diagnose)
+        _note_difference(fail, what, g64, exp, inputs)
+        _attach_hint(fail, name, call, got, diagnose, ask)
         raise fail
     close = np.isclose(g64, exp, rtol=r, atol=a, equal_nan=True)
     if bool(np.all(close)):
@@ -178,7 +184,8 @@ def expect_close(
             detail=detail,
         ).rstrip()
     )
-    _attach_hint(fail, name, call, got, diagnose)
+    _note_difference(fail, what, g64, exp, inputs)
+    _attach_hint(fail, name, call, got, diagnose, ask)
     raise fail
 
 
@@ -204,16 +211,38 @@ def not_finite(got: Any, brief: bool = False) -> str:
     return f"an array with {counts} of its {arr.size} entries (the first at index {where})"
 
 
+def _note_difference(
+    fail: StudentFailure,
+    what: str,
+    got: np.ndarray,
+    expected: np.ndarray,
+    inputs: Mapping[str, Any],
+) -> None:
+    from grader.grading import differences
+
+    text = differences.describe(what or "result", got, expected, inputs)
+    if text:
+        fail.message += "\n" + messages.DIFFERS.format(text=text).rstrip()
+        fail.args = (fail.message,)
+
+
 def _attach_hint(
     fail: StudentFailure,
     name: str,
     call: tuple[tuple[Any, ...], Mapping[str, Any]] | None,
     got: Any,
     diagnose: Diagnose | None,
+    ask: Ask | None = None,
+    part: int | None = None,
 ) -> None:
     if diagnose is None or call is None:
         return
-    hint = diagnose(name, call[0], call[1], got)
+    more: dict[str, Any] = {}
+    if ask is not None:
+        more["ask"] = ask
+    if part is not None:
+        more["part"] = part
+    hint = diagnose(name, call[0], call[1], got, **more)
     if hint:
         fail.hint = hint
         fail.message += "\n" + messages.HINT.format(hint=hint).rstrip()
@@ -221,16 +250,23 @@ def _attach_hint(
 
 
 def with_hint(
-    fail: StudentFailure, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any
+    fail: StudentFailure,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    got: Any,
+    ask: Ask | None = None,
+    part: int | None = None,
 ) -> StudentFailure:
-    """``fail`` with the hint of the known bug that returns ``got`` for this one call, if any.
+    """``fail`` with the hint of the known bug that explains ``got`` for this one call, if any.
 
-    For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) with
-    their own message: name the call that went wrong and what it returned.
+    For tests that check a sequence of calls (a schedule over ``t``, an optimizer's steps) or
+    build their own message: name the call that went wrong and what it returned (``ask`` puts
+    the library's probes to the student's function; ``part``: only that member of ``got``).
     """
     diagnose: Diagnose = _diagnosis["whole"]
     if fail.hint is None:
-        _attach_hint(fail, name, (args, kwargs), got, diagnose)
+        _attach_hint(fail, name, (args, kwargs), got, diagnose, ask, part)
     return fail
 
 
@@ -305,6 +341,10 @@ def compare(
     expected = getattr(reference, name)(*_copy_args(args), **_copy_args(kwargs))
     inputs = _named_inputs(reference, name, args, kwargs)
     call = (args, kwargs)
+
+    def ask(a: tuple[Any, ...], k: Mapping[str, Any]) -> Any:
+        return student.call(name, *a, **k)
+
     if parts:
         if not isinstance(got, (tuple, list)) or len(got) != len(parts):
             raise StudentFailure(
@@ -327,9 +367,9 @@ def compare(
                     what=part,
                 )
             except StudentFailure as fail:
-                _attach_hint(fail, name, call, got, diagnose)
+                _attach_hint(fail, name, call, got, diagnose, ask)
                 if fail.hint is None and not _finite(got[i]):
-                    _attach_hint(fail, name, call, got[i], _part_diagnosis(i))
+                    _attach_hint(fail, name, call, got, diagnose, ask, part=i)
                 raise
         return got
     expect_close(
@@ -342,6 +382,7 @@ def compare(
         atol=atol,
         diagnose=diagnose,
         call=call,
+        ask=ask,
     )
     return got
 
@@ -351,17 +392,6 @@ def _finite(x: Any) -> bool:
         return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
     except (TypeError, ValueError):
         return True
-
-
-def _part_diagnosis(index: int) -> Diagnose:
-    """``diagnose`` of member ``index`` of a tuple result alone
-    (grader.grading.feedback.diagnose_part)."""
-    diagnose_part: DiagnosePart = _diagnosis["part"]
-
-    def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> Any:
-        return diagnose_part(name, args, kwargs, index, got)
-
-    return diagnose
 
 
 def _copy_args(x: Any) -> Any:
@@ -402,3 +432,40 @@ def same_values(a: Any, b: Any) -> bool:
     if x.shape != y.shape:
         return False
     return bool(np.allclose(x, y, rtol=1e-5, atol=1e-7, equal_nan=True))
+
+
+#: ``telling``'s default ``raised``: no answer stands for a call that raised.
+_NOTHING: Any = object()
+
+
+def telling(evidence: list[Any], part: int | None = None, raised: Any = _NOTHING) -> bool:
+    """Whether answers that agreed say more than "it fails too": every member compared (the
+    whole answer, each member of a tuple, or member ``part``) has a finite number in one of
+    them. Answers that are ``raised`` (a call that raised) are left out."""
+    answers = [a for a in evidence if a is not raised]
+    if not answers:
+        return False
+    if part is not None:
+        return any(_finite_somewhere(a[part]) for a in answers)
+    first = answers[0]
+    if isinstance(first, (tuple, list)) and first and not _numeric(first):
+        return all(
+            any(_finite_somewhere(a[i]) for a in answers if len(a) > i) for i in range(len(first))
+        )
+    return any(_finite_somewhere(a) for a in answers)
+
+
+def _numeric(x: Any) -> bool:
+    """A tuple or list of plain numbers (one array), not a tuple of results."""
+    return all(isinstance(v, (int, float, np.generic)) for v in x)
+
+
+def _finite_somewhere(x: Any) -> bool:
+    """Whether ``x`` holds at least one finite number (anything that is not numbers counts)."""
+    if isinstance(x, dict):
+        return any(_finite_somewhere(v) for v in x.values())
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        return True
+    return arr.size == 0 or bool(np.any(np.isfinite(arr)))

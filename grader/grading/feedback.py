@@ -1,10 +1,16 @@
 """Turning a failed test into feedback: the student's message, the hidden-test message, hints.
 
 Hints come from *bug fingerprints*: a library of known-buggy variants of the reference, each one
-wrong line (``tests/grading/bugs.py``, trusted: it quotes reference lines). When a check fails,
-``diagnose`` runs every variant of the failing function on the same input, here on the trusted
-side, and if one of them produces exactly what the student returned, its hint is the diagnosis.
-The same table makes the single-bug corpus of the test suite, so every hint is proven to fire.
+mistake of one or a few lines (``tests/grading/bugs.py``, trusted: it quotes reference lines).
+When a check fails, ``diagnose`` runs every variant of the failing function on the same input,
+here on the trusted side. A variant *explains* the student's answer only when it agrees with it
+as numbers, not merely in how it fails: two answers that are both inf, or both wrong, are not a
+match. So a variant whose answer on the test's input carries no finite number (a loss of inf, a
+gradient of nan) must be confirmed on the library's *probes* of that function (``PROBES``):
+inputs chosen to tell such bugs apart (scores where ``exp`` overflows but no probability
+underflows, say), on which the student's function and the variant must agree too, with finite
+numbers among them. A variant that disagrees with the student on any probe is never named. The
+same table makes the bug corpus of the test suite, so every hint is proven to fire.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import re
 import sys
 import traceback
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,12 +30,18 @@ import numpy as np
 
 from grader import messages
 from grader.authoring import pack
-from grader.grading.checks import same_values
+from grader.grading.checks import same_values, telling
 
 
 @dataclass(frozen=True)
 class Bug:
-    """One wrong line in the reference: what a student might write, and what to tell them."""
+    """A mistake in the reference: what a student might write, and what to tell them.
+
+    ``old`` -> ``new`` is its first edit, ``also`` holds any further ``(old, new)`` edits of the
+    same file (a mistake students make on two lines at once, such as one convention in both the
+    loss and its gradient). Each ``old`` is a substring of exactly one line of the file as the
+    edits before it left it.
+    """
 
     id: str
     function: str
@@ -38,14 +50,32 @@ class Bug:
     new: str  # what that substring becomes
     hint: str  # addressed to the student
     fingerprint: bool = True  # False: too generic to name as a diagnosis (still in the corpus)
+    also: tuple[tuple[str, str], ...] = ()  # further (old, new) edits, applied in order
+
+    @property
+    def edits(self) -> tuple[tuple[str, str], ...]:
+        return ((self.old, self.new), *self.also)
 
     def patch(self, source: str) -> str:
-        lines = source.splitlines(keepends=True)
-        hits = [i for i, line in enumerate(lines) if self.old in line]
-        if len(hits) != 1:
-            raise ValueError(f"bug {self.id}: {self.old!r} is on {len(hits)} lines of {self.file}")
-        lines[hits[0]] = lines[hits[0]].replace(self.old, self.new, 1)
-        return "".join(lines)
+        for old, new in self.edits:
+            lines = source.splitlines(keepends=True)
+            hits = [i for i, line in enumerate(lines) if old in line]
+            if len(hits) != 1:
+                raise ValueError(f"bug {self.id}: {old!r} is on {len(hits)} lines of {self.file}")
+            lines[hits[0]] = lines[hits[0]].replace(old, new, 1)
+            source = "".join(lines)
+        return source
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An input on which the known bugs of ``function`` are compared with the student's answer
+    when the test's own input cannot tell them apart (``about`` says what it is for)."""
+
+    function: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    about: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,27 +177,59 @@ def _clean_notes(notes: str) -> str:
 # -- fingerprints -------------------------------------------------------------------------
 
 
+#: ``ask(args, kwargs)``: the student's answer to another input of the failing function.
+Ask = Callable[[tuple[Any, ...], Mapping[str, Any]], Any]
+
+
+class _Raised:
+    """What a call that raised answered (a probe the student's code or a variant fails on)."""
+
+    def __repr__(self) -> str:
+        return "<raised>"
+
+
+RAISED: Any = _Raised()
+
+
 def bugs(suites: Path | None = None) -> tuple[Bug, ...]:
     """The bug library of the grading suites (default: the active pack's; empty if none)."""
-    return _bugs(pack.active().suites if suites is None else suites)
+    return _library(pack.active().suites if suites is None else suites)[0]
+
+
+def probes(name: str, suites: Path | None = None) -> tuple[Probe, ...]:
+    """The library's probe inputs of the function ``name`` (none where it defines no ``PROBES``)."""
+    found = _library(pack.active().suites if suites is None else suites)[1]
+    return tuple(p for p in found if p.function == name)
+
+
+def _calls(suites: Path | None = None) -> Mapping[str, Callable[..., Any]]:
+    """The library's ``CALLS``: how to call a variant's ``name`` where it is not a plain function
+    (``CALLS[name](thing, *args, **kwargs)``, e.g. a class's forward), by name."""
+    return _library(pack.active().suites if suites is None else suites)[2]
 
 
 @cache
-def _bugs(suites: Path) -> tuple[Bug, ...]:
+def _library(
+    suites: Path,
+) -> tuple[tuple[Bug, ...], tuple[Probe, ...], Mapping[str, Callable[..., Any]]]:
     path = suites / "bugs.py"
     if not path.exists():
-        return ()
+        return (), (), {}
     spec = importlib.util.spec_from_file_location("grader_suite_bugs", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return tuple(module.BUGS)
+    return (
+        tuple(module.BUGS),
+        tuple(getattr(module, "PROBES", ())),
+        dict(getattr(module, "CALLS", {})),
+    )
 
 
 @cache
 def _variant(bug_id: str) -> types.ModuleType | None:
-    """The reference module of the bug's function with the bug's line patched in."""
+    """The reference module of the bug's function with the bug's lines patched in."""
     from grader.grading.reference import load_modules
 
     bug = next(b for b in bugs() if b.id == bug_id)
@@ -178,57 +240,130 @@ def _variant(bug_id: str) -> types.ModuleType | None:
     return modules.get(bug.file[:-3])
 
 
-def diagnose(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], got: Any) -> str | None:
-    """The hint of the first known bug whose variant returns ``got`` on this input.
+def diagnose(
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    got: Any,
+    ask: Ask | None = None,
+    part: int | None = None,
+) -> str | None:
+    """The hint of the first known bug that explains ``got``, the student's answer here.
+
+    A bug explains it when its variant's answer agrees with ``got`` (only member ``part`` of a
+    tuple result, if given) and, where the function has probes and ``ask`` can put them to the
+    student's function, with the student's answer on every probe; and when finite numbers are
+    among what agreed, in every member compared (``telling``): agreeing on inf or nan alone
+    says only that both fail, not why.
 
     Without the bug library or the reference it patches (a student bundle), the variants'
-    answers recorded for the public tests' inputs stand in for them (``grader.grading.answers``).
+    answers recorded for the public tests' inputs stand in for them (``grader.grading.answers``),
+    and only a telling match on the test's own input counts.
     """
     if not bugs() or not pack.active().solutions.is_dir():
         from grader.grading import answers
 
-        return answers.recorded_hint(name, args, kwargs, got)
-    for hint, theirs in fingerprints(name, args, kwargs):
-        if same_values(theirs, got):
-            return hint
-    return None
-
-
-def diagnose_part(
-    name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any], index: int, got: Any
-) -> str | None:
-    """The hint of the first known bug whose variant returns ``got`` as member ``index``.
-
-    For a tuple result whose failing member is not finite: a real bug that makes the loss -inf
-    makes the gradient inf or nan, but not always the same entries as the library's variant, and
-    the student should still read the diagnosis of the loss (issue 16). Needs the bug library.
-    """
-    if not bugs() or not pack.active().solutions.is_dir():
+        return answers.recorded_hint(name, args, kwargs, got) if part is None else None
+    found = [
+        (bug, theirs) for bug, theirs in _answers(name, args, kwargs) if agree(theirs, got, part)
+    ]
+    if not found:
         return None
-    for hint, theirs in fingerprints(name, args, kwargs):
-        if (
-            isinstance(theirs, (tuple, list))
-            and len(theirs) > index
-            and same_values(theirs[index], got)
-        ):
-            return hint
+    tried = probes(name) if ask is not None else ()
+    own = _Lazy(ask, tried)
+    for bug, theirs in found:
+        if _explains(bug, name, theirs, tried, own, part):
+            return bug.hint
     return None
+
+
+def _explains(
+    bug: Bug, name: str, theirs: Any, tried: tuple[Probe, ...], own: _Lazy, part: int | None
+) -> bool:
+    """Whether the bug, which agrees with the student on the test's input (``theirs``), agrees
+    on every probe the student could answer too, with finite numbers among what agreed."""
+    evidence = [theirs]
+    for i, probe in enumerate(tried):
+        mine = own[i]
+        if own.gone:
+            break  # the student's worker is gone: judge on what was asked before
+        answer = _run(bug, name, probe.args, probe.kwargs)
+        if not agree(answer, mine, part):
+            return False
+        evidence.append(answer)
+    return telling(evidence, part, RAISED)
+
+
+class _Lazy:
+    """The student's answers to the probes, asked for only when a candidate needs them."""
+
+    def __init__(self, ask: Ask | None, tried: tuple[Probe, ...]) -> None:
+        self.ask, self.tried = ask, tried
+        self.answers: dict[int, Any] = {}
+        self.gone = False
+
+    def __getitem__(self, i: int) -> Any:
+        if i not in self.answers:
+            if self.gone or self.ask is None:
+                return RAISED
+            from grader.sandbox.layers import WorkerGone
+
+            probe = self.tried[i]
+            try:
+                self.answers[i] = self.ask(_copies(probe.args), _copies(dict(probe.kwargs)))
+            except WorkerGone:
+                self.gone = True
+                return RAISED
+            except Exception:
+                self.answers[i] = RAISED
+        return self.answers[i]
+
+
+def agree(theirs: Any, mine: Any, part: int | None = None) -> bool:
+    """Whether a variant's answer and the student's agree as numbers (member ``part`` only)."""
+    if theirs is RAISED or mine is RAISED:
+        return theirs is mine
+    if part is not None:
+        if not (
+            isinstance(theirs, (tuple, list))
+            and isinstance(mine, (tuple, list))
+            and len(theirs) > part
+            and len(mine) > part
+        ):
+            return False
+        theirs, mine = theirs[part], mine[part]
+    return same_values(theirs, mine)
+
+
+def _answers(
+    name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Iterator[tuple[Bug, Any]]:
+    for bug in bugs():
+        if bug.function != name or not bug.fingerprint:
+            continue
+        theirs = _run(bug, name, args, kwargs)
+        if theirs is not RAISED:
+            yield bug, theirs
+
+
+def _run(bug: Bug, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The bug's variant of ``name`` on this input (``RAISED`` if it raises)."""
+    try:
+        fn = getattr(_variant(bug.id), name)
+        call = _calls().get(name)
+        with np.errstate(all="ignore"):
+            if call is not None:
+                return call(fn, *_copies(args), **_copies(dict(kwargs)))
+            return fn(*_copies(args), **_copies(dict(kwargs)))
+    except Exception:
+        return RAISED
 
 
 def fingerprints(
     name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> Iterator[tuple[str, Any]]:
     """``(hint, what the bug's variant returns here)`` for each known bug of ``name``, in order."""
-    for bug in bugs():
-        if bug.function != name or not bug.fingerprint:
-            continue
-        try:
-            module = _variant(bug.id)
-            fn = getattr(module, name)
-            with np.errstate(all="ignore"):
-                theirs = fn(*_copies(args), **_copies(dict(kwargs)))
-        except Exception:
-            continue
+    for bug, theirs in _answers(name, args, kwargs):
         yield bug.hint, theirs
 
 

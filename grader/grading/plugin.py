@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if SESSION in config.stash:
         from grader.grading import checks, feedback
 
-        checks.use_diagnosis(feedback.diagnose, feedback.diagnose_part)
+        checks.use_diagnosis(feedback.diagnose)
         _hypothesis_profile()
         config.pluginmanager.register(Grading(config.stash[SESSION]), "grader-grading")
 
@@ -148,7 +148,8 @@ def reference() -> Any:
 
 @pytest.fixture(scope="session")
 def diagnose() -> Callable[..., str | None]:
-    """Bug fingerprints: ``diagnose(name, args, kwargs, got) -> hint or None``."""
+    """Bug fingerprints: ``diagnose(name, args, kwargs, got, ask=None, part=None) -> hint or None``
+    (``ask(args, kwargs)``: the student's answer to a probe; docs/SUITES.md, "Hints")."""
     from grader.grading import feedback
 
     return feedback.diagnose

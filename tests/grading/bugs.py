@@ -21,7 +21,11 @@ coincides with another bug's output on typical inputs).
 
 from __future__ import annotations
 
-from grader.testing import Bug
+from typing import Any
+
+import numpy as np
+
+from grader.testing import Bug, Probe
 
 L, G, OPT, S, H, T = (
     "losses.py",
@@ -31,6 +35,59 @@ L, G, OPT, S, H, T = (
     "search.py",
     "torch_losses.py",
 )
+
+#: Hints of the numerical-stability mistakes of the softmax losses, shared by the functions that
+#: compute one (each bug below is one of them, or two of them together).
+NO_SHIFT = (
+    "large scores overflow `np.exp` (exp(710) is already inf), so your loss is inf or nan: "
+    "shift each row of scores by its own maximum before exponentiating (softmax does not change)."
+)
+GLOBAL_MAX = (
+    "your loss is inf or nan when one row's scores are far below another row's: you shift every "
+    "row by the largest score of the whole matrix, so all of a low row's exponentials underflow "
+    "to 0; each row needs its own maximum."
+)
+LOG_OF_PROBABILITY = (
+    "you shift each row by its maximum, but your loss is still inf when the correct class scores "
+    "far below the best one in its row: its probability underflows to 0 and you take the log of "
+    "that 0. Look at where you take the log: get the log-probabilities from the shifted scores "
+    "themselves (the log-sum-exp trick), never as the log of a probability."
+)
+ONE_HOT_LOG = (
+    "your loss is nan (or inf) when some class scores far below the best one in its row, although "
+    "you shift each row by its maximum: that class's probability underflows to 0, its log is -inf, "
+    "and your one-hot mask's 0 times -inf is nan. Look at where you take the log: get the "
+    "log-probabilities from the shifted scores themselves (the log-sum-exp trick), never as the "
+    "log of a probability, and take only the correct class's entry of each row."
+)
+THEN_LOG = (
+    "Even with that fixed, taking the log of a probability gives inf when the correct class "
+    "scores far below the best one (its probability underflows to 0): get the log-probabilities "
+    "from the shifted scores themselves (the log-sum-exp trick)."
+)
+HALF_REG = (
+    "you use the 1/2 convention for the penalty: this assignment's regularized loss is "
+    "reg * sum(W**2) without a factor 1/2, so your loss's penalty is half the expected one and "
+    "your dW's is reg * W instead of its derivative 2 * reg * W."
+)
+
+
+def together(id: str, *parts: Bug, hint: str = "") -> Bug:
+    """The mistakes of ``parts`` made together in one function: the edits of all of them, and
+    their hints one after the other unless ``hint`` says it in one."""
+    first = parts[0]
+    assert all(b.function == first.function and b.file == first.file for b in parts)
+    edits = tuple(e for b in parts for e in b.edits)
+    return Bug(
+        id,
+        first.function,
+        first.file,
+        edits[0][0],
+        edits[0][1],
+        hint or " Also: ".join(b.hint for b in parts),
+        also=edits[1:],
+    )
+
 
 BUGS: list[Bug] = [
     # -- softmax -------------------------------------------------------------------------------
@@ -78,10 +135,7 @@ BUGS: list[Bug] = [
         "log_probs = scores - log_sum_exp",
         "log_probs = np.log(np.exp(scores - row_max) / np.exp(scores - row_max).sum(axis=1, "
         "keepdims=True))",
-        "your loss is infinite when the correct class scores far below the best one: a "
-        "probability that underflows to 0 has log -inf. Compute log-softmax directly, "
-        "`s - logsumexp(s)` with the log-sum-exp trick (shift by the row maximum, add it back), "
-        "never as the log of a probability.",
+        LOG_OF_PROBABILITY,
     ),
     Bug(
         "ce-no-shift",
@@ -91,6 +145,41 @@ BUGS: list[Bug] = [
         "log_sum_exp = np.log(np.sum(np.exp(scores), axis=1, keepdims=True))",
         "large scores overflow `np.exp` and the loss becomes inf or nan: use the log-sum-exp "
         "trick (shift each row by its maximum, then add the maximum back).",
+    ),
+    Bug(
+        # The usual first attempt: probabilities from unshifted scores, then their log.
+        "ce-no-shift-log-of-probability",
+        "cross_entropy_loss",
+        L,
+        "log_probs = scores - log_sum_exp",
+        "log_probs = np.log(np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True))",
+        NO_SHIFT + " " + THEN_LOG,
+    ),
+    Bug(
+        # CS231n's `f -= np.max(f)` (the whole matrix), then the log of the probability.
+        "ce-global-max-log-of-probability",
+        "cross_entropy_loss",
+        L,
+        "log_probs = scores - log_sum_exp",
+        "log_probs = np.log(np.exp(scores - np.max(scores)) / np.exp(scores - np.max(scores))"
+        ".sum(axis=1, keepdims=True))",
+        GLOBAL_MAX + " " + THEN_LOG,
+    ),
+    Bug(
+        # log(p) of every class, summed under a one-hot mask: 0 * log(0) is nan
+        "ce-log-of-probability-one-hot",
+        "cross_entropy_loss",
+        L,
+        "log_probs = scores - log_sum_exp",
+        "log_probs = np.log(np.exp(scores - row_max) / np.exp(scores - row_max).sum(axis=1, "
+        "keepdims=True))",
+        ONE_HOT_LOG,
+        also=(
+            (
+                "return float(-np.mean(log_probs[rows, y]))",
+                "return float(-np.sum(np.eye(scores.shape[1])[y] * log_probs) / N)",
+            ),
+        ),
     ),
     Bug(
         "ce-shift-not-added-back",
@@ -376,6 +465,85 @@ BUGS: list[Bug] = [
         "you shift every row by the largest score of the whole matrix, so a low row's "
         "exponentials all underflow to 0; shift each row by its own maximum (axis=1).",
     ),
+    Bug(
+        # Rows shifted by their maximum, then the log of the normalized probability.
+        "smgrad-log-of-probability",
+        "softmax_loss_and_grad",
+        G,
+        "log_probs = shifted - np.log(sum_exp)",
+        "log_probs = np.log(exp_scores / sum_exp)",
+        LOG_OF_PROBABILITY,
+    ),
+    Bug(
+        "smgrad-no-reg-in-loss",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y])",
+        "your loss leaves out the regularization: it is the data loss plus reg * sum(W**2) "
+        "(your dW has its term; your loss does not).",
+    ),
+    Bug(
+        # same effect as `dW = X.T @ dscores`
+        "smgrad-no-reg-in-grad",
+        "softmax_loss_and_grad",
+        G,
+        "# Backprop through scores = X @ W, then add the penalty's gradient.",
+        "reg = 0",
+        "your dW leaves out the regularization's gradient (your loss has the penalty, so its "
+        "gradient needs the penalty's derivative too).",
+    ),
+    Bug(
+        "smgrad-reg-without-reg",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + np.sum(W * W)",
+        "your loss's penalty does not depend on `reg`: the regularization term is reg times "
+        "sum(W**2).",
+    ),
+    Bug(
+        "smgrad-reg-w-dot-wt",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W.dot(W.T))",
+        "your loss's penalty is not reg * sum(W**2): sum the squares of the entries of W "
+        "(elementwise), not the entries of a matrix product of W with itself.",
+    ),
+    Bug(
+        "smgrad-reg-norm-not-squared",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.linalg.norm(W)",
+        "your loss's penalty is reg times the norm of W, not times its square: the penalty is "
+        "reg * sum(W**2), the sum of the squared entries (no square root).",
+    ),
+    Bug(
+        "smgrad-reg-l1",
+        "softmax_loss_and_grad",
+        G,
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+        "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(np.abs(W))",
+        "your loss's penalty is the L1 one, reg times the sum of |W|: this loss uses the L2 "
+        "penalty reg * sum(W**2) (and your dW has the L2 penalty's gradient).",
+    ),
+    Bug(
+        # log(p) of every class, summed under a one-hot mask: 0 * log(0) is nan
+        "smgrad-log-of-probability-one-hot",
+        "softmax_loss_and_grad",
+        G,
+        "log_probs = shifted - np.log(sum_exp)",
+        "log_probs = np.log(exp_scores / sum_exp)",
+        ONE_HOT_LOG,
+        also=(
+            (
+                "loss = -np.mean(log_probs[rows, y]) + reg * np.sum(W * W)",
+                "loss = -np.sum(np.eye(W.shape[1])[y] * log_probs) / N + reg * np.sum(W * W)",
+            ),
+        ),
+    ),
     # -- svm_loss_and_grad -----------------------------------------------------------------------
     Bug(
         "svmgrad-missing-correct-column",
@@ -453,6 +621,84 @@ BUGS: list[Bug] = [
         "at a kink (a term with s_j - s_{y_i} + margin exactly 0) your gradient counts the term "
         "as active, while your loss (max(0, .)) does not: the gradient must use the same strict "
         "> 0, so a term at its kink adds nothing to dW.",
+    ),
+    Bug(
+        "svmgrad-loss-half-reg",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N + 0.5 * reg * np.sum(W * W)",
+        "your loss's regularization term is half the expected one: it is reg * sum(W**2), "
+        "without a factor 1/2.",
+    ),
+    Bug(
+        # same effect as `dW += 0.5 * reg * W`
+        "svmgrad-reg-grad-half",
+        "svm_loss_and_grad",
+        G,
+        "# Each violated margin (strictly > 0) pushes",
+        "reg = reg / 4  #",
+        "the regularization part of your dW is a quarter of what it should be (0.5 * reg * W): "
+        "the derivative of reg * sum(W**2) is 2 * reg * W.",
+    ),
+    Bug(
+        # same effect as adding 2 * reg * W to dW before dividing it by N
+        "svmgrad-reg-grad-averaged",
+        "svm_loss_and_grad",
+        G,
+        "# Each violated margin (strictly > 0) pushes",
+        "reg = reg / N  #",
+        "the regularization part of your dW is divided by N (the number of examples): only the "
+        "data part is a mean over the examples; add the penalty's gradient after averaging.",
+    ),
+    Bug(
+        "svmgrad-no-reg-in-loss",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N",
+        "your loss leaves out the regularization: it is the data loss plus reg * sum(W**2) "
+        "(your dW has its term; your loss does not).",
+    ),
+    Bug(
+        # same effect as `dW = X.T @ dscores`
+        "svmgrad-no-reg-in-grad",
+        "svm_loss_and_grad",
+        G,
+        "# Each violated margin (strictly > 0) pushes",
+        "reg = 0  #",
+        "your dW leaves out the regularization's gradient (your loss has the penalty, so its "
+        "gradient needs the penalty's derivative too).",
+    ),
+    Bug(
+        "svmgrad-reg-norm-not-squared",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N + reg * np.linalg.norm(W)",
+        "your loss's penalty is reg times the norm of W, not times its square: the penalty is "
+        "reg * sum(W**2), the sum of the squared entries (no square root).",
+    ),
+    Bug(
+        "svmgrad-reg-l1",
+        "svm_loss_and_grad",
+        G,
+        "loss = np.sum(margins) / N + reg * np.sum(W * W)",
+        "loss = np.sum(margins) / N + reg * np.sum(np.abs(W))",
+        "your loss's penalty is the L1 one, reg times the sum of |W|: this loss uses the L2 "
+        "penalty reg * sum(W**2) (and your dW has the L2 penalty's gradient).",
+    ),
+    Bug(
+        # the loss skips j = y_i (or takes its `margin` back out), the gradient does not
+        "svmgrad-grad-counts-correct-class",
+        "svm_loss_and_grad",
+        G,
+        "active = (margins > 0).astype(scores.dtype)",
+        "active = ((margins > 0) | (np.arange(scores.shape[1]) == y[:, None]))"
+        ".astype(scores.dtype)",
+        "your loss is right but the correct class's column of your dW is off by one x_i per "
+        "example: your gradient counts the term j = y_i (whose margin is always `margin` > 0) as "
+        "a violation; the gradient skips j = y_i, as the loss does.",
     ),
     # -- numeric_gradient ------------------------------------------------------------------------
     Bug(
@@ -659,6 +905,29 @@ BUGS: list[Bug] = [
         "np.sqrt(v_hat + eps)",
         "eps goes outside the square root, as in torch.optim.Adam: your steps differ for "
         "small gradients.",
+    ),
+    Bug(
+        "adam-no-bias-correction",
+        "adam_step",
+        OPT,
+        "m_hat = m_new / (1 - beta1**t)\n",
+        "m_hat = m_new\n",
+        "your steps differ from torch.optim.Adam's in the first steps and agree later: both "
+        "moments start at 0, so both need their bias correction (by 1 - beta1**t and "
+        "1 - beta2**t, with t the step's number).",
+        also=(("    v_hat = v_new / (1 - beta2**t)", "    v_hat = v_new"),),
+    ),
+    Bug(
+        # `1 - beta1` for `1 - beta1**t`, or a t that is never advanced past 1
+        "adam-t-fixed",
+        "adam_step",
+        OPT,
+        "m_hat = m_new / (1 - beta1**t)\n",
+        "m_hat = m_new / (1 - beta1)\n",
+        "your first step is right but the later ones are not: your bias corrections always use "
+        "t = 1 (1 - beta1 instead of 1 - beta1 to the power t, or a t that is never advanced); "
+        "use the step's number t, which grows with every step.",
+        also=(("    v_hat = v_new / (1 - beta2**t)", "    v_hat = v_new / (1 - beta2)"),),
     ),
     Bug(
         "adam-v-not-squared",
@@ -1090,7 +1359,15 @@ BUGS: list[Bug] = [
         "shifted = scores - scores.max(dim=1, keepdim=True).values",
         "shifted = scores",
         "large scores overflow exp() in your forward: shift each row by its maximum first.",
-        fingerprint=False,
+    ),
+    Bug(
+        # rows shifted by their maximum, then the log of the normalized probability
+        "sce-log-of-probability",
+        "SoftmaxCrossEntropy",
+        T,
+        "log_probs = shifted - shifted.exp().sum(dim=1, keepdim=True).log()",
+        "log_probs = (shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)).log()",
+        LOG_OF_PROBABILITY,
     ),
     Bug(
         "sce-forward-sum",
@@ -1099,7 +1376,6 @@ BUGS: list[Bug] = [
         "return -log_probs[rows, y].mean()",
         "return -log_probs[rows, y].sum()",
         "your loss is N times too large: the loss is a mean over the examples.",
-        fingerprint=False,
     ),
     Bug(
         "sce-backward-missing-one-hot",
@@ -1208,6 +1484,208 @@ BUGS: list[Bug] = [
         "device=scores.device) != y.unsqueeze(1))).to(scores.dtype)",
         "at a kink (a term with s_j - s_{y_i} + margin exactly 0) your backward counts the term "
         "as active: use the same strict > 0 as the forward's clamp, so it adds nothing.",
-        fingerprint=False,
     ),
+]
+
+
+# -- the same mistakes as students make them together ----------------------------------------------
+# After the single bugs: the first bug of the library that explains an answer is the one named.
+
+_ONE = {b.id: b for b in BUGS}
+_SM_HALF = together(
+    "smgrad-half-reg", _ONE["smgrad-loss-half-reg"], _ONE["smgrad-reg-grad-1x"], hint=HALF_REG
+)
+_SM_NO_SHIFT = Bug(
+    "",
+    "softmax_loss_and_grad",
+    G,
+    _ONE["smgrad-no-shift"].old,
+    _ONE["smgrad-no-shift"].new,
+    NO_SHIFT,
+)
+_SM_GLOBAL = Bug(
+    "",
+    "softmax_loss_and_grad",
+    G,
+    _ONE["smgrad-global-max"].old,
+    _ONE["smgrad-global-max"].new,
+    GLOBAL_MAX,
+)
+_SM_THEN_LOG = Bug(
+    "",
+    "softmax_loss_and_grad",
+    G,
+    _ONE["smgrad-log-of-probability"].old,
+    _ONE["smgrad-log-of-probability"].new,
+    THEN_LOG,
+)
+BUGS += [
+    _SM_HALF,
+    together(
+        "smgrad-no-reg",
+        _ONE["smgrad-no-reg-in-loss"],
+        _ONE["smgrad-no-reg-in-grad"],
+        hint="your loss and your dW leave out the regularization: the loss adds reg * sum(W**2), "
+        "and dW that term's gradient.",
+    ),
+    together(
+        "smgrad-no-shift-log-of-probability",
+        _SM_NO_SHIFT,
+        _SM_THEN_LOG,
+        hint=f"{NO_SHIFT} {THEN_LOG}",
+    ),
+    together(
+        "smgrad-global-max-log-of-probability",
+        _SM_GLOBAL,
+        _SM_THEN_LOG,
+        hint=f"{GLOBAL_MAX} {THEN_LOG}",
+    ),
+    together("smgrad-log-of-probability-half-reg", _ONE["smgrad-log-of-probability"], _SM_HALF),
+    together("smgrad-half-reg-grad-not-averaged", _SM_HALF, _ONE["smgrad-grad-not-averaged"]),
+    together("smgrad-no-shift-half-reg", _SM_NO_SHIFT, _SM_HALF),
+    together("smgrad-global-max-half-reg", _SM_GLOBAL, _SM_HALF),
+    together(
+        "smgrad-no-shift-log-of-probability-half-reg",
+        _SM_NO_SHIFT,
+        _SM_THEN_LOG,
+        _SM_HALF,
+        hint=f"{NO_SHIFT} {THEN_LOG} Also: {HALF_REG}",
+    ),
+    together(
+        "smgrad-global-max-log-of-probability-half-reg",
+        _SM_GLOBAL,
+        _SM_THEN_LOG,
+        _SM_HALF,
+        hint=f"{GLOBAL_MAX} {THEN_LOG} Also: {HALF_REG}",
+    ),
+    together(
+        "svmgrad-half-reg",
+        _ONE["svmgrad-loss-half-reg"],
+        _ONE["svmgrad-reg-grad-1x"],
+        hint=HALF_REG,
+    ),
+    together(
+        "svmgrad-no-reg",
+        _ONE["svmgrad-no-reg-in-loss"],
+        _ONE["svmgrad-no-reg-in-grad"],
+        hint="your loss and your dW leave out the regularization: the loss adds reg * sum(W**2), "
+        "and dW that term's gradient.",
+    ),
+]
+
+
+# -- probes ----------------------------------------------------------------------------------------
+# Inputs on which a student's function is compared with the bugs that agree with it on a failed
+# test's input (grader.grading.feedback.diagnose): several bugs give the same inf or nan on one
+# input and differ here, each probe making some of them fail and not others. X = I makes the scores
+# of a loss-and-gradient the rows of W.
+
+#: exp overflows for every row, no probability underflows, all rows of the same size
+OVERFLOW = np.array([[1000.0, 999.0, 998.0], [998.0, 1000.0, 999.0]])
+OVERFLOW_Y = np.array([0, 1])
+#: rows of very different size (a global shift underflows the small row), nothing underflows
+#: within a row
+MIXED = np.array([[20.0, 0.0, 0.0], [1000.0, 0.0, 0.0]])
+MIXED_Y = np.array([0, 0])
+#: the correct class of row 0 far below that row's best score: its probability underflows to 0
+UNDERFLOW = np.array([[1000.0, 0.0, -5.0], [0.0, 1.0, 2.0]])
+UNDERFLOW_Y = np.array([2, 0])
+#: rows of one size, a wrong class of each far below its row's best, the correct class near it
+WRONG_UNDERFLOWS = np.array([[1000.0, 0.0, 999.0], [999.0, 1000.0, 0.0]])
+WRONG_UNDERFLOWS_Y = np.array([0, 1])
+SMALL = np.array([[1.0, 2.0, 0.5], [-0.3, 0.8, 2.1], [0.0, 0.0, 0.0], [0.5, -1.0, 0.25]])
+SMALL_Y = np.array([2, 0, 1, 1])
+# a linear classifier with N = 4, D = 2, C = 3 and reg 0.3 (none of N, D, C equal)
+W_SMALL = np.array([[0.2, -0.5, 0.1], [1.0, 0.3, -0.7]])
+X_SMALL = np.array([[1.0, -1.0], [0.5, 2.0], [-1.5, 0.25], [2.0, 0.0]])
+Y_SMALL = np.array([1, 0, 2, 2])
+# small integers: the terms s_1 - s_0 + 1 of row 0 and s_0 - s_1 + 1, s_2 - s_1 + 1 of row 1
+# are exactly 0 (at the hinge's kink); s_2 - s_0 + 1 of row 0 is active
+W_KINK = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])
+KINK_Y = np.array([0, 1])
+EYE = np.eye(2)
+
+PROBES: list[Probe] = [
+    Probe("softmax", (OVERFLOW,), about="exp overflows, rows of one size"),
+    Probe("softmax", (MIXED,), about="rows of very different size"),
+    Probe("softmax", (SMALL,), about="small scores"),
+    Probe("cross_entropy_loss", (OVERFLOW, OVERFLOW_Y), about="exp overflows, nothing underflows"),
+    Probe("cross_entropy_loss", (MIXED, MIXED_Y), about="rows of very different size"),
+    Probe("cross_entropy_loss", (UNDERFLOW, UNDERFLOW_Y), about="a probability underflows"),
+    Probe(
+        "cross_entropy_loss",
+        (WRONG_UNDERFLOWS, WRONG_UNDERFLOWS_Y),
+        about="a wrong class's probability underflows",
+    ),
+    Probe("cross_entropy_loss", (SMALL, SMALL_Y), about="small scores"),
+    Probe("softmax_loss_and_grad", (OVERFLOW, EYE, OVERFLOW_Y, 0.0), about="exp overflows"),
+    Probe("softmax_loss_and_grad", (MIXED, EYE, MIXED_Y, 0.0), about="rows of different size"),
+    Probe("softmax_loss_and_grad", (UNDERFLOW, EYE, UNDERFLOW_Y, 0.0), about="p_y underflows"),
+    Probe(
+        "softmax_loss_and_grad",
+        (WRONG_UNDERFLOWS, EYE, WRONG_UNDERFLOWS_Y, 0.0),
+        about="a wrong class's probability underflows",
+    ),
+    Probe("softmax_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.3), about="small, reg 0.3"),
+    Probe("svm_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.3), about="small, reg 0.3"),
+    Probe("svm_loss_and_grad", (W_SMALL, X_SMALL, Y_SMALL, 0.0, 2.5), about="margin 2.5"),
+    Probe("svm_loss_and_grad", (W_KINK, EYE, KINK_Y, 0.0), about="terms at the kink"),
+    Probe(
+        "relative_error",
+        (np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.2, 2.7])),
+        about="no zero entries",
+    ),
+    Probe("relative_error", (np.array([0.0, 1.0]), np.array([0.0, 2.0])), about="a 0 in both"),
+    Probe(
+        "adam_step",
+        (np.array([0.5, -1.0]), np.array([0.2, -0.4]), np.zeros(2), np.zeros(2), 1, 0.1),
+        about="the first step",
+    ),
+    Probe(
+        "adam_step",
+        (
+            np.array([0.5, -1.0]),
+            np.array([0.2, -0.4]),
+            np.array([0.05, -0.1]),
+            np.array([0.002, 0.01]),
+            3,
+            0.1,
+        ),
+        about="the third step",
+    ),
+]
+
+
+def _forward_loss(cls: Any, scores: np.ndarray, y: np.ndarray) -> float:
+    """The loss a variant's autograd class computes in its forward, as the tests read it."""
+    import torch
+
+    with torch.no_grad():
+        out = cls.apply(torch.tensor(scores), torch.tensor(y, dtype=torch.long))
+    return float(out)
+
+
+def _forward_backward(
+    cls: Any, scores: np.ndarray, y: np.ndarray, margin: float = 1.0, grad_output: float = 1.0
+) -> tuple[float, np.ndarray]:
+    """A variant's autograd class run forward and backward: (loss, gradient for scores)."""
+    import torch
+
+    s = torch.tensor(scores, requires_grad=True)
+    extra = (margin,) if margin != 1.0 else ()
+    out = cls.apply(s, torch.tensor(y, dtype=torch.long), *extra)
+    out.backward(torch.tensor(grad_output, dtype=out.dtype))
+    assert s.grad is not None
+    return float(out.detach()), s.grad.numpy()
+
+
+#: How the fingerprints call a variant's class (grader.grading.feedback: ``CALLS``): the
+#: forward's loss of SoftmaxCrossEntropy (its forward tests), forward and backward of
+#: MulticlassHinge (its backward tests compare member 1, the gradient).
+CALLS = {"SoftmaxCrossEntropy": _forward_loss, "MulticlassHinge": _forward_backward}
+PROBES += [Probe("MulticlassHinge", (W_KINK, KINK_Y), about="terms at the kink")]
+PROBES += [
+    Probe("SoftmaxCrossEntropy", probe.args, about=probe.about)
+    for probe in PROBES
+    if probe.function == "cross_entropy_loss"
 ]

@@ -265,6 +265,22 @@ def test_the_known_bugs_hints_are_recorded_for_the_tests_inputs() -> None:
     assert feedback.diagnose("svm_loss", (scores, y), {}, buggy) == bug.hint  # live, the same
 
 
+def test_a_recorded_hint_needs_an_agreement_on_finite_numbers() -> None:
+    """The bundle has no probes: an answer of inf, which several bugs give here, names none."""
+    scores, y = np.array([[1e4, 0.0, -1e4], [0.0, 1.0, 2.0]]), np.array([2, 1])
+    bug = next(b for b in feedback.bugs() if b.id == "ce-log-of-probability")
+    with np.errstate(all="ignore"):
+        inf = feedback._variant(bug.id).cross_entropy_loss(scores, y)
+    assert np.isinf(inf)
+    rec = Recorder(REF)
+    rec.saw("cross_entropy_loss", (scores, y), {})
+    replay = replay_of(rec)
+    recorded = next(iter(replay.answers.hints.values()))
+    assert any(h == bug.hint for h, _ in recorded)  # recorded, yet not told on inf alone
+    assert replay.hint("cross_entropy_loss", (scores, y), {}, inf) is None
+    assert feedback.diagnose("cross_entropy_loss", (scores, y), {}, inf) is None  # live, no ask
+
+
 # -- Hypothesis ----------------------------------------------------------------------------------
 
 

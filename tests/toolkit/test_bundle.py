@@ -283,8 +283,12 @@ from losses import softmax
 
 def softmax_loss_and_grad(W, X, y, reg):
     N = X.shape[0]
-    P = softmax(X @ W)
-    loss = -np.mean(np.log(P[np.arange(N), y])) + reg * np.sum(W * W)
+    S = X @ W
+    P = softmax(S)
+    # the loss by log-sum-exp (finite at |scores| = 1e4), the gradient through softmax
+    m = np.max(S, axis=1, keepdims=True)
+    log_p = S - m - np.log(np.sum(np.exp(S - m), axis=1, keepdims=True))
+    loss = -np.mean(log_p[np.arange(N), y]) + reg * np.sum(W * W)
     dS = P.copy()
     dS[np.arange(N), y] -= 1
     return float(loss), X.T @ (dS / N) + 2 * reg * W
@@ -324,7 +328,10 @@ def test_a_call_the_recording_lacks_goes_to_the_students_own_function(
     graded = engine.grade(folder, options, mother=live_mother)
     assert bundled.tests and graded.tests
     assert all(t.status == "passed" for t in graded.tests)  # the reference's softmax
-    assert all(t.status == ("passed" if own_softmax_correct else "failed") for t in bundled.tests)
+    # with X = 0 (the penalty's public test) dW does not depend on softmax: it passes either way
+    wrong = {t.name for t in bundled.tests if t.status == "failed"}
+    depends = {t.name for t in bundled.tests if not t.nodeid.endswith("_penalty")}
+    assert wrong == (set() if own_softmax_correct else depends) and depends
 
 
 # -- Hypothesis through the whole chain: a suite of properties, recorded, then replayed ----------

@@ -147,7 +147,7 @@ def test_a_students_bugs_are_pointed_at_and_the_rest_passes(tmp_path: Path) -> N
     for part in ("checked: hinge loss of the cat/car/frog table", "input:", "expected: 5.266667"):
         assert part in block
     assert "got:      6.266667" in block
-    more = messages.CHECK_MORE.format(count=5, how=messages.CHECK_MORE_CLI)
+    more = messages.CHECK_MORE.format(count=6, how=messages.CHECK_MORE_CLI)
     assert more in block
     assert "note:" not in text  # README.md, assignment.ipynb, pytest.ini: nothing to say
 
@@ -231,9 +231,9 @@ def test_on_a_terminal_colours_and_a_progress_line() -> None:
     assert code == cli.ExitCode.OK, text
     assert "\x1b[32mok  \x1b[0m" in text  # green
     assert (
-        "\r\x1b[K  " + messages.CHECK_PROGRESS_TEST.format(done=1, total=6, name="svm_loss") in text
+        "\r\x1b[K  " + messages.CHECK_PROGRESS_TEST.format(done=1, total=7, name="svm_loss") in text
     )
-    assert "[6/6]" in text
+    assert "[7/7]" in text
     # The progress line is erased before the report: the report reads as on a pipe.
     report = text[text.rindex("\r\x1b[K") + len("\r\x1b[K") :]
     assert ANSI.sub("", report).replace("\r\n", "\n").startswith("Public tests of `svm_loss`")
@@ -248,7 +248,7 @@ def test_on_a_terminal_failures_are_red_and_the_exit_code_is_kept() -> None:
 def test_no_color_keeps_the_progress_line_but_drops_the_colours() -> None:
     code, text = run_on_a_terminal("--only", "svm_loss", "solutions", env={"NO_COLOR": "1"})
     assert code == cli.ExitCode.OK
-    assert "checking [1/6] svm_loss" in text
+    assert "checking [1/7] svm_loss" in text
     assert not re.search(r"\x1b\[[0-9;]*m", text)
 
 
@@ -284,7 +284,7 @@ def test_notebook_helper_shows_nothing_after_its_report(tmp_path: Path) -> None:
     folder = a_student_folder(tmp_path, solved=("losses.py",), bugs=("svm-includes-correct-class",))
     _, text = check.run_check(folder, only="losses", out=io.StringIO(), notebook=True)
     how = messages.CHECK_MORE_NOTEBOOK.format(name="svm_loss")
-    assert messages.CHECK_MORE.format(count=5, how=how) in text
+    assert messages.CHECK_MORE.format(count=6, how=how) in text
 
 
 # -- the report on its own ------------------------------------------------------------------------

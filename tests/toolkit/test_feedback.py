@@ -24,7 +24,20 @@ def variant(bug: Bug) -> Callable[..., Any]:
     """The bug's function, loaded here from the patched reference."""
     source = (pack.active().solutions / bug.file).read_text(encoding="utf-8")
     modules = load_modules(pack.active().solutions, {bug.file: bug.patch(source)})
-    return getattr(modules[bug.file[:-3]], bug.function)
+    thing = getattr(modules[bug.file[:-3]], bug.function)
+    call = feedback._calls().get(bug.function)  # a class: called as the library calls it
+    if call is None:
+        return thing  # type: ignore[no-any-return]
+    return lambda *args, **kwargs: call(thing, *args, **kwargs)
+
+
+def reference_fn(name: str) -> Callable[..., Any]:
+    """The reference's ``name``, called as the library calls a variant's (``CALLS``)."""
+    thing = getattr(REF, name)
+    call = feedback._calls().get(name)
+    if call is None:
+        return thing  # type: ignore[no-any-return]
+    return lambda *args, **kwargs: call(thing, *args, **kwargs)
 
 
 def _inputs() -> dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
@@ -108,11 +121,26 @@ def _inputs() -> dict[str, list[tuple[tuple[Any, ...], dict[str, Any]]]]:
         "cosine_decay": [((1.0, 3, 10, 0.1), {}), ((1.0, 15, 10, 0.1), {})],
         "cross_validate": [((fit_mean, mse, Xcv, ycv, 3), {})],
         "choose_ridge_lambda": [((Xr, yr, [0.01, 1.0, 100.0]), {"k": 3})],
+        "SoftmaxCrossEntropy": [((S, y), {}), ((big, np.array([2, 0])), {})],
+        "MulticlassHinge": [
+            ((np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 2.0]]), np.array([0, 2])), {}),
+            ((np.array([[2.0, 0.0, 1.0, -1.0]]), np.array([0])), {"margin": 2.0}),
+        ],
     }
 
 
 INPUTS = _inputs()
 FINGERPRINTED = [b for b in BUGS.values() if b.fingerprint]
+
+
+def _asking(fn: Callable[..., Any]) -> Callable[[tuple[Any, ...], Any], Any]:
+    """``diagnose``'s ``ask``: the student's function is ``fn`` (a bug's variant, say)."""
+
+    def ask(args: tuple[Any, ...], kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return ask
 
 
 def _copies(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict]:
@@ -126,7 +154,7 @@ def test_inputs_cover_every_fingerprinted_function() -> None:
 @pytest.mark.parametrize("bug", FINGERPRINTED, ids=lambda b: b.id)
 def test_each_fingerprint_names_its_own_bug(bug: Bug) -> None:
     """On some input the variant differs from the reference and diagnose returns its hint."""
-    fn, ref = variant(bug), getattr(REF, bug.function)
+    fn, ref = variant(bug), reference_fn(bug.function)
     seen = []
     for args, kwargs in INPUTS[bug.function]:
         with np.errstate(all="ignore"):
@@ -139,7 +167,7 @@ def test_each_fingerprint_names_its_own_bug(bug: Bug) -> None:
         if checks.same_values(got, expected):
             seen.append("same as the reference")
             continue
-        hint = feedback.diagnose(bug.function, args, kwargs, got)
+        hint = feedback.diagnose(bug.function, args, kwargs, got, ask=_asking(fn))
         if hint == bug.hint:
             return
         seen.append(f"diagnosed as {hint!r}")
@@ -151,7 +179,7 @@ def test_a_hint_names_a_variant_that_gives_this_answer(name: str) -> None:
     """Diagnose is only asked about wrong answers; asked about the reference's, it may only name
     a bug that happens to agree with the reference on that input (and mostly names none)."""
     for args, kwargs in INPUTS[name]:
-        got = getattr(REF, name)(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
+        got = reference_fn(name)(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
         hint = feedback.diagnose(name, args, kwargs, got)
         if hint is None:
             continue
@@ -159,6 +187,86 @@ def test_a_hint_names_a_variant_that_gives_this_answer(name: str) -> None:
         with np.errstate(all="ignore"):
             theirs = variant(named)(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
         assert checks.same_values(theirs, got)
+
+
+@pytest.mark.parametrize("bug", FINGERPRINTED, ids=lambda b: b.id)
+def test_a_bug_named_agrees_with_the_answer_on_every_probe(bug: Bug) -> None:
+    """A student whose function is the bug's variant is told of that bug or of one that gives
+    the same answers on the input and on every probe, never of one that differs anywhere."""
+    fn = variant(bug)
+    tried = feedback.probes(bug.function)
+    for args, kwargs in INPUTS[bug.function]:
+        with np.errstate(all="ignore"):
+            try:
+                got = fn(*_copies(args, kwargs)[0], **_copies(args, kwargs)[1])
+            except Exception:
+                continue
+        hint = feedback.diagnose(bug.function, args, kwargs, got, ask=_asking(fn))
+        if hint is None or hint == bug.hint:
+            continue
+        for named in (b for b in FINGERPRINTED if b.function == bug.function and b.hint == hint):
+            other = variant(named)
+            for probe in tried:
+                mine = _asking(fn)(*_copies(probe.args, dict(probe.kwargs)))
+                theirs = _asking(other)(*_copies(probe.args, dict(probe.kwargs)))
+                assert checks.same_values(theirs, mine), (bug.id, named.id, probe.about)
+
+
+def test_a_row_shifted_log_of_probability_is_never_told_to_shift() -> None:
+    """Issue 26's headline: the loss is inf like the no-shift bug's, yet that is no match."""
+    W = np.array([[2000.0, -1000.0, 0.0], [0.0, 1500.0, -2500.0]])
+    X = np.array([[4.0, 1.0], [-1.0, 3.0], [0.5, -4.0]])
+    y = np.array([2, 0, 1])
+    for fn_name, args, bug_id, shift_ids in (
+        (
+            "softmax_loss_and_grad",
+            (W, X, y, 0.0),
+            "smgrad-log-of-probability",
+            ("smgrad-no-shift",),
+        ),
+        (
+            "cross_entropy_loss",
+            (X @ W, y),
+            "ce-log-of-probability",
+            ("ce-no-shift", "ce-global-max"),
+        ),
+    ):
+        student = variant(BUGS[bug_id])
+        with np.errstate(all="ignore"):
+            got = student(*_copies(args, {})[0])
+        first = got[0] if isinstance(got, tuple) else got
+        assert np.isinf(first)  # as inf as the no-shift bug's answer
+        for shift in shift_ids:
+            with np.errstate(all="ignore"):
+                theirs = variant(BUGS[shift])(*_copies(args, {})[0])
+            part = 0 if isinstance(got, tuple) else None
+            assert feedback.agree(theirs, got, part) or not np.all(
+                np.isfinite(theirs[0] if part == 0 else theirs)
+            )
+        # no probes to ask: an agreement on inf alone names nothing
+        assert feedback.diagnose(fn_name, args, {}, got) is None
+        assert feedback.diagnose(fn_name, args, {}, got, part=0 if part == 0 else None) is None
+        # with the probes: the right bug, and the shift hint never
+        hint = feedback.diagnose(fn_name, args, {}, got, ask=_asking(student))
+        assert hint == BUGS[bug_id].hint
+        assert all(hint != BUGS[s].hint for s in shift_ids)
+
+
+def test_telling_needs_a_finite_number_in_every_member() -> None:
+    assert not checks.telling([float("inf")])
+    assert not checks.telling([(float("inf"), np.full((2, 2), np.nan))])
+    assert not checks.telling([(float("inf"), np.ones((2, 2)))])  # the loss: inf only
+    assert checks.telling([(float("inf"), np.ones((2, 2))), (2.0, np.ones((2, 2)))])
+    assert checks.telling([np.array([np.nan, 1.0])])  # where the nan is says something
+    assert checks.telling([(float("inf"), np.ones(2))], part=1)
+    assert not checks.telling([(float("inf"), np.ones(2))], part=0)
+
+
+def test_a_bug_of_several_lines_patches_each_of_them() -> None:
+    bug = Bug("x", "f", "m.py", "a = 1", "a = 2", "hint", also=(("b = 1", "b = 3"),))
+    assert bug.patch("a = 1\nb = 1\nc = 1\n") == "a = 2\nb = 3\nc = 1\n"
+    with pytest.raises(ValueError, match="on 0 lines"):
+        bug.patch("a = 1\nc = 1\n")
 
 
 def test_reference_answer_on_a_telling_input_gets_no_hint() -> None:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading import engine
+from grader.grading import engine, feedback
 from grader.grading.results import GradingResult
 from grader.sandbox.host import Mother
 from grader.sandbox.layers import Limits
 
 ROOT = Path(__file__).resolve().parents[2]
+BUGS_HINT = {b.id: b.hint for b in feedback.bugs(ROOT / "tests" / "grading")}
 
 # CS231n's svm_loss_naive: `> 0` for the loss, `>= 0` for the gradient.
 SVM_KINK_IN_GRAD = """
@@ -103,7 +104,11 @@ def test_an_svm_gradient_with_ge_at_the_kink_loses_the_kink_test_only(
     tmp_path: Path, mother: Mother
 ) -> None:
     result = grade(tmp_path, mother, "gradients", SVM_KINK_IN_GRAD)
-    assert failed(result) == {"test_svm_grad_at_a_kink": ("svm_loss_and_grad",)}
+    # issue 26: the kink has a public test too, so the student sees it before the deadline
+    assert failed(result) == {
+        "test_svm_grad_at_a_kink": ("svm_loss_and_grad",),
+        "test_svm_loss_and_grad_at_the_kink": ("svm_loss_and_grad",),
+    }
     assert result.max_score - result.score == 1
     text = message(result, "test_svm_grad_at_a_kink")
     assert "exactly on their kink" in text and "Your dW counts them as active" in text
@@ -114,7 +119,13 @@ def test_an_svm_gradient_with_ge_at_the_kink_loses_the_kink_test_only(
 @pytest.mark.slow
 def test_a_global_max_shift_is_told_its_loss_is_minus_inf(tmp_path: Path, mother: Mother) -> None:
     result = grade(tmp_path, mother, "gradients", SOFTMAX_GLOBAL_MAX)
-    assert set(failed(result)) == {"test_softmax_grad_huge_scores"}
+    # issue 26: finite at |scores| = 1e4 has a public test too
+    assert set(failed(result)) == {
+        "test_softmax_grad_huge_scores",
+        "test_softmax_loss_and_grad_large_scores",
+    }
+    public = message(result, "test_softmax_loss_and_grad_large_scores")
+    assert "hint: " + BUGS_HINT["smgrad-global-max"] in public
     text = message(result, "test_softmax_grad_huge_scores")
     assert "`softmax_loss_and_grad` returned -inf (loss) where the correct result is finite" in text
     assert "could not be read back" not in text

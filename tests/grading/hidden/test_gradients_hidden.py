@@ -303,7 +303,7 @@ assert all(len(_kinks(*c[:3], c[4])) >= 2 for c in KINK_CASES)
 assert not any(np.allclose(_hinge_grad(*c, True), _hinge_grad(*c, False)) for c in KINK_CASES)
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags("svm_loss_and_grad")
 def test_svm_grad_at_a_kink(student, reference):
     """hinge gradient: a term exactly at its kink (s_j - s_y + margin = 0) counts as inactive"""
@@ -327,7 +327,7 @@ def test_svm_grad_at_a_kink(student, reference):
             raise with_hint(fail, name, (W, X, y, reg), {"margin": margin}, got) from None
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags("softmax_loss_and_grad")
 def test_softmax_grad_huge_scores(student, reference):
     """softmax loss and gradient stay finite and correct for scores up to 1e4"""
@@ -347,7 +347,7 @@ def test_softmax_grad_huge_scores(student, reference):
     )
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags("svm_loss_and_grad")
 def test_svm_grad_huge_scores(student, reference):
     """hinge loss and gradient for scores up to 1e4"""
@@ -517,7 +517,7 @@ def _rows_sum_to_zero(student, name, W, X, y):
         )
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags("softmax_loss_and_grad")
 @settings(max_examples=12)
 @given(problem=problems(), reg=st.floats(0.01, 2.0))
@@ -526,7 +526,7 @@ def test_softmax_grad_reg_part(student, problem, reg):
     _reg_part(student, "softmax_loss_and_grad", *problem, reg)
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(0.5)
 @pytest.mark.tags("svm_loss_and_grad")
 @settings(max_examples=12)
 @given(problem=problems(), reg=st.floats(0.01, 2.0))

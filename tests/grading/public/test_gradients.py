@@ -8,6 +8,19 @@ from grader.testing import StudentFailure, as_array, compare, expect_close, summ
 W = np.array([[0.2, -0.5, 0.1], [1.0, 0.3, -0.7]])
 X = np.array([[1.0, 2.0], [0.5, -1.5], [-1.0, 0.3]])
 Y = np.array([0, 2, 1])
+# Scores X @ W up to 1e4 (the README's bound): np.exp overflows on them, and the correct class of
+# the first two rows scores far below its row's best (its probability underflows to 0).
+W_LARGE = np.array([[2500.0, -1000.0, 0.0], [0.0, 1500.0, -2500.0]])
+X_LARGE = np.array([[4.0, 0.0], [-1.0, 3.0], [0.5, -4.0]])
+Y_LARGE = np.array([2, 0, 1])
+# X = 0: every score is 0, so the data loss is a constant and its gradient 0; what is left of
+# the loss and of dW is the penalty reg * sum(W**2) and its gradient 2 * reg * W.
+X_ZERO = np.zeros((3, 2))
+# Small integers: scores X @ W = W, where s_1 - s_0 + 1 (row 0) and s_0 - s_1 + 1, s_2 - s_1 + 1
+# (row 1) are exactly 0, at the hinge's kink; s_2 - s_0 + 1 of row 0 is active.
+W_KINK = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]])
+X_KINK = np.eye(2)
+Y_KINK = np.array([0, 1])
 
 
 @pytest.mark.points(1)
@@ -42,6 +55,45 @@ def test_svm_loss_and_grad_small(student, reference):
         parts=("loss", "dW"),
         kinds=("value", "grad"),
     )
+
+
+def _loss_and_grad(student, reference, name, *args):
+    compare(student, reference, name, *args, parts=("loss", "dW"), kinds=("value", "grad"))
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("softmax_loss_and_grad")
+def test_softmax_loss_and_grad_large_scores(student, reference):
+    """softmax loss and gradient stay finite for scores up to 1e4, reg 0"""
+    _loss_and_grad(student, reference, "softmax_loss_and_grad", W_LARGE, X_LARGE, Y_LARGE, 0.0)
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("softmax_loss_and_grad")
+def test_softmax_loss_and_grad_penalty(student, reference):
+    """softmax loss and gradient with X = 0 and reg 0.5: the penalty reg * sum(W**2) alone"""
+    _loss_and_grad(student, reference, "softmax_loss_and_grad", W, X_ZERO, Y, 0.5)
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("svm_loss_and_grad")
+def test_svm_loss_and_grad_large_scores(student, reference):
+    """hinge loss and gradient stay finite for scores up to 1e4, reg 0"""
+    _loss_and_grad(student, reference, "svm_loss_and_grad", W_LARGE, X_LARGE, Y_LARGE, 0.0)
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("svm_loss_and_grad")
+def test_svm_loss_and_grad_penalty(student, reference):
+    """hinge loss and gradient with X = 0 and reg 0.5: the penalty reg * sum(W**2) alone"""
+    _loss_and_grad(student, reference, "svm_loss_and_grad", W, X_ZERO, Y, 0.5)
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.tags("svm_loss_and_grad")
+def test_svm_loss_and_grad_at_the_kink(student, reference):
+    """hinge loss and gradient with terms exactly at the kink (they count as inactive)"""
+    _loss_and_grad(student, reference, "svm_loss_and_grad", W_KINK, X_KINK, Y_KINK, 0.0)
 
 
 def square_sum(x):

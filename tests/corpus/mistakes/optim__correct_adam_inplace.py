@@ -1,0 +1,10 @@
+# mistake: correct
+def adam_step(w, dw, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    m *= beta1
+    m += (1 - beta1) * dw
+    v *= beta2
+    v += (1 - beta2) * dw * dw
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    w -= lr * m_hat / (np.sqrt(v_hat) + eps)
+    return w, m, v
