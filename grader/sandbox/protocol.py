@@ -101,48 +101,67 @@ class Encoder:
     def value(self, v: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise TooDeep(messages.BOUND_DEPTH.format(bound=MAX_DEPTH))
+        # The value's real type, and its contents read through the base class's own slots: a
+        # subclass's __len__, __iter__, items or bit_length is the student's code, which can lie
+        # about a size or never end, and isinstance believes a __class__ property (issue 29).
+        # Each value is turned into its exact base type before it is measured or walked.
+        kind = type(v)
         # NumPy first: np.float64 is a subclass of float, and as a JSON number it would lose its
         # dtype (and, for inf and nan, reach the float branch with a repr of its own, issue 16).
         # As raw bytes every numpy scalar keeps its dtype, sign of zero and NaN exactly.
-        if isinstance(v, (np.ndarray, np.generic)):
+        if issubclass(kind, (np.ndarray, np.generic)):
             return self._array(v)
-        if v is None or isinstance(v, bool):
+        if v is None or kind is bool:
             return v
-        if isinstance(v, str):
-            self._size += len(v)
-            if self._size > MAX_FRAME:
-                self._too_large("a string")
-            return v
-        if isinstance(v, int):
-            if v.bit_length() > 64:  # cheap for the ints of every day
-                self._long_int(v)
-            return v
-        if isinstance(v, float):
-            return v if math.isfinite(v) else {"$": "float", "v": _float_name(v)}
-        if isinstance(v, (tuple, list, dict)):
-            self._entries += len(v)  # before any item is visited: a huge one is refused at once
+        if issubclass(kind, str):
+            return self._str(str.__str__(v))
+        if issubclass(kind, int):
+            return self._int(int.__int__(v))
+        if issubclass(kind, float):
+            f = float.__float__(v)
+            return f if math.isfinite(f) else {"$": "float", "v": _float_name(f)}
+        if issubclass(kind, (tuple, list, dict)):
+            if issubclass(kind, tuple):
+                n = tuple.__len__(v)
+            elif issubclass(kind, list):
+                n = list.__len__(v)
+            else:
+                n = dict.__len__(v)
+            self._entries += n  # before any item is visited: a huge one is refused at once
             if self._entries > MAX_ENTRIES:
                 raise TooLarge(messages.BOUND_ENTRIES.format(bound=MAX_ENTRIES))
             depth += 1
-            if isinstance(v, tuple):
-                return {"$": "tuple", "v": [self.value(x, depth) for x in v]}
-            if isinstance(v, list):
-                return [self.value(x, depth) for x in v]
-            items = []
-            for k, x in v.items():
-                if isinstance(k, str):
-                    self._size += len(k)
-                    if self._size > MAX_FRAME:
-                        self._too_large("a string")
-                elif not isinstance(k, int) or isinstance(k, bool):
-                    raise Unencodable(f"dict key of type {type(k).__name__}")
-                elif k.bit_length() > 64:
-                    self._long_int(k)
-                items.append([k, self.value(x, depth)])
-            return {"$": "dict", "v": items}
+            if issubclass(kind, tuple):
+                items = tuple.__getitem__(v, slice(None))  # an exact tuple of the real items
+                return {"$": "tuple", "v": [self.value(x, depth) for x in items]}
+            if issubclass(kind, list):
+                return [self.value(x, depth) for x in list.copy(v)]
+            pairs = []
+            for k, x in list(dict.items(v)):
+                pairs.append([self._key(k), self.value(x, depth)])
+            return {"$": "dict", "v": pairs}
         if callable(v) and self._register_fn is not None:
             return {"$": "fn", "id": self._register_fn(v)}
-        raise Unencodable(f"a value of type {type(v).__name__}")
+        raise Unencodable(f"a value of type {kind.__name__}")
+
+    def _str(self, v: str) -> str:
+        self._size += len(v)
+        if self._size > MAX_FRAME:
+            self._too_large("a string")
+        return v
+
+    def _int(self, v: int) -> int:
+        if v.bit_length() > 64:  # cheap for the ints of every day
+            self._long_int(v)
+        return v
+
+    def _key(self, k: Any) -> str | int:
+        kind = type(k)
+        if issubclass(kind, str):
+            return self._str(str.__str__(k))
+        if issubclass(kind, int) and kind is not bool:
+            return self._int(int.__int__(k))
+        raise Unencodable(f"dict key of type {kind.__name__}")
 
     def _grow(self, n: int, what: str) -> None:
         self._size += n
@@ -159,7 +178,7 @@ class Encoder:
         self._grow(digits, "an int")
 
     def _array(self, v: np.ndarray | np.generic) -> dict[str, Any]:
-        scalar = isinstance(v, np.generic)
+        scalar = issubclass(type(v), np.generic)
         if not scalar:
             # Before the copy: a broadcast view of 320 GB costs its maker nothing, its copy
             # everything. The base class's descriptors, which a subclass cannot override.

@@ -117,6 +117,70 @@ def test_strings_and_long_ints_count_towards_the_byte_bound() -> None:
     assert "(float64, 8 MiB) takes it past" in str(refused([np.zeros(2**20)] * 9))
 
 
+def _walked(*_: Any) -> Any:
+    raise AssertionError("the encoder called the student's own method")
+
+
+def _decoded(value: Any) -> Any:
+    header, body = protocol.parse_frame(encode(value))
+    return protocol.Decoder(body).value(header["value"])
+
+
+def test_a_subclass_cannot_lie_about_its_size_or_contents() -> None:
+    """The encoder reads a container through the base class's slots, never the student's
+    __len__, __iter__, keys or items: a lie cannot pass a bound or make the walk endless."""
+
+    class Lying(list[float]):
+        __len__ = lambda self: 0  # noqa: E731
+        __iter__ = __getitem__ = _walked
+
+    class LyingTuple(tuple[float, ...]):
+        __len__ = lambda self: 0  # noqa: E731
+        __iter__ = __getitem__ = _walked
+
+    class LyingDict(dict[Any, Any]):
+        __len__ = lambda self: 0  # noqa: E731
+        __iter__ = keys = items = values = __getitem__ = _walked
+
+    class LyingStr(str):
+        __len__ = lambda self: 0  # noqa: E731
+        __str__ = __iter__ = _walked
+
+    bound = messages.BOUND_ENTRIES.format(bound=protocol.MAX_ENTRIES)
+    many = range(protocol.MAX_ENTRIES + 1)
+    assert str(refused(Lying(0.5 for _ in many))) == bound
+    assert str(refused(LyingTuple(0.5 for _ in many))) == bound
+    assert str(refused(LyingDict.fromkeys(many, 0.5))) == bound
+    big = LyingStr("x" * 2**20)
+    assert str(refused([big] * 100)) == messages.BOUND_BYTES.format(what="a string", bound="64 MiB")
+    # Within the bounds, what crosses is the real contents, as the exact base types.
+    value = _decoded([Lying([1.0]), LyingTuple((2.0,)), LyingDict({"a": LyingStr("b")})])
+    assert value == [[1.0], (2.0,), {"a": "b"}]
+    assert [type(x) for x in value] == [list, tuple, dict] and type(value[2]["a"]) is str
+
+
+def test_an_int_subclass_cannot_lie_about_its_digits() -> None:
+    class Small(int):
+        bit_length = lambda self: 1  # noqa: E731
+        __int__ = __index__ = __str__ = __repr__ = _walked
+
+    err = "bound of 4,000 digits"
+    assert err in str(refused(Small(10**5000)))
+    assert err in str(refused({Small(10**5000): 0}))  # as a key too
+    assert type(_decoded(Small(7))) is int and _decoded({Small(7): Small(8)}) == {7: 8}
+
+
+def test_a_false_class_is_not_believed() -> None:
+    class Pretender:
+        __class__ = list  # type: ignore[assignment]
+        __len__ = lambda self: 0  # noqa: E731
+        __iter__ = _walked
+
+    assert isinstance(Pretender(), list)
+    with pytest.raises(protocol.Unencodable, match="a value of type Pretender"):
+        encode(Pretender())
+
+
 def test_the_decoder_counts_entries_too() -> None:
     head = json.dumps({"value": [0] * (protocol.MAX_ENTRIES + 1)}).encode()
     header, body = protocol.parse_frame(struct.pack(">II", len(head), 0) + head)
@@ -195,6 +259,14 @@ class Exploding(list):
         raise SystemExit(3)
 
 
+class Lying(list):
+    def __len__(self):
+        return 0
+
+    def __iter__(self):
+        return iter([])
+
+
 def softmax(kind):
     if kind == "view":
         return np.broadcast_to(np.float64(0.5), (200000, 200000))
@@ -204,6 +276,8 @@ def softmax(kind):
         return 1 << 3_400_000
     if kind == "exit":
         return Exploding([1, 2])
+    if kind == "lying":
+        return Lying(0.5 for _ in range(3_000_000))
     if kind == "shallow":
         sys.setrecursionlimit(45)
         value = 1.0
@@ -219,7 +293,7 @@ def test_a_worker_refuses_each_result_and_lives_on(mother: Mother) -> None:
         worker = box.worker()
         try:
             seen = {}
-            for kind in ("view", "dict", "int", "exit", "shallow"):
+            for kind in ("view", "dict", "int", "lying", "shallow"):
                 with pytest.raises(StudentError) as err:
                     worker.call("losses", "softmax", (kind,), {})
                 failure = student.failure_from(err.value, "softmax", "losses")
@@ -227,19 +301,15 @@ def test_a_worker_refuses_each_result_and_lives_on(mother: Mother) -> None:
                 assert err.value.traceback == "" and GRADER not in failure.message
             # The same worker answers: no refusal ended it.
             assert worker.call("losses", "softmax", ("fine",), {})["value"] == [1.0, 2.0]
+            # A subclass's own __iter__ is never called: its real items cross (issue 29).
+            assert worker.call("losses", "softmax", ("exit",), {})["value"] == [1, 2]
         finally:
             worker.close()
-    assert seen["view"][0] == seen["dict"][0] == seen["int"][0] == "ResultTooLarge"
+    assert {seen[k][0] for k in ("view", "dict", "int", "lying")} == {"ResultTooLarge"}
     assert "298 GiB" in seen["view"][1] and "64 MiB bound" in seen["view"][1]
     assert "more than 1,048,576 values" in seen["dict"][1]
+    assert "more than 1,048,576 values" in seen["lying"][1]
     assert "bound of 4,000 digits" in seen["int"][1]
-    assert seen["exit"] == (
-        "BadReturn",
-        messages.BAD_RETURN.format(
-            name="softmax",
-            message=messages.RESULT_UNREADABLE.format(type="SystemExit", message="3"),
-        ),
-    )
     assert seen["shallow"][0] == "ResultTooDeep" and "recursion limit (45)" in seen["shallow"][1]
 
 
