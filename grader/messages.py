@@ -48,6 +48,12 @@ WORKER_FAILED = (
     "the process that runs your code stopped on an internal error ({type}); this test could "
     "not be checked, and course staff have the details"
 )
+#: For staff: a ``fatal`` frame that came after the worker's ``ready`` one, when the student's
+#: code could have written it; their failure reads as their own exit (issue 29).
+FATAL_UNVERIFIED = (
+    "unverified: the worker sent this after student code could run, so the student's code may "
+    "have written it"
+)
 WORKER_CLOSED = "the worker for this test was already closed"
 WORKER_LOST = "your code's process ended unexpectedly"
 MEMORY = "your code exceeded the {limit} memory limit"

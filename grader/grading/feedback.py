@@ -114,9 +114,12 @@ def explain(
     elif isinstance(exc, WorkerGone):
         public = messages.WORKER_GONE.format(name=name, reason=exc.reason)
         category = "crashed or timed out"
-        if exc.staff:  # the worker's own failure: its traceback is the grader's, for staff only
+        if exc.staff:  # what the worker said of its failure: for staff only
             staff["worker"] = exc.staff
-            staff["suspect_grader"] = True
+            if exc.grader_fault:  # said before any student code ran: the grader's own failure
+                staff["suspect_grader"] = True
+            else:  # said after: the student's code may have written it (issue 29)
+                staff["worker_unverified"] = True
     elif exc is not None and type(exc).__name__ in ("Flaky", "FlakyFailure", "FlakyReplay"):
         public = messages.NONDETERMINISTIC.format(name=name)
         category = "nondeterministic"

@@ -56,6 +56,11 @@ class Worker:
         self._next_fid = 0
         self._next_id = 0
         self.calls = 0
+        # Whether the worker said it is locked down and about to serve (its ``ready`` frame):
+        # after that, the student's code may write anything to the socket, a ``fatal`` frame
+        # too, so one is no longer the grader's word (issue 29).
+        self._ready = False
+        self._unverified = ""  # the last such frame, for staff, should the worker die
 
     # values
 
@@ -136,8 +141,14 @@ class Worker:
                     raise self._die(messages.BAD_REPLY.format(detail=exc)) from None
                 dec = protocol.Decoder(body, self._remote)
                 op = reply.get("op")
+                if op == "ready":
+                    self._ready = True
+                    continue
                 if op == "fatal":  # the worker's own last word (``lockdown._last_word``)
-                    raise self._die(*_fatal(reply))
+                    if not self._ready:
+                        raise self._die(*_fatal(reply), grader_fault=True)
+                    self._unverified = _unverified(reply)  # kept for staff, else ignored
+                    continue
                 try:
                     if op == "callback":
                         paused = time.monotonic()
@@ -215,28 +226,40 @@ class Worker:
     def _kill(self) -> None:
         _killpg(self.pid)
 
-    def _die(self, reason: str | None, staff: str = "") -> WorkerGone:
+    def _die(self, reason: str | None, staff: str = "", grader_fault: bool = False) -> WorkerGone:
         """Kill the worker, find out why it is gone, and remember it for later calls."""
         self._kill()
         status = self.sandbox._reap(self.pid)
         if reason is None:  # it may have said why before it exited (a failed lock-down)
-            reason, staff = self._last_word() or (None, staff)
+            word = self._last_word()
+            if word is not None:
+                reason, staff, grader_fault = *word, True
+        staff = staff or self._unverified
         self.output.finish()  # it is dead: what it printed is all in the pipe
         self.output.close()
         if self.output.flooded:
             reason = messages.OUTPUT_FLOOD.format(limit=_size(self.sandbox.limits.output))
         if reason is None:
             reason = messages.describe_exit(status, self.sandbox.limits)
-        self.gone = WorkerGone(reason, staff)
+        self.gone = WorkerGone(reason, staff, grader_fault)
         self.sock.close()
         self.sandbox._forget(self)
         return self.gone
 
     def _last_word(self) -> tuple[str, str] | None:
-        """The ``fatal`` frame a dead worker left unread in its socket, as ``_die``'s reason."""
+        """The ``fatal`` frame a dead worker left unread in its socket before its ``ready``
+        one, as ``_die``'s reason; one after it is kept for staff as unverified."""
+        if self._ready:
+            return None  # what follows ``ready`` may be the student's: read by ``_request``
         try:
             self.sock.settimeout(0.1)  # it is dead: what it sent is here, or nothing is
             reply, _ = protocol.recv(self.sock)
+            if reply.get("op") == "ready":
+                self._ready = True
+                reply, _ = protocol.recv(self.sock)
+                if reply.get("op") == "fatal":
+                    self._unverified = _unverified(reply)
+                return None
         except (protocol.ProtocolError, OSError):
             return None
         return _fatal(reply) if reply.get("op") == "fatal" else None
@@ -325,6 +348,11 @@ def _fatal(reply: dict[str, Any]) -> tuple[str, str]:
     kind = messages.sanitize(str(reply.get("type", "")), 100)
     staff = messages.sanitize(str(reply.get("traceback", "")), 8000)
     return messages.WORKER_FAILED.format(type=kind), staff
+
+
+def _unverified(reply: dict[str, Any]) -> str:
+    """A ``fatal`` frame sent after student code could run, for staff, marked as such."""
+    return messages.FATAL_UNVERIFIED + "\n" + _fatal(reply)[1]
 
 
 def _killpg(pid: int) -> None:

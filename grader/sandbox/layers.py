@@ -83,12 +83,15 @@ class StudentError(Exception):
 
 class WorkerGone(BaseException):
     """The worker is dead or had to be killed; ``reason`` says why, in a student's words;
-    ``staff``: what the worker said of its own failure, for the results' hidden part only."""
+    ``staff``: what the worker said of its own failure, for the results' hidden part only;
+    ``grader_fault``: whether that is the grader's own word (a ``fatal`` frame sent before any
+    student code ran), not a frame the student's code could have written."""
 
-    def __init__(self, reason: str, staff: str = "") -> None:
+    def __init__(self, reason: str, staff: str = "", grader_fault: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.staff = staff
+        self.grader_fault = grader_fault
 
 
 class SandboxError(RuntimeError):

@@ -68,6 +68,9 @@ class Worker:
     # loop
 
     def serve(self) -> None:
+        # Locked down, and no student code has run yet: from here on a ``fatal`` frame may be
+        # the student's, so the trusted side believes one only before this (issue 29).
+        self._send({"op": "ready"}, {})
         while True:
             header, dec = self._recv()
             if header.get("op") == "exit":

@@ -68,6 +68,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         {"type": "ProtocolError"},
         ("internal error (ProtocolError)", "could not be checked", "staff have the details"),
     ),
+    "FATAL_UNVERIFIED": ("fragment", {}, ("unverified", "student's code may have written it")),
     "WORKER_CLOSED": ("clause", {}, ("already closed",)),
     "WORKER_LOST": ("clause", {}, ("ended unexpectedly",)),
     "MEMORY": ("clause", {"limit": "2 GiB"}, ("exceeded the 2 GiB memory limit",)),

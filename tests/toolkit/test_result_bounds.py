@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from grader import messages
-from grader.grading import student
+from grader.grading import feedback, student
 from grader.sandbox import channel, lockdown, protocol, serve
 from grader.sandbox.host import Mother, Sandbox
 from grader.sandbox.layers import DEFAULT_LIMITS, StudentError, WorkerGone
@@ -325,3 +325,47 @@ def test_a_worker_that_cannot_lock_down_says_so_to_staff_only(mother: Mother) ->
         worker.close()
     assert err.value.reason == messages.WORKER_FAILED.format(type="ValueError")
     assert "setrlimit" in err.value.staff and "lockdown.py" in err.value.staff
+    assert err.value.grader_fault and _explained(err.value).staff["suspect_grader"] is True
+
+
+FORGES = """
+import gc
+import json
+import os
+import socket
+import struct
+
+
+def softmax(x):
+    head = json.dumps({"op": "fatal", "type": "ValueError", "traceback": "forged"}).encode()
+    for sock in [o for o in gc.get_objects() if isinstance(o, socket.socket)]:
+        try:  # the worker's own; others the zygote left may be closed
+            sock.sendall(struct.pack(">II", len(head), 0) + head)
+        except OSError:
+            pass
+    os._exit(3)
+"""
+
+
+def _explained(exc: WorkerGone) -> feedback.Feedback:
+    try:
+        raise exc
+    except WorkerGone:
+        return feedback.explain(pytest.ExceptionInfo.from_current(), ("softmax",))
+
+
+def test_a_fatal_frame_from_student_code_is_not_the_graders(mother: Mother) -> None:
+    """Student code can write a ``fatal`` frame to the worker's socket: after the worker's
+    ``ready`` frame one is not believed, and the exit reads as the student's own (issue 29)."""
+    with Sandbox({"losses.py": FORGES}, mother=mother) as box:
+        worker = box.worker()
+        with pytest.raises(WorkerGone) as err:
+            worker.call("losses", "softmax", (1.0,), {})
+        worker.close()
+    gone = err.value
+    assert gone.reason == messages.CALLED_EXIT.format(status=3)
+    assert not gone.grader_fault
+    assert gone.staff.startswith(messages.FATAL_UNVERIFIED) and "forged" in gone.staff
+    fb = _explained(gone)
+    assert "internal error" not in fb.public and "suspect_grader" not in fb.staff
+    assert fb.staff["worker_unverified"] is True and "forged" in fb.staff["worker"]
