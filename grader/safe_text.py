@@ -13,6 +13,8 @@ This module imports nothing of the grader, so any layer may use it.
 from __future__ import annotations
 
 import csv
+import decimal
+import numbers
 from collections.abc import Iterable
 from typing import IO
 
@@ -35,8 +37,11 @@ _LEADING_SPACE = " \u00a0\u3000"
 def csv_cell(value: object) -> object:
     """One CSV cell: text that no spreadsheet runs as a formula, numbers left as numbers.
 
-    * ``int`` and ``float`` (scores, a negative adjustment) come back unchanged: the csv module
-      writes them as digits and importers (Canvas, Moodle, Gradescope) read a number.
+    * Numbers (scores, a negative adjustment) stay numbers: the csv module writes them as digits
+      and importers (Canvas, Moodle, Gradescope) read a number. ``int``, ``float`` and
+      ``Decimal`` come back unchanged, any other integer (``np.int64``) as an ``int`` and any
+      other real (``np.float32``, a ``Fraction``, whose ``1/2`` a spreadsheet reads as a date)
+      as a ``float``.
     * ``bool`` is text (``"True"``), never a number: no importer expects 1 for a yes.
     * ``None`` is an empty cell.
     * Any other value is text. If it begins (after spaces) with ``=``, ``+``, ``-``, ``@``, a
@@ -54,8 +59,12 @@ def csv_cell(value: object) -> object:
         return ""
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, decimal.Decimal)):
         return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
     text = str(value)
     first = text.lstrip(_LEADING_SPACE)[:1] or text[:1]
     if first in FORMULA_TRIGGERS or first in _WIDE_TRIGGERS:

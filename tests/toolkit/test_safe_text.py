@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import spreadsheet
 
@@ -56,6 +59,23 @@ def test_numbers_stay_numbers_and_the_rest_is_text() -> None:
     # A numeric-looking string came from a student field: text, prefixed (see csv_cell).
     assert csv_cell("-2") == "'-2"
     assert csv_cell("2") == "2"
+
+
+def test_every_kind_of_number_stays_a_number() -> None:
+    """A score computed with NumPy or Decimal is a number, not text with a ``'`` (issue 29)."""
+    for value, cell in [
+        (np.int64(-5), -5),
+        (np.uint8(3), 3),
+        (np.float64(-0.5), -0.5),
+        (np.float32(-1.5), -1.5),
+        (Decimal("-2.50"), Decimal("-2.50")),
+        (Fraction(-1, 2), -0.5),
+    ]:
+        assert csv_cell(value) == cell and isinstance(csv_cell(value), type(cell)), value
+    assert csv_cell(np.bool_(True)) == "True"  # a bool is text, NumPy's too
+    out = io.StringIO(newline="")
+    csv_writer(out).writerow([np.int64(-5), np.float64(-0.5), Decimal("-2.50"), Fraction(1, 2)])
+    assert out.getvalue() == "-5,-0.5,-2.50,0.5\r\n"
 
 
 def test_the_writer_quotes_text_and_leaves_numbers_bare() -> None:
