@@ -447,7 +447,8 @@ class Progress:
         """The cluster's state (workers connected, what runs): on the bar's line on a terminal,
         a line of its own otherwise."""
         if self.tty:
-            self.stream.write(f"\r{line[:100]:<100}")
+            # The ids of what runs are student text, on the bar's line too (issue 29).
+            self.stream.write(f"\r{for_terminal(line)[:100]:<100}")
             self.stream.flush()
         else:
             self._print(line)

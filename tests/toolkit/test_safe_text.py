@@ -134,3 +134,20 @@ def test_printable_text_passes_unchanged() -> None:
 def test_newlines_kept_on_request_but_nothing_else() -> None:
     assert for_terminal("one\ntwo\r\x1b[1Athree", newlines=True) == "one\ntwo\\r\\x1b[1Athree"
     assert spreadsheet.raw_controls(for_terminal("a\x1b\nb", newlines=True)) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [_Terminal(), io.StringIO()])
+def test_the_batch_progress_line_shows_student_ids_escaped(stream: io.StringIO) -> None:
+    """The cluster's state line names the submissions that run: on the bar's line of a
+    terminal as on a line of its own, their ids cannot move the cursor or retitle it."""
+    from grader.classroom.batch import Progress, Summary
+
+    Progress(Summary(), 2, stream).status("dask: 1 worker connected; grading a\x1b]0;pwn\x07\rb")
+    shown = stream.getvalue().lstrip("\r")
+    assert "a\\x1b]0;pwn\\x07\\rb" in shown
+    assert spreadsheet.raw_controls(shown.rstrip("\n")) == []
