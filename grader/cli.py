@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import gc
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -220,6 +221,12 @@ def _export(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     if args.out_of is not None and args.format != "moodle":
         print("grader export: --out-of goes with --format moodle", file=sys.stderr)
+        return ExitCode.USAGE
+    # Without it the worksheet holds the grader's points (208 for this pack) where a Moodle
+    # assignment's maximum defaults to 100, and Moodle skips each grade above it silently.
+    if args.format == "moodle" and not (args.out_of is not None and 0 < args.out_of < math.inf):
+        got = "none" if args.out_of is None else f"{args.out_of:g}"
+        print(f"grader export: {messages.MOODLE_OUT_OF.format(got=got)}", file=sys.stderr)
         return ExitCode.USAGE
     roster = None
     if args.roster:
@@ -494,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="POINTS",
         help="Moodle: the assignment's maximum grade in Moodle, scores are scaled to it "
-        "(default: the grader's points)",
+        "(required with --format moodle)",
     )
     p.set_defaults(run=_export)
 

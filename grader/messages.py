@@ -386,6 +386,11 @@ MOODLE_NOT_GRADED = (
 )
 LMS_TOO_LARGE = "`{entry}` is larger than any submission may be; left in the download, not graded"
 MOODLE_LISTED = "Everyone left out is also listed in {listed}."
+MOODLE_OUT_OF = (
+    "--format moodle needs --out-of POINTS, the assignment's maximum grade in Moodle, a number "
+    "above 0 (got {got}): scores are scaled to it, and Moodle skips a grade above its maximum "
+    "without a word"
+)
 LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"
 MOODLE_TEAMS = (
     "In a team assignment the download's ids are group ids, not participants': do not import "

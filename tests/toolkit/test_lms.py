@@ -392,7 +392,18 @@ def test_the_commands_say_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFi
     out = str(tmp_path / "g.csv")
     assert main(["export", str(tmp_path), "--format", "canvas", "--out", out, "--out-of", "9"]) == 3
     assert "--out-of goes with --format moodle" in capsys.readouterr().err
-    assert main(["export", str(tmp_path), "--format", "moodle", "--out", out]) == 0
+    for bad in (
+        [],
+        ["--out-of", "nan"],
+        ["--out-of", "inf"],
+        ["--out-of", "-5"],
+        ["--out-of", "0"],
+    ):
+        assert main(["export", str(tmp_path), "--format", "moodle", "--out", out, *bad]) == 3
+        assert "needs --out-of POINTS" in capsys.readouterr().err
+    assert (
+        main(["export", str(tmp_path), "--format", "moodle", "--out", out, "--out-of", "100"]) == 0
+    )
     printed = capsys.readouterr().out
     assert "0 students with a grade" in printed and "team assignment" in printed
 
@@ -525,8 +536,10 @@ def assert_moodle_round_trip(out: Path, recs: list[Record], tmp_path: Path) -> N
         names = zf.namelist()
     plugins = {("assignfeedback", "file")}
     assert sorted(moodle_reads(n, {"501", "502"}, plugins) or "" for n in names) == ["501", "502"]
-    assert main(["export", str(out), "--format", "moodle", "--out", str(grades)]) == 0
+    out_of = ["--out-of", f"{recs[0].max_score:g}"]  # the grader's own points: no scaling
+    assert main(["export", str(out), "--format", "moodle", "--out", str(grades), *out_of]) == 0
     rows = {r[0]: r for r in csv.reader(io.StringIO(grades.read_text()))}
     for rec in recs:
         key = rec.students[0].lms_id.removeprefix("moodle:")
+        assert rec.max_score == recs[0].max_score
         assert float(rows[f"Participant {key}"][2]) == pytest.approx(rec.score, abs=0.01)

@@ -516,6 +516,7 @@ SAMPLES |= {
     "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
     "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
     "MOODLE_TEAMS": ("sentence", {}, ("team assignment", "group ids", "do not import")),
+    "MOODLE_OUT_OF": ("clause", {"got": "none"}, ("needs --out-of POINTS", "above 0", "skips")),
     "MOODLE_LISTED": (
         "sentence",
         {"listed": "g.csv.unmatched.txt"},
