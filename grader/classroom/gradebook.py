@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -333,6 +334,34 @@ class Gradebook:
             raise
         c.execute("COMMIT")
 
+    def set_students(self, sub_id: str, students: Sequence[Student]) -> None:
+        """Make ``students`` who submitted ``sub_id``, its grading untouched: a newer download
+        of the same files may say otherwise (an extension lifts LATE, Moodle reveals names)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                "UPDATE submissions SET name = ?, email = ? WHERE id = ?",
+                (
+                    "; ".join(s.name for s in students if s.name),
+                    "; ".join(s.email for s in students if s.email),
+                    sub_id,
+                ),
+            )
+            c.execute("DELETE FROM submitters WHERE submission_id = ?", (sub_id,))
+            c.executemany(
+                "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (sub_id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
+                    for i, s in enumerate(students)
+                ],
+            )
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
     def _keep_as_history(self, sub_id: str) -> None:
         """Copy the current row of ``sub_id`` (if any) and its outcomes into the history."""
         c = self.conn
@@ -367,6 +396,16 @@ class Gradebook:
             "SELECT id, content_digest, suite_digest, grader_version, status FROM submissions"
         )
         return {r[0]: (r[1], Version(r[2], r[3]), r[4]) for r in rows}
+
+    def students(self) -> dict[str, tuple[Student, ...]]:
+        """``{id: its submitters}`` of each submission's current row."""
+        found: dict[str, list[Student]] = {}
+        for sub_id, name, email, sid, lms_id, late in self.conn.execute(
+            "SELECT submission_id, name, email, sid, lms_id, late FROM submitters"
+            " ORDER BY submission_id, position"
+        ):
+            found.setdefault(sub_id, []).append(Student(name, email, sid, lms_id, bool(late)))
+        return {sub_id: tuple(v) for sub_id, v in found.items()}
 
     def walls(self) -> dict[str, float]:
         """``{id: wall seconds}`` of each submission's current row: how long it took last time."""
@@ -407,12 +446,7 @@ class Gradebook:
         # A past row is keyed by (id, generation); its outcomes by the same pair.
         key = "generation" if past else "0"
         order = "submission_id, generation, position" if past else "submission_id, position"
-        students: dict[str, list[Student]] = {}
-        for sub_id, name, email, sid, lms_id, late in c.execute(
-            "SELECT submission_id, name, email, sid, lms_id, late FROM submitters"
-            " ORDER BY submission_id, position"
-        ):
-            students.setdefault(sub_id, []).append(Student(name, email, sid, lms_id, bool(late)))
+        students = self.students()
         outcomes: dict[tuple[str, int], list[Outcome]] = {}
         for row in c.execute(
             f"SELECT submission_id, {key}, number, name, score, max_score, status, suite, tags,"
@@ -456,7 +490,7 @@ class Gradebook:
                     error=row[10],
                     grader_version=row[11],
                     run=row[12],
-                    students=tuple(students.get(row[0], ())),
+                    students=students.get(row[0], ()),
                     outcomes=tuple(outcomes.get((row[0], row[1]), ())),
                 )
             )

@@ -19,6 +19,7 @@ Only one test grades (three downloads and the same files as plain folders, two s
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import shutil
@@ -439,6 +440,30 @@ def test_canvas_grades_use_the_canvas_user_id_of_the_download(tmp_path: Path) ->
     assert ids == {"101", "102", "103"}  # Canvas matches a row by ID first
     # the anonymous student has nothing Canvas's import could match: listed, not written
     assert done.rows == 3 and [s.lms_id for _, s in done.unmatched] == ["canvas:anon_Xk3Pq"]
+
+
+def test_a_newer_download_of_the_same_files_updates_who_sent_them(tmp_path: Path) -> None:
+    """An extension lifts Canvas's LATE: the files are the same, so the batch grades nothing
+    again, but the gradebook's row must stop saying "marked late" (issue 27)."""
+    entry = {"late": canvas_entry("Byte, Bob", 102, 9010, "losses.py", late=True)}
+    entry["on time"] = canvas_entry("Byte, Bob", 102, 9010, "losses.py")
+    first = zip_of(tmp_path / "late.zip", {entry["late"]: py("assignment", "losses.py")})
+    again = zip_of(tmp_path / "on-time.zip", {entry["on time"]: py("assignment", "losses.py")})
+    out = tmp_path / "out"
+    (job,) = discover.discover(first, out)
+    graded = record(job.id, job.students[0])  # as if graded: this content, these suites
+    graded = dataclasses.replace(
+        graded, content_digest=batch.content_digest(job.path), suite_digest=batch.suite_digest(FAST)
+    )
+    with Gradebook(out / "gradebook.sqlite") as book:
+        book.record(graded)
+    summary = batch.run_batch(again, out, FAST, stream=io.StringIO())
+    assert summary.skipped == 1  # nothing graded again
+    with Gradebook(out / "gradebook.sqlite") as book:
+        (rec,) = book.records()
+        assert book.history(rec.id) == []
+    assert rec.students == (dataclasses.replace(job.students[0], late=False),)
+    assert (rec.score, rec.content_digest) == (graded.score, graded.content_digest)
 
 
 # -- graded end to end --------------------------------------------------------------------------
