@@ -302,6 +302,11 @@ FEEDBACK_INDEX_SHOWN = (
     "Shown to students: tests of visibility {shown}; `hidden` tests never, nor staff details."
 )
 FEEDBACK_BAD_SHOW = "unknown visibility to show: {value} (known: {known})"
+FEEDBACK_OTHER_PACK = (
+    "{dir}: the active pack ({pack}, {root}) did not grade this batch, or it changed since; its "
+    "pages would describe another assignment. Run from the batch's pack folder (or set "
+    "GRADER_PACK to it), or regrade the batch with this pack"
+)
 FEEDBACK_NO_GRADEBOOK = "{path}: no gradebook here (run `grader batch` first)"
 FEEDBACK_NO_RESULTS = "{file} is missing or unreadable ({error}); its page shows no tests"
 FEEDBACK_WROTE = "wrote {pages} feedback pages (HTML and text) and the index {index}"

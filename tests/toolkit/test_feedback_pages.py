@@ -212,6 +212,29 @@ def test_one_page_per_student_and_an_index_linking_them(graded: Path, tmp_path: 
         assert "@media print" in page
 
 
+def test_another_packs_batch_is_refused_not_described_with_this_pack(
+    graded: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `grader feedback hw3/` run where another pack is active: its title, functions and hidden
+    # tests' sentences would be the other assignment's
+    monkeypatch.setenv(pack.ENV, str(ROOT / "packs" / "backprop"))
+    assert main(["feedback", str(graded), "--out", str(tmp_path / "pages")]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "the active pack (backprop" in err and "did not grade this batch" in err
+    assert not (tmp_path / "pages" / feedback_pages.INDEX).exists()
+
+
+def test_a_grading_with_no_test_lists_no_hidden_tests_examined(graded: Path) -> None:
+    with Gradebook(graded / "gradebook.sqlite") as book:
+        rec = book.records()[0]
+    timed_out = dataclasses.replace(rec, status="timed out", outcomes=())
+    view = feedback_pages.build_view(timed_out, {"tests": []}, frozenset({"visible"}))
+    assert view.examined == ()  # not every module of the pack
+
+
 def test_score_version_and_every_function_line(graded: Path, tmp_path: Path) -> None:
     pages = write(graded, tmp_path / "pages")
     with Gradebook(graded / "gradebook.sqlite") as book:

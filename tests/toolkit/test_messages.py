@@ -445,6 +445,11 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         {"value": "hidden", "known": "after_due_date, after_published"},
         ("unknown visibility to show: hidden", "after_published"),
     ),
+    "FEEDBACK_OTHER_PACK": (
+        "clause",
+        {"dir": "hw3", "pack": "hw2", "root": "/course/hw2"},
+        ("hw3: the active pack (hw2, /course/hw2) did not grade this batch", "GRADER_PACK"),
+    ),
     "FEEDBACK_NO_GRADEBOOK": (
         "clause",
         {"path": "out/gradebook.sqlite"},
