@@ -398,6 +398,7 @@ MOODLE_OUT_OF = (
 )
 LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"
 MOODLE_TEAMS = (
-    "In a team assignment the download's ids are group ids, not participants': do not import "
-    "this worksheet there (the feedback zip is right for teams)."
+    "{dir}: this batch read a team assignment's download (a team in Default group): its ids "
+    "are group ids, not participants', so no worksheet is written (the feedback zip is right "
+    "for teams)"
 )

@@ -95,6 +95,9 @@ class Download:
     layout: Literal["flat", "folders"]
     submissions: list[LmsSubmission] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # entries no student owns
+    #: a Moodle team assignment's download (it has a team in no group: ``Default group``, no
+    #: id), whose ids are group ids; one whose teams are all in groups cannot be told apart
+    team: bool = False
 
 
 # -- reading the entries ---------------------------------------------------------------------
@@ -363,6 +366,7 @@ def _read_moodle(source: Path, root: Path) -> Download:
         people.setdefault(sid, parsed)
         build.add(sid, entry, parsed.path, data)
     got = Download("moodle", "folders" if folders else "flat", unmatched=unmatched)
+    got.team = any(not who.key for who in people.values())
     for sid, who in sorted(people.items()):
         notes = build.notes.get(sid, [])
         if not who.key:
@@ -398,6 +402,7 @@ def _to_json(got: Download, workdir: Path) -> dict[str, object]:
         "lms": got.lms,
         "layout": got.layout,
         "unmatched": got.unmatched,
+        "team": got.team,
         "submissions": [
             {
                 **asdict(s),
@@ -426,7 +431,8 @@ def load_manifest(workdir: Path) -> Download | None:
         )
         for s in raw["submissions"]
     ]
-    return Download(raw["lms"], raw["layout"], subs, list(raw["unmatched"]))
+    team = bool(raw.get("team", False))  # absent from an lms.json written before it was kept
+    return Download(raw["lms"], raw["layout"], subs, list(raw["unmatched"]), team)
 
 
 def notice_lines(got: Download) -> list[str]:

@@ -171,7 +171,7 @@ def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
     def who(sub_id: str, s: Student) -> str:
         return f"  {for_terminal(sub_id)} ({for_terminal(s.name or '?')})"
 
-    lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows), messages.MOODLE_TEAMS]
+    lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows)]
     if done.listed is not None and (done.unmatched or done.not_graded):
         lines.append(messages.MOODLE_LISTED.format(listed=done.listed))
     if done.unmatched:

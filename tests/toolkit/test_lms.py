@@ -406,7 +406,32 @@ def test_the_commands_say_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFi
         main(["export", str(tmp_path), "--format", "moodle", "--out", out, "--out-of", "100"]) == 0
     )
     printed = capsys.readouterr().out
-    assert "0 students with a grade" in printed and "team assignment" in printed
+    assert "0 students with a grade" in printed and "team assignment" not in printed
+
+
+def test_a_moodle_team_download_gets_no_worksheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a team in Default group: the download's ids are group ids, which may be anyone's
+    got = lms.read_download(moodle_download(tmp_path / "m.zip", True), tmp_path, io.StringIO())
+    assert got is not None and got.team
+    loaded = lms.load_manifest(tmp_path)
+    assert loaded is not None and loaded.team
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for rec in records_of(got):
+            book.record(rec)
+    out = tmp_path / "g.csv"
+    args = ["export", str(tmp_path), "--format", "moodle", "--out", str(out), "--out-of", "100"]
+    assert main(args) == 3
+    assert "team assignment" in capsys.readouterr().err and not out.exists()
+    # without the team, the same participants are written
+    solo = zip_of(
+        tmp_path / "solo.zip",
+        {moodle_entry(moodle_prefix("Ada Lovelace", 501), "losses.py", True): b"x = 1\n"},
+    )
+    got = lms.read_download(solo, tmp_path, io.StringIO())
+    assert got is not None and not got.team
+    assert main(args) == 0 and out.exists()
 
 
 def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> None:

@@ -520,7 +520,11 @@ SAMPLES |= {
     "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
     "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
     "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
-    "MOODLE_TEAMS": ("sentence", {}, ("team assignment", "group ids", "do not import")),
+    "MOODLE_TEAMS": (
+        "clause",
+        {"dir": "hw3"},
+        ("hw3: this batch read a team assignment", "group ids", "no worksheet is written"),
+    ),
     "MOODLE_OUT_OF": ("clause", {"got": "none"}, ("needs --out-of POINTS", "above 0", "skips")),
     "MOODLE_LISTED": (
         "sentence",
