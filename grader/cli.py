@@ -292,6 +292,12 @@ def _lms_feedback(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     for line in lms_out.archive_lines(done):
         _say(line)
+    # which tests the pages reveal: after the deadline, `--show after_due_date` is usually meant
+    _say(
+        messages.FEEDBACK_INDEX_SHOWN.format(
+            shown=", ".join(sorted({"visible", *(args.show or ())}))
+        )
+    )
     return ExitCode.OK
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import messages
 from grader.classroom import batch, discover, lms, lms_out
 from grader.classroom.batch import BatchOptions
 from grader.classroom.discover import BatchError
@@ -432,6 +433,21 @@ def test_a_moodle_team_download_gets_no_worksheet(
     got = lms.read_download(solo, tmp_path, io.StringIO())
     assert got is not None and not got.team
     assert main(args) == 0 and out.exists()
+
+
+def test_lms_feedback_says_which_visibilities_it_showed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got = lms.read_download(canvas_download(tmp_path / "c.zip"), tmp_path, io.StringIO())
+    assert got is not None
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for rec in records_of(got):
+            book.record(rec)
+    args = ["lms-feedback", str(tmp_path), "--out", str(tmp_path / "fb.zip")]
+    for show, shown in (([], "visible"), (["--show", "after_due_date"], "after_due_date, visible")):
+        assert main([*args, *show]) == 0
+        printed = capsys.readouterr().out
+        assert printed.splitlines()[-1] == messages.FEEDBACK_INDEX_SHOWN.format(shown=shown)
 
 
 def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> None:
