@@ -241,6 +241,7 @@ def build_view(
         examined=tuple((m.file, m.hidden) for m in modules if m.hidden),
         version=rec.version.short() if rec.suite_digest else "",
         missing=missing,
+        late_known=_late_known(results, rec),
     )
 
 
@@ -258,6 +259,15 @@ def _late(results: Mapping[str, Any]) -> tuple[int, float | None]:
     taken = record.get("late_penalty")
     days = days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else 0
     return days, (float(taken) if days and isinstance(taken, (int, float)) else None)
+
+
+def _late_known(results: Mapping[str, Any], rec: Record) -> bool:
+    """Whether on time can be said: Gradescope's policy recorded the submission, or a Canvas
+    download (which marks LATE) named the students. Moodle's download and a plain folder say
+    nothing of when a file came in."""
+    extra = results.get("extra_data")
+    recorded = isinstance(extra, dict) and isinstance(extra.get("submission"), dict)
+    return recorded or any(s.lms_id.startswith("canvas:") for s in rec.students)
 
 
 def _shown(t: Mapping[str, Any]) -> Shown:

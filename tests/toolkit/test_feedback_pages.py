@@ -246,7 +246,8 @@ def test_score_version_and_every_function_line(graded: Path, tmp_path: Path) -> 
         )
         assert score in text and score in page
         assert messages.FEEDBACK_VERSION.format(version=rec.version.short()) in text
-        assert messages.FEEDBACK_ON_TIME in text
+        # nothing in this batch says when it was submitted: no "Late penalty: none"
+        assert messages.FEEDBACK_ON_TIME not in text and "Late" not in text
         visible = [t for t in results(graded, sub_id)["tests"] if t["visibility"] == "visible"]
         for name in {t["tags"][0] for t in visible}:
             mine = [t for t in visible if t["tags"][0] == name]
@@ -430,6 +431,14 @@ def test_late_penalty_from_the_policy_and_the_lms_mark(graded: Path, tmp_path: P
         rec = next(r for r in book.records() if r.id == "submission_1")
         marked = tuple(dataclasses.replace(s, late=True) for s in rec.students)
         book.record(dataclasses.replace(rec, students=marked))
+        # submission_4's student as a Canvas download names them: not marked LATE, so on time
+        rec = next(r for r in book.records() if r.id == "submission_4")
+        canvas = tuple(dataclasses.replace(s, lms_id="canvas:104") for s in rec.students)
+        book.record(dataclasses.replace(rec, students=canvas))
+    # submission_2 as Gradescope's policy records one on time
+    on_time = results(out, "submission_2")
+    on_time["extra_data"] = {"submission": {"days_late": 0, "late_penalty": 0.0}}
+    (out / "results" / "submission_2.json").write_text(json.dumps(on_time))
     pages = write(out, tmp_path / "pages")
     page, text = pages["submission_3"]
     penalty = messages.FEEDBACK_LATE.format(taken=0.2, days=2)
@@ -438,6 +447,12 @@ def test_late_penalty_from_the_policy_and_the_lms_mark(graded: Path, tmp_path: P
     assert score in text and late.score == pytest.approx(0.8 * result.score)
     assert messages.FEEDBACK_LATE_MARKED in pages["submission_1"][1]
     assert messages.FEEDBACK_ON_TIME in pages["submission_2"][1]
+    assert messages.FEEDBACK_ON_TIME in pages["submission_4"][1]
+    with Gradebook(out / "gradebook.sqlite") as book:  # the same row from Moodle: unknown
+        rec = next(r for r in book.records() if r.id == "submission_4")
+        moodle = tuple(dataclasses.replace(s, lms_id="moodle:7") for s in rec.students)
+        book.record(dataclasses.replace(rec, students=moodle))
+    assert "Late" not in feedback_pages.page_for(out, "submission_4").text
 
 
 # -- in a browser ---------------------------------------------------------------------------------
