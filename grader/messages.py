@@ -365,6 +365,7 @@ LMS_UNMATCHED_FILES = (
     "{count} files of the download follow none of the LMS's naming, so no student owns them; "
     "kept in lms/unmatched/, not graded:"
 )
+LMS_LINK = "{entry} (a symbolic link: never followed, not graded)"
 LMS_NOT_FROM_LMS = "not in this batch's {lms} download"
 LMS_NO_PAGE = "no feedback page"
 LMS_CANVAS_NO_FILE = (

@@ -35,6 +35,7 @@ The naming rules, read in each LMS's source (docs/BATCH.md cites the commits):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -103,12 +104,15 @@ class Download:
 # -- reading the entries ---------------------------------------------------------------------
 
 
-def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
+def _entries(source: Path, links: list[str]) -> Iterator[tuple[str, bytes | None]]:
     """(relative POSIX path, content) of every file of the download, in name order; the content
-    is None for a file larger than any submission may be (left in the download, not copied)."""
+    is None for a file larger than any submission may be (left in the download, not copied).
+    A symbolic link is never followed nor created: its name goes to ``links``, to be listed."""
     if source.is_dir():
         for p in sorted(source.rglob("*")):
-            if p.is_file() and not p.is_symlink():
+            if p.is_symlink():
+                links.append(p.relative_to(source).as_posix())
+            elif p.is_file():
                 big = p.stat().st_size > _MAX_BYTES
                 yield p.relative_to(source).as_posix(), None if big else p.read_bytes()
         return
@@ -116,8 +120,11 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
         with zipfile.ZipFile(source) as zf:
             for info in sorted(zf.infolist(), key=lambda i: i.filename):
                 name = info.filename
-                if info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    continue  # a folder, or a symlink: never followed, never created
+                if info.is_dir():
+                    continue
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    links.append(name)
+                    continue
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or "\\" in name or ":" in parts[0]:
                     raise LmsError(
@@ -274,31 +281,41 @@ class _Builder:
     def add(self, sid: str, entry: str, rel: str, data: bytes | None, attachment: str = "") -> None:
         taken = {f.path for f in self.files.get(sid, []) if not f.set_aside}
         folder = self.root / "submissions" / sid
-        if rel in taken or not _plain(rel) or data is None:
+        why = (
+            messages.LMS_TOO_LARGE
+            if data is None
+            else messages.LMS_DUPLICATE
+            if rel in taken
+            else messages.LMS_ODD_NAME
+            if not _plain(rel)
+            else None
+        )
+        file = LmsFile(entry, rel, attachment)
+        if why is None and data is not None:
+            try:
+                _write(folder / rel, data)
+            except OSError:  # a file and a folder of one name (`a`, `a/b`): one cannot be placed
+                why = messages.LMS_ODD_NAME
+        if why is not None:
             kept = f"{len(self.files.get(sid, []))}_{rel.replace('/', '_')}"
-            dest, file = self.root / "set-aside" / sid / kept, LmsFile(entry, "", attachment, True)
-            why = (
-                messages.LMS_TOO_LARGE
-                if data is None
-                else messages.LMS_DUPLICATE
-                if rel in taken
-                else messages.LMS_ODD_NAME
-            )
+            file = LmsFile(entry, "", attachment, True)
+            if data is not None:
+                _write(self.root / "set-aside" / sid / kept, data)
             self.notes.setdefault(sid, []).append(why.format(entry=entry, name=rel))
-        else:
-            dest, file = folder / rel, LmsFile(entry, rel, attachment)
-        if data is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
         folder.mkdir(parents=True, exist_ok=True)  # a student whose files were all set aside
         self.files.setdefault(sid, []).append(file)
 
     def stray(self, entry: str, data: bytes | None) -> None:
         if data is None:
             return  # listed, and left in the download
-        dest = self.root / "unmatched" / entry
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        # a file and a folder of one name (`a`, `a/b`): listed all the same, one copy left out
+        with contextlib.suppress(OSError):
+            _write(self.root / "unmatched" / entry, data)
+
+
+def _write(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
 
 
 def _plain(rel: str) -> bool:
@@ -311,13 +328,15 @@ def _read_canvas(source: Path, root: Path) -> Download:
     build = _Builder(root)
     people: dict[str, _Canvas] = {}
     found: list[tuple[str, _Canvas, str, bytes | None]] = []
-    for entry, data in _entries(source):
+    links: list[str] = []
+    for entry, data in _entries(source, links):
         parsed = None if "/" in entry or _junk(entry) else _canvas(entry)
         if parsed is None:
             got.unmatched.append(entry)
             build.stray(entry, data)
         else:
             found.append((_submission_id("canvas", parsed.name, parsed.key), parsed, entry, data))
+    got.unmatched += [messages.LMS_LINK.format(entry=link) for link in links]
     # An exact repeat of an entry name got "-<n>" before its extension (make_unique_filename):
     # the same attachment of the same student under its own name plus such a suffix is a copy.
     names = {(sid, p.attachment, p.filename) for sid, p, _, _ in found}
@@ -355,7 +374,8 @@ def _read_moodle(source: Path, root: Path) -> Download:
     people: dict[str, _Moodle] = {}
     folders = False
     unmatched: list[str] = []
-    for entry, data in _entries(source):
+    links: list[str] = []
+    for entry, data in _entries(source, links):
         parsed = None if _junk(entry) else _moodle(entry)
         if parsed is None:
             unmatched.append(entry)
@@ -365,6 +385,7 @@ def _read_moodle(source: Path, root: Path) -> Download:
         sid = _submission_id("moodle", parsed.name, parsed.key)
         people.setdefault(sid, parsed)
         build.add(sid, entry, parsed.path, data)
+    unmatched += [messages.LMS_LINK.format(entry=link) for link in links]
     got = Download("moodle", "folders" if folders else "flat", unmatched=unmatched)
     got.team = any(not who.key for who in people.values())
     for sid, who in sorted(people.items()):

@@ -254,6 +254,36 @@ def test_a_newer_download_replaces_the_older_one(tmp_path: Path) -> None:
     assert not (out / "lms" / "set-aside").exists()
 
 
+def test_links_are_listed_and_a_file_beside_a_folder_of_its_name_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    ada = moodle_prefix("Ada Lovelace", 501)
+    link = zipfile.ZipInfo(moodle_entry(ada, "optim.py", True))
+    link.external_attr = (0o120777 << 16) | 0x20  # a symbolic link, as zip -y stores one
+    with zipfile.ZipFile(tmp_path / "m.zip", "w") as zf:
+        zf.writestr(moodle_entry(ada, "losses.py", True), b"a = 1\n")
+        zf.writestr(moodle_entry(ada, "losses.py/x.py", True), b"b = 2\n")  # `a` and `a/b`
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("notes", b"stray")
+        zf.writestr("notes/x", b"stray too")
+    got = lms.read_download(tmp_path / "m.zip", tmp_path / "out", io.StringIO())
+    assert got is not None
+    (sub,) = got.submissions
+    assert [(f.path, f.set_aside) for f in sub.files] == [("losses.py", False), ("", True)]
+    assert any("losses.py/x.py" in n and "set aside" in n for n in sub.notes)
+    assert messages.LMS_LINK.format(entry=link.filename) in got.unmatched
+    assert {"notes", "notes/x"} <= set(got.unmatched)
+    # a download unpacked into a folder: the link is listed the same way, never followed
+    folder = tmp_path / "unpacked"
+    (folder / "Ada Lovelace_501_assignsubmission_file").mkdir(parents=True)
+    (folder / "Ada Lovelace_501_assignsubmission_file" / "losses.py").write_text("a = 1\n")
+    (folder / "Ada Lovelace_501_assignsubmission_file" / "optim.py").symlink_to("/etc/passwd")
+    got = lms.read_download(folder, tmp_path / "out2", io.StringIO())
+    assert got is not None
+    linked = "Ada Lovelace_501_assignsubmission_file/optim.py"
+    assert got.unmatched == [messages.LMS_LINK.format(entry=linked)]
+
+
 def test_canvas_repeat_names_and_old_lowercase_late(tmp_path: Path) -> None:
     """An exact repeat of an entry gets ``-1`` (``make_unique_filename``): the same attachment
     twice is one file, the copy set aside; older Canvas wrote ``late`` in lower case."""

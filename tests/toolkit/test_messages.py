@@ -496,6 +496,7 @@ SAMPLES |= {
         ("`doejane_1_2_data.npy` is larger", "not graded"),
     ),
     "LMS_UNMATCHED_FILES": ("sentence", {"count": 2}, ("2 files", "lms/unmatched/")),
+    "LMS_LINK": ("clause", {"entry": "notes.py"}, ("notes.py (a symbolic link", "not graded")),
     "LMS_NOT_FROM_LMS": ("clause", {"lms": "Moodle"}, ("not in this batch's Moodle download",)),
     "LMS_NO_PAGE": ("clause", {}, ("no feedback page",)),
     "LMS_NOT_GRADED": ("clause", {}, ("timed out or hit a grader error",)),
