@@ -223,7 +223,7 @@ def _moodle(path: str) -> _Moodle | None:
 def detect(source: Path) -> Lms | None:
     """Which LMS wrote ``source``, from its entry names alone (None: not an LMS download).
 
-    Every Canvas entry is a flat file named by its rules; a Moodle download has at least one
+    Canvas's entries are flat files named by its rules; a Moodle download has at least one
     path its importer would recognize. Half the entries must fit, so that a stray file or two
     (a README someone added) does not hide the download, and a folder of plain submissions
     (``alice.zip``, ``bob/``) is never taken for one.
@@ -236,9 +236,10 @@ def detect(source: Path) -> Lms | None:
     moodle = sum(_moodle(n) is not None for n in names)
     if moodle and 2 * moodle >= len(names):
         return "moodle"
-    flat = [n for n in names if "/" not in n]
-    canvas = sum(_canvas(n) is not None for n in flat)
-    if canvas and len(flat) == len(names) and 2 * canvas >= len(names):
+    # A name in a sub-folder is never Canvas's (its zip is flat) but counts against the half
+    # rule like any other stray, rather than hiding the whole download (it goes to unmatched).
+    canvas = sum(_canvas(n) is not None for n in names if "/" not in n)
+    if canvas and 2 * canvas >= len(names):
         return "canvas"
     return None
 

@@ -284,6 +284,26 @@ def test_links_are_listed_and_a_file_beside_a_folder_of_its_name_is_set_aside(
     assert got.unmatched == [messages.LMS_LINK.format(entry=linked)]
 
 
+def test_a_sub_folder_in_a_canvas_download_is_unmatched_not_a_reason_to_miss_it(
+    tmp_path: Path,
+) -> None:
+    source = zip_of(
+        tmp_path / "c.zip",
+        {
+            canvas_entry("Lovelace, Ada", 101, 9001, "losses.py"): b"a = 1\n",
+            canvas_entry("Byte, Bob", 102, 9002, "losses.py"): b"b = 2\n",
+            "extra/README.txt": b"someone's folder",
+        },
+    )
+    assert lms.detect(source) == "canvas"
+    got = lms.read_download(source, tmp_path / "out", io.StringIO())
+    assert got is not None and got.unmatched == ["extra/README.txt"]
+    assert [s.lms_id for s in got.submissions] == ["canvas:101", "canvas:102"]
+    # but a folder of plain submissions is still not taken for a Canvas download
+    plain = zip_of(tmp_path / "p.zip", {"ada/losses.py": b"", "bob/losses.py": b"", "x.py": b""})
+    assert lms.detect(plain) is None
+
+
 def test_canvas_repeat_names_and_old_lowercase_late(tmp_path: Path) -> None:
     """An exact repeat of an entry gets ``-1`` (``make_unique_filename``): the same attachment
     twice is one file, the copy set aside; older Canvas wrote ``late`` in lower case."""
