@@ -319,7 +319,9 @@ def test_a_hidden_test_never_appears_and_hides_the_total(graded: Path, tmp_path:
         page, text = write(out, tmp_path / f"pages{len(show)}", *show)["submission_3"]
         assert MARK["hidden test"] not in page and MARK["hidden test"] not in text
         assert messages.FEEDBACK_SCORE_HIDDEN in text
-        assert "Score: " + str(data["score"]) not in text
+        # the template's own formatting (``:g``: 3 not 3.0), so that a leak would be caught
+        shown = messages.FEEDBACK_SCORE.format(score=data["score"], max_score=0).split(" / ")[0]
+        assert shown not in text and shown not in page
         assert messages.FEEDBACK_UNSHOWN_EARNED.split("{")[0] not in text
 
 
