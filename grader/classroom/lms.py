@@ -80,7 +80,6 @@ class LmsSubmission:
     path: Path  # the student's folder of files, named as uploaded
     lms_id: str  # canvas:<user id> | canvas:anon_<id> | moodle:<participant or group id> | ""
     name: str  # the name the LMS put in the file names (lossy on Canvas)
-    prefix: str  # the download's own prefix of this student's files (Moodle's feedback uses it)
     late: bool = False
     files: tuple[LmsFile, ...] = ()
     notes: tuple[str, ...] = ()
@@ -190,7 +189,6 @@ def _canvas(base: str) -> _Canvas | None:
 
 @dataclass(frozen=True)
 class _Moodle:
-    prefix: str  # "<name>_<id>" as the download wrote it
     name: str
     key: str  # participant (or group) id; "" for Default group
     path: str  # the file's path in the submission
@@ -213,7 +211,7 @@ def _moodle(path: str) -> _Moodle | None:
         inner = "/".join(p for p in (rest, *parts[i + 1 :]) if p)
         if not inner:
             return None
-        return _Moodle(f"{name}_{key}" if key else name, name, key, inner)
+        return _Moodle(name, key, inner)
     return None
 
 
@@ -361,7 +359,6 @@ def _read_canvas(source: Path, root: Path) -> Download:
                 path=root / "submissions" / sid,
                 lms_id=f"canvas:{who.key}",
                 name=who.name,
-                prefix="_".join(p for p in (who.name, who.key) if p),
                 late=who.late,
                 files=tuple(build.files[sid]),
                 notes=tuple(build.notes.get(sid, ())),
@@ -399,7 +396,6 @@ def _read_moodle(source: Path, root: Path) -> Download:
                 path=root / "submissions" / sid,
                 lms_id=f"moodle:{who.key}" if who.key else "",
                 name=who.name,
-                prefix=who.prefix,
                 files=tuple(build.files[sid]),
                 notes=tuple(notes),
             )
@@ -445,7 +441,7 @@ def load_manifest(workdir: Path) -> Download | None:
     subs = [
         LmsSubmission(
             **{
-                **s,
+                **{k: v for k, v in s.items() if k != "prefix"},  # kept by an older lms.json
                 "path": workdir / s["path"],
                 "files": tuple(LmsFile(**f) for f in s["files"]),
                 "notes": tuple(s["notes"]),

@@ -1,6 +1,6 @@
 """Feedback files back to Canvas or Moodle in one upload (issue 27, item 3).
 
-    grader lms-feedback DIR --pages FOLDER --out feedback.zip [--text]
+    grader lms-feedback DIR --out feedback.zip [--lms canvas|moodle] [--text] [--show VISIBILITY]
 
 ``feedback_archive(dir, page, out)`` writes the zip the batch's LMS takes back in bulk, one
 feedback file per student (a page of ``grader feedback``), each named as that LMS's own code
@@ -132,9 +132,12 @@ def feedback_archive(
             continue
         done.unmatched.append((sub_id, who, why))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w") as zf:
         for entry, content in sorted(entries.items()):
-            zf.writestr(zipfile.ZipInfo(entry, _STAMP), content)
+            info = zipfile.ZipInfo(entry, _STAMP)
+            # writestr(ZipInfo) takes the compression from the ZipInfo, not from the ZipFile
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
     rows = ("\t".join(map(for_terminal, row)) + "\n" for row in done.unmatched)
     done.listed.write_text("".join(rows), encoding="utf-8")
     return done

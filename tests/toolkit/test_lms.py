@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import re
 import shutil
 import zipfile
@@ -420,7 +421,7 @@ def test_the_moodle_archive_names_every_file_as_moodle_reads_it(tmp_path: Path) 
     team = next(s.id for s in got.submissions if not s.lms_id)
     assert [(s, w) for s, _, w in done.unmatched] == [(team, "no Moodle id")]
     # a name that could break Moodle's split is still read as its student
-    odd = lms.LmsSubmission("x", out, "moodle:7", "._Odd_Name/x", "", files=())
+    odd = lms.LmsSubmission("x", out, "moodle:7", "._Odd_Name/x", files=())
     name = lms_out.moodle_name(odd, "html")
     assert name is not None and moodle_reads(name, {"7"}, plugins) == "7"
 
@@ -498,6 +499,14 @@ def test_lms_feedback_says_which_visibilities_it_showed(
         assert main([*args, *show]) == 0
         printed = capsys.readouterr().out
         assert printed.splitlines()[-1] == messages.FEEDBACK_INDEX_SHOWN.format(shown=shown)
+    with zipfile.ZipFile(tmp_path / "fb.zip") as zf:  # compressed, as the ZipInfo says
+        assert zf.infolist() and all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    # an lms.json written while submissions still kept a (never read) prefix loads the same
+    manifest = json.loads((tmp_path / lms.MANIFEST).read_text())
+    for sub in manifest["submissions"]:
+        sub["prefix"] = "old"
+    (tmp_path / lms.MANIFEST).write_text(json.dumps(manifest))
+    assert lms.load_manifest(tmp_path) == got
 
 
 def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> None:
