@@ -274,7 +274,6 @@ class Gradebook:
         try:
             self._keep_as_history(rec.id)
             c.execute("DELETE FROM outcomes WHERE submission_id = ?", (rec.id,))
-            c.execute("DELETE FROM submitters WHERE submission_id = ?", (rec.id,))
             c.execute("DELETE FROM submissions WHERE id = ?", (rec.id,))
             c.execute(
                 f"INSERT INTO submissions ({_SUBMISSION_COLUMNS})"
@@ -298,14 +297,7 @@ class Gradebook:
                     rec.run,
                 ),
             )
-            c.executemany(
-                "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (rec.id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
-                    for i, s in enumerate(rec.students)
-                ],
-            )
+            _put_submitters(c, rec.id, rec.students)
             c.executemany(
                 f"INSERT INTO outcomes ({_OUTCOME_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -348,15 +340,7 @@ class Gradebook:
                     sub_id,
                 ),
             )
-            c.execute("DELETE FROM submitters WHERE submission_id = ?", (sub_id,))
-            c.executemany(
-                "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sub_id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
-                    for i, s in enumerate(students)
-                ],
-            )
+            _put_submitters(c, sub_id, students)
         except BaseException:
             c.execute("ROLLBACK")
             raise
@@ -495,6 +479,18 @@ class Gradebook:
                 )
             )
         return out
+
+
+def _put_submitters(c: sqlite3.Connection, sub_id: str, students: Sequence[Student]) -> None:
+    c.execute("DELETE FROM submitters WHERE submission_id = ?", (sub_id,))
+    c.executemany(
+        "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (sub_id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
+            for i, s in enumerate(students)
+        ],
+    )
 
 
 def _now() -> str:
