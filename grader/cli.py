@@ -252,7 +252,7 @@ def _export(args: argparse.Namespace) -> ExitCode:
         for line in export.canvas_lines(done, Path(args.out)):
             _say(line)
     if args.format == "moodle":
-        from grader.classroom import lms, lms_out
+        from grader.classroom import lms
 
         # A team download's ids are group ids, which may equal an unrelated participant's id.
         download = lms.load_manifest(Path(args.dir))
@@ -260,7 +260,7 @@ def _export(args: argparse.Namespace) -> ExitCode:
             _say(f"grader export: {messages.MOODLE_TEAMS.format(dir=args.dir)}", err=True)
             return ExitCode.USAGE
         moodle = export.export_moodle(records, Path(args.out), args.out_of)
-        for line in lms_out.moodle_lines(moodle, Path(args.out)):
+        for line in export.moodle_lines(moodle, Path(args.out)):
             _say(line)
     return ExitCode.OK
 

@@ -30,7 +30,7 @@ the instructor's machine; such ids do not occur in practice.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -53,7 +53,9 @@ __all__ = [
     "export_csv",
     "export_gradescope_csv",
     "export_moodle",
+    "moodle_lines",
     "read_roster",
+    "write_left_out",
 ]
 
 
@@ -422,12 +424,34 @@ def export_moodle(
         writer.writerow(MOODLE_COLUMNS)
         writer.writerows(rows)
     result.rows = len(rows)
-    # Everyone left out, in a file beside the CSV as well as printed (``lms_out.moodle_lines``).
-    left = [(i, s, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
-    left += [(i, s, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
+    # Everyone left out, in a file beside the CSV as well as printed (``moodle_lines``).
+    left = [(i, s.name, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
+    left += [(i, s.name, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
     result.listed = out.with_name(out.name + ".unmatched.txt")
-    result.listed.write_text(
-        "".join("\t".join(map(for_terminal, (i, s.name, why))) + "\n" for i, s, why in left),
-        encoding="utf-8",
-    )
+    write_left_out(result.listed, left)
     return result
+
+
+def write_left_out(path: Path, rows: Iterable[tuple[str, str, str]]) -> None:
+    """``<out>.unmatched.txt`` beside a file for an LMS: one line per submission left out of
+    it, its id, names and why, tab-separated and safe to print (student text, issue 29)."""
+    text = "".join("\t".join(map(for_terminal, row)) + "\n" for row in rows)
+    path.write_text(text, encoding="utf-8")
+
+
+def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
+    """What ``grader export --format moodle`` prints: the file, then everyone left out."""
+
+    def who(sub_id: str, s: Student) -> str:
+        return f"  {for_terminal(sub_id)} ({for_terminal(s.name or '?')})"
+
+    lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows)]
+    if done.listed is not None and (done.unmatched or done.not_graded):
+        lines.append(messages.MOODLE_LISTED.format(listed=done.listed))
+    if done.unmatched:
+        lines.append(messages.MOODLE_UNMATCHED.format(count=len(done.unmatched)))
+        lines += [who(sub_id, s) for sub_id, s in done.unmatched]
+    if done.not_graded:
+        lines.append(messages.MOODLE_NOT_GRADED.format(count=len(done.not_graded)))
+        lines += [who(sub_id, s) for sub_id, s in done.not_graded]
+    return lines
