@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import gc
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -221,6 +222,12 @@ def _export(args: argparse.Namespace) -> ExitCode:
     if args.out_of is not None and args.format != "moodle":
         print("grader export: --out-of goes with --format moodle", file=sys.stderr)
         return ExitCode.USAGE
+    # Without it the worksheet holds the grader's points (208 for this pack) where a Moodle
+    # assignment's maximum defaults to 100, and Moodle skips each grade above it silently.
+    if args.format == "moodle" and not (args.out_of is not None and 0 < args.out_of < math.inf):
+        got = "none" if args.out_of is None else f"{args.out_of:g}"
+        print(f"grader export: {messages.MOODLE_OUT_OF.format(got=got)}", file=sys.stderr)
+        return ExitCode.USAGE
     roster = None
     if args.roster:
         try:
@@ -245,10 +252,15 @@ def _export(args: argparse.Namespace) -> ExitCode:
         for line in export.canvas_lines(done, Path(args.out)):
             _say(line)
     if args.format == "moodle":
-        from grader.classroom import lms_out
+        from grader.classroom import lms
 
+        # A team download's ids are group ids, which may equal an unrelated participant's id.
+        download = lms.load_manifest(Path(args.dir))
+        if download is not None and download.team:
+            _say(f"grader export: {messages.MOODLE_TEAMS.format(dir=args.dir)}", err=True)
+            return ExitCode.USAGE
         moodle = export.export_moodle(records, Path(args.out), args.out_of)
-        for line in lms_out.moodle_lines(moodle, Path(args.out)):
+        for line in export.moodle_lines(moodle, Path(args.out)):
             _say(line)
     return ExitCode.OK
 
@@ -280,6 +292,12 @@ def _lms_feedback(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     for line in lms_out.archive_lines(done):
         _say(line)
+    # which tests the pages reveal: after the deadline, `--show after_due_date` is usually meant
+    _say(
+        messages.FEEDBACK_INDEX_SHOWN.format(
+            shown=", ".join(sorted({"visible", *(args.show or ())}))
+        )
+    )
     return ExitCode.OK
 
 
@@ -494,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="POINTS",
         help="Moodle: the assignment's maximum grade in Moodle, scores are scaled to it "
-        "(default: the grader's points)",
+        "(required with --format moodle)",
     )
     p.set_defaults(run=_export)
 

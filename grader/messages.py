@@ -308,6 +308,11 @@ FEEDBACK_INDEX_SHOWN = (
     "Shown to students: tests of visibility {shown}; `hidden` tests never, nor staff details."
 )
 FEEDBACK_BAD_SHOW = "unknown visibility to show: {value} (known: {known})"
+FEEDBACK_OTHER_PACK = (
+    "{dir}: the active pack ({pack}, {root}) did not grade this batch, or it changed since; its "
+    "pages would describe another assignment. Run from the batch's pack folder (or set "
+    "GRADER_PACK to it), or regrade the batch with this pack"
+)
 FEEDBACK_NO_GRADEBOOK = "{path}: no gradebook here (run `grader batch` first)"
 FEEDBACK_NO_RESULTS = "{file} is missing or unreadable ({error}); its page shows no tests"
 FEEDBACK_WROTE = "wrote {pages} feedback pages (HTML and text) and the index {index}"
@@ -366,6 +371,7 @@ LMS_UNMATCHED_FILES = (
     "{count} files of the download follow none of the LMS's naming, so no student owns them; "
     "kept in lms/unmatched/, not graded:"
 )
+LMS_LINK = "{entry} (a symbolic link: never followed, not graded)"
 LMS_NOT_FROM_LMS = "not in this batch's {lms} download"
 LMS_NO_PAGE = "no feedback page"
 LMS_CANVAS_NO_FILE = (
@@ -392,8 +398,14 @@ MOODLE_NOT_GRADED = (
 )
 LMS_TOO_LARGE = "`{entry}` is larger than any submission may be; left in the download, not graded"
 MOODLE_LISTED = "Everyone left out is also listed in {listed}."
+MOODLE_OUT_OF = (
+    "--format moodle needs --out-of POINTS, the assignment's maximum grade in Moodle, a number "
+    "above 0 (got {got}): scores are scaled to it, and Moodle skips a grade above its maximum "
+    "without a word"
+)
 LMS_NOT_GRADED = "timed out or hit a grader error (see `grader report`)"
 MOODLE_TEAMS = (
-    "In a team assignment the download's ids are group ids, not participants': do not import "
-    "this worksheet there (the feedback zip is right for teams)."
+    "{dir}: this batch read a team assignment's download (a team in Default group): its ids "
+    "are group ids, not participants', so no worksheet is written (the feedback zip is right "
+    "for teams)"
 )

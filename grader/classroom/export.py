@@ -9,12 +9,14 @@ reads a CSV whose header begins with the student columns ``Student, ID, SIS User
 ID, Section`` followed by one column per assignment, titled ``Name`` (a new assignment) or
 ``Name (id)`` (an existing one), and an optional second row whose first cell is ``Points
 Possible``. A row is matched to a student by ``ID`` (Canvas's own user id), else by ``SIS User
-ID`` or ``SIS Login ID``, else by name; an empty score changes nothing. We fill the student
-columns from the roster an instructor passes (best: Canvas's own gradebook export, which has
-every column), else from what the Gradescope export says of each submitter (name, SID, email
-as the login). Nobody is dropped without a word: students of the roster without a submission,
-submissions whose students the roster lacks, and submissions with nothing to match on are all
-listed in the result (``CanvasExport``) and by the command.
+ID`` or ``SIS Login ID``, else by name. An empty score is not "no change": Canvas treats only
+a blank over a blank as unchanged and clears a score that is there, so students without a grade
+(no submission, a timeout, a grader error) are left out of the file and listed instead. We
+fill the student columns from the roster an instructor passes (best: Canvas's own gradebook
+export, which has every column), else from what the Gradescope export says of each submitter
+(name, SID, email as the login). Nobody is dropped without a word: students of the roster
+without a submission, submissions whose students the roster lacks, and submissions with
+nothing to match on are all listed in the result (``CanvasExport``) and by the command.
 
 Every cell goes through ``grader.safe_text.csv_writer`` (issue 29): a student's name, email or
 SID that begins like a formula is written as text (a leading ``'``), and scores are written as
@@ -28,7 +30,7 @@ the instructor's machine; such ids do not occur in practice.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -51,7 +53,9 @@ __all__ = [
     "export_csv",
     "export_gradescope_csv",
     "export_moodle",
+    "moodle_lines",
     "read_roster",
+    "write_left_out",
 ]
 
 
@@ -170,11 +174,11 @@ class RosterEntry:
 @dataclass
 class CanvasExport:
     rows: int = 0  # students written with a score
-    #: roster students without a submission (written with an empty score: Canvas changes nothing)
+    #: roster students without a submission (not written: a blank cell clears a Canvas score)
     no_submission: list[RosterEntry] = field(default_factory=list)
     #: submitters the roster lacks, or with nothing to match on (not written)
     unmatched: list[tuple[str, Student]] = field(default_factory=list)
-    #: students whose submission timed out or hit a grader error (written with an empty score)
+    #: students whose submission timed out or hit a grader error (not written, as above)
     not_graded: list[tuple[str, Student]] = field(default_factory=list)
     #: students found in more than one submission: the one finished last is written
     duplicates: list[tuple[Student, tuple[str, ...]]] = field(default_factory=list)
@@ -247,7 +251,9 @@ def export_canvas(
                 sis_user_id=student.sid,
                 sis_login_id=student.email,
             )
-            rows.append(_canvas_row(entry, _score(rec, student, result)))
+            score = _score(rec, student, result)
+            if score != "":
+                rows.append(_canvas_row(entry, score))
     else:
         index: dict[str, set[tuple[str, ...]]] = {}
         for key in latest:
@@ -257,12 +263,15 @@ def export_canvas(
         for entry in roster:
             found = set().union(*(index.get(k, set()) for k in entry.match_keys()))
             if not found:
+                # Not written: Canvas's import clears a score when the cell is blank and the
+                # gradebook's is not, so a blank row would erase a grade entered by hand.
                 result.no_submission.append(entry)
-                rows.append(_canvas_row(entry, ""))
                 continue
             used |= found
             student, rec = latest[max(found, key=lambda k: latest[k][1].finished)]
-            rows.append(_canvas_row(entry, _score(rec, student, result)))
+            score = _score(rec, student, result)
+            if score != "":
+                rows.append(_canvas_row(entry, score))
         result.unmatched += [
             (rec.id, student) for key, (student, rec) in latest.items() if key not in used
         ]
@@ -272,7 +281,7 @@ def export_canvas(
         writer.writerow([*CANVAS_COLUMNS, assignment])
         writer.writerow([POINTS_POSSIBLE, "", "", "", "", points])
         writer.writerows(rows)
-    result.rows = sum(1 for row in rows if row[-1] != "")
+    result.rows = len(rows)
     return result
 
 
@@ -322,8 +331,8 @@ def canvas_lines(done: CanvasExport, out: Path) -> list[str]:
 
     if done.no_submission:
         lines.append(
-            f"{len(done.no_submission)} students of the roster have no submission (written with"
-            " an empty score, which Canvas leaves as it is):"
+            f"{len(done.no_submission)} students of the roster have no submission (not written,"
+            " so Canvas keeps whatever score they have):"
         )
         for e in done.no_submission:
             ids = ", ".join(x for x in (e.sis_user_id, e.sis_login_id or e.email) if x)
@@ -337,7 +346,7 @@ def canvas_lines(done: CanvasExport, out: Path) -> list[str]:
     if done.not_graded:
         lines.append(
             f"{len(done.not_graded)} students' submissions timed out or hit a grader error"
-            " (written with an empty score; see `grader report`):"
+            " (not written, so Canvas keeps whatever score they have; see `grader report`):"
         )
         lines += [f"  {sub_id}: {who(s)}" for sub_id, s in done.not_graded]
     if done.duplicates:
@@ -415,12 +424,34 @@ def export_moodle(
         writer.writerow(MOODLE_COLUMNS)
         writer.writerows(rows)
     result.rows = len(rows)
-    # Everyone left out, in a file beside the CSV as well as printed (``lms_out.moodle_lines``).
-    left = [(i, s, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
-    left += [(i, s, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
+    # Everyone left out, in a file beside the CSV as well as printed (``moodle_lines``).
+    left = [(i, s.name, messages.LMS_NO_LMS_ID.format(lms="Moodle")) for i, s in result.unmatched]
+    left += [(i, s.name, messages.LMS_NOT_GRADED) for i, s in result.not_graded]
     result.listed = out.with_name(out.name + ".unmatched.txt")
-    result.listed.write_text(
-        "".join("\t".join(map(for_terminal, (i, s.name, why))) + "\n" for i, s, why in left),
-        encoding="utf-8",
-    )
+    write_left_out(result.listed, left)
     return result
+
+
+def write_left_out(path: Path, rows: Iterable[tuple[str, str, str]]) -> None:
+    """``<out>.unmatched.txt`` beside a file for an LMS: one line per submission left out of
+    it, its id, names and why, tab-separated and safe to print (student text, issue 29)."""
+    text = "".join("\t".join(map(for_terminal, row)) + "\n" for row in rows)
+    path.write_text(text, encoding="utf-8")
+
+
+def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
+    """What ``grader export --format moodle`` prints: the file, then everyone left out."""
+
+    def who(sub_id: str, s: Student) -> str:
+        return f"  {for_terminal(sub_id)} ({for_terminal(s.name or '?')})"
+
+    lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows)]
+    if done.listed is not None and (done.unmatched or done.not_graded):
+        lines.append(messages.MOODLE_LISTED.format(listed=done.listed))
+    if done.unmatched:
+        lines.append(messages.MOODLE_UNMATCHED.format(count=len(done.unmatched)))
+        lines += [who(sub_id, s) for sub_id, s in done.unmatched]
+    if done.not_graded:
+        lines.append(messages.MOODLE_NOT_GRADED.format(count=len(done.not_graded)))
+        lines += [who(sub_id, s) for sub_id, s in done.not_graded]
+    return lines

@@ -41,7 +41,8 @@ The API (``grader.classroom.lms`` attaches these files to its bulk archives):
     ``score`` / ``max_score`` (the gradebook's, for the instructor), ``problem``.
 
 Raises ``FileNotFoundError`` when ``batch_dir`` holds no gradebook and ``ValueError`` for an
-unknown visibility in ``show``. Every sentence comes from ``grader.messages``; the HTML and the
+unknown visibility in ``show``, or when the active pack did not grade the batch (its pages
+would describe another assignment). Every sentence comes from ``grader.messages``; the HTML and the
 text are built by ``grader.classroom.feedback_render`` from one ``View``.
 """
 
@@ -60,7 +61,7 @@ from grader import messages
 from grader.authoring import pack
 from grader.classroom import feedback_render
 from grader.classroom.feedback_render import Function, Page, Shown, View
-from grader.classroom.gradebook import Gradebook, Record
+from grader.classroom.gradebook import Gradebook, Record, Run
 from grader.grading.results_json import effective_visibility
 
 __all__ = ["REVEALABLE", "Page", "Written", "page_for", "pages", "write_pages"]
@@ -132,7 +133,31 @@ def _records(batch_dir: Path) -> list[Record]:
     if not book_path.is_file():
         raise FileNotFoundError(messages.FEEDBACK_NO_GRADEBOOK.format(path=book_path))
     with Gradebook(book_path) as book:
+        _check_pack(book.runs(), batch_dir)
         return book.records()
+
+
+def _check_pack(runs: list[Run], batch_dir: Path) -> None:
+    """Refuse a batch the active pack did not grade: each page's title, functions and "what
+    the hidden tests examined" come from the active pack, so ``grader feedback hw3/`` run
+    outside hw3's pack folder would tell hw3's students about another assignment. A run row
+    keeps the suite digest it graded with and its options; the active pack must give one of
+    them again. A gradebook with no run (written by hand, as tests do) is not checked."""
+    if not runs:
+        return
+    from grader.grading import version
+
+    digests: dict[str, str] = {}
+    for run in runs:
+        key = json.dumps(run.options, sort_keys=True)
+        if key not in digests:
+            digests[key] = version.suite_digest(run.options)
+        if digests[key] == run.version.suite_digest:
+            return
+    active = pack.active()
+    raise ValueError(
+        messages.FEEDBACK_OTHER_PACK.format(dir=batch_dir, pack=active.name, root=active.root)
+    )
 
 
 def stem_of(sub_id: str) -> str:
@@ -191,9 +216,10 @@ def build_view(
     )
     all_max = sum(_number(t.get("max_score")) for t in tests)
     score = _number(results.get("score"))
-    # what the hidden tests examine, for the modules this grading graded (all if it graded none)
+    # what the hidden tests examine, for the modules this grading graded only: a grading with no
+    # test (a time-out) examined nothing, and listing every module would say it did
     graded = {pack.active().module_of.get(str(tag)) for t in tests for tag in t.get("tags") or []}
-    modules = [m for m in pack.active().modules if m.name in graded] or pack.active().modules
+    modules = [m for m in pack.active().modules if m.name in graded]
     late_days, late_taken = _late(results)
     return View(
         title=pack.active().title,
@@ -215,6 +241,7 @@ def build_view(
         examined=tuple((m.file, m.hidden) for m in modules if m.hidden),
         version=rec.version.short() if rec.suite_digest else "",
         missing=missing,
+        late_known=_late_known(results, rec),
     )
 
 
@@ -232,6 +259,15 @@ def _late(results: Mapping[str, Any]) -> tuple[int, float | None]:
     taken = record.get("late_penalty")
     days = days if isinstance(days, int) and not isinstance(days, bool) and days > 0 else 0
     return days, (float(taken) if days and isinstance(taken, (int, float)) else None)
+
+
+def _late_known(results: Mapping[str, Any], rec: Record) -> bool:
+    """Whether on time can be said: Gradescope's policy recorded the submission, or a Canvas
+    download (which marks LATE) named the students. Moodle's download and a plain folder say
+    nothing of when a file came in."""
+    extra = results.get("extra_data")
+    recorded = isinstance(extra, dict) and isinstance(extra.get("submission"), dict)
+    return recorded or any(s.lms_id.startswith("canvas:") for s in rec.students)
 
 
 def _shown(t: Mapping[str, Any]) -> Shown:

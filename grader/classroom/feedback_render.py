@@ -73,6 +73,9 @@ class View:
     examined: tuple[tuple[str, str], ...]  # (module file, what its hidden tests examine)
     version: str
     missing: bool = False
+    #: whether anything says when it was submitted (Gradescope's submission record, a Canvas
+    #: download's LATE mark): without it the page says nothing of lateness, not "none"
+    late_known: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def _summary(v: View) -> list[str]:
         lines.append(messages.FEEDBACK_LATE_DAYS.format(days=v.late_days))
     elif v.late_marked:
         lines.append(messages.FEEDBACK_LATE_MARKED)
-    else:
+    elif v.late_known:
         lines.append(messages.FEEDBACK_ON_TIME)
     if v.version:
         lines.append(messages.FEEDBACK_VERSION.format(version=v.version))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -273,7 +274,6 @@ class Gradebook:
         try:
             self._keep_as_history(rec.id)
             c.execute("DELETE FROM outcomes WHERE submission_id = ?", (rec.id,))
-            c.execute("DELETE FROM submitters WHERE submission_id = ?", (rec.id,))
             c.execute("DELETE FROM submissions WHERE id = ?", (rec.id,))
             c.execute(
                 f"INSERT INTO submissions ({_SUBMISSION_COLUMNS})"
@@ -297,14 +297,7 @@ class Gradebook:
                     rec.run,
                 ),
             )
-            c.executemany(
-                "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (rec.id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
-                    for i, s in enumerate(rec.students)
-                ],
-            )
+            _put_submitters(c, rec.id, rec.students)
             c.executemany(
                 f"INSERT INTO outcomes ({_OUTCOME_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -328,6 +321,26 @@ class Gradebook:
                     for i, o in enumerate(rec.outcomes)
                 ],
             )
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def set_students(self, sub_id: str, students: Sequence[Student]) -> None:
+        """Make ``students`` who submitted ``sub_id``, its grading untouched: a newer download
+        of the same files may say otherwise (an extension lifts LATE, Moodle reveals names)."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                "UPDATE submissions SET name = ?, email = ? WHERE id = ?",
+                (
+                    "; ".join(s.name for s in students if s.name),
+                    "; ".join(s.email for s in students if s.email),
+                    sub_id,
+                ),
+            )
+            _put_submitters(c, sub_id, students)
         except BaseException:
             c.execute("ROLLBACK")
             raise
@@ -368,6 +381,16 @@ class Gradebook:
         )
         return {r[0]: (r[1], Version(r[2], r[3]), r[4]) for r in rows}
 
+    def students(self) -> dict[str, tuple[Student, ...]]:
+        """``{id: its submitters}`` of each submission's current row."""
+        found: dict[str, list[Student]] = {}
+        for sub_id, name, email, sid, lms_id, late in self.conn.execute(
+            "SELECT submission_id, name, email, sid, lms_id, late FROM submitters"
+            " ORDER BY submission_id, position"
+        ):
+            found.setdefault(sub_id, []).append(Student(name, email, sid, lms_id, bool(late)))
+        return {sub_id: tuple(v) for sub_id, v in found.items()}
+
     def walls(self) -> dict[str, float]:
         """``{id: wall seconds}`` of each submission's current row: how long it took last time."""
         rows = self.conn.execute("SELECT id, wall_seconds FROM submissions")
@@ -407,12 +430,7 @@ class Gradebook:
         # A past row is keyed by (id, generation); its outcomes by the same pair.
         key = "generation" if past else "0"
         order = "submission_id, generation, position" if past else "submission_id, position"
-        students: dict[str, list[Student]] = {}
-        for sub_id, name, email, sid, lms_id, late in c.execute(
-            "SELECT submission_id, name, email, sid, lms_id, late FROM submitters"
-            " ORDER BY submission_id, position"
-        ):
-            students.setdefault(sub_id, []).append(Student(name, email, sid, lms_id, bool(late)))
+        students = self.students()
         outcomes: dict[tuple[str, int], list[Outcome]] = {}
         for row in c.execute(
             f"SELECT submission_id, {key}, number, name, score, max_score, status, suite, tags,"
@@ -456,11 +474,23 @@ class Gradebook:
                     error=row[10],
                     grader_version=row[11],
                     run=row[12],
-                    students=tuple(students.get(row[0], ())),
+                    students=students.get(row[0], ()),
                     outcomes=tuple(outcomes.get((row[0], row[1]), ())),
                 )
             )
         return out
+
+
+def _put_submitters(c: sqlite3.Connection, sub_id: str, students: Sequence[Student]) -> None:
+    c.execute("DELETE FROM submitters WHERE submission_id = ?", (sub_id,))
+    c.executemany(
+        "INSERT INTO submitters (submission_id, position, name, email, sid, lms_id, late)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (sub_id, i, s.name, s.email, s.sid, s.lms_id, int(s.late))
+            for i, s in enumerate(students)
+        ],
+    )
 
 
 def _now() -> str:

@@ -35,6 +35,7 @@ The naming rules, read in each LMS's source (docs/BATCH.md cites the commits):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -79,7 +80,6 @@ class LmsSubmission:
     path: Path  # the student's folder of files, named as uploaded
     lms_id: str  # canvas:<user id> | canvas:anon_<id> | moodle:<participant or group id> | ""
     name: str  # the name the LMS put in the file names (lossy on Canvas)
-    prefix: str  # the download's own prefix of this student's files (Moodle's feedback uses it)
     late: bool = False
     files: tuple[LmsFile, ...] = ()
     notes: tuple[str, ...] = ()
@@ -95,17 +95,23 @@ class Download:
     layout: Literal["flat", "folders"]
     submissions: list[LmsSubmission] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # entries no student owns
+    #: a Moodle team assignment's download (it has a team in no group: ``Default group``, no
+    #: id), whose ids are group ids; one whose teams are all in groups cannot be told apart
+    team: bool = False
 
 
 # -- reading the entries ---------------------------------------------------------------------
 
 
-def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
+def _entries(source: Path, links: list[str]) -> Iterator[tuple[str, bytes | None]]:
     """(relative POSIX path, content) of every file of the download, in name order; the content
-    is None for a file larger than any submission may be (left in the download, not copied)."""
+    is None for a file larger than any submission may be (left in the download, not copied).
+    A symbolic link is never followed nor created: its name goes to ``links``, to be listed."""
     if source.is_dir():
         for p in sorted(source.rglob("*")):
-            if p.is_file() and not p.is_symlink():
+            if p.is_symlink():
+                links.append(p.relative_to(source).as_posix())
+            elif p.is_file():
                 big = p.stat().st_size > _MAX_BYTES
                 yield p.relative_to(source).as_posix(), None if big else p.read_bytes()
         return
@@ -113,8 +119,11 @@ def _entries(source: Path) -> Iterator[tuple[str, bytes | None]]:
         with zipfile.ZipFile(source) as zf:
             for info in sorted(zf.infolist(), key=lambda i: i.filename):
                 name = info.filename
-                if info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    continue  # a folder, or a symlink: never followed, never created
+                if info.is_dir():
+                    continue
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    links.append(name)
+                    continue
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or ".." in parts or "\\" in name or ":" in parts[0]:
                     raise LmsError(
@@ -180,7 +189,6 @@ def _canvas(base: str) -> _Canvas | None:
 
 @dataclass(frozen=True)
 class _Moodle:
-    prefix: str  # "<name>_<id>" as the download wrote it
     name: str
     key: str  # participant (or group) id; "" for Default group
     path: str  # the file's path in the submission
@@ -203,7 +211,7 @@ def _moodle(path: str) -> _Moodle | None:
         inner = "/".join(p for p in (rest, *parts[i + 1 :]) if p)
         if not inner:
             return None
-        return _Moodle(f"{name}_{key}" if key else name, name, key, inner)
+        return _Moodle(name, key, inner)
     return None
 
 
@@ -213,7 +221,7 @@ def _moodle(path: str) -> _Moodle | None:
 def detect(source: Path) -> Lms | None:
     """Which LMS wrote ``source``, from its entry names alone (None: not an LMS download).
 
-    Every Canvas entry is a flat file named by its rules; a Moodle download has at least one
+    Canvas's entries are flat files named by its rules; a Moodle download has at least one
     path its importer would recognize. Half the entries must fit, so that a stray file or two
     (a README someone added) does not hide the download, and a folder of plain submissions
     (``alice.zip``, ``bob/``) is never taken for one.
@@ -226,9 +234,10 @@ def detect(source: Path) -> Lms | None:
     moodle = sum(_moodle(n) is not None for n in names)
     if moodle and 2 * moodle >= len(names):
         return "moodle"
-    flat = [n for n in names if "/" not in n]
-    canvas = sum(_canvas(n) is not None for n in flat)
-    if canvas and len(flat) == len(names) and 2 * canvas >= len(names):
+    # A name in a sub-folder is never Canvas's (its zip is flat) but counts against the half
+    # rule like any other stray, rather than hiding the whole download (it goes to unmatched).
+    canvas = sum(_canvas(n) is not None for n in names if "/" not in n)
+    if canvas and 2 * canvas >= len(names):
         return "canvas"
     return None
 
@@ -271,31 +280,41 @@ class _Builder:
     def add(self, sid: str, entry: str, rel: str, data: bytes | None, attachment: str = "") -> None:
         taken = {f.path for f in self.files.get(sid, []) if not f.set_aside}
         folder = self.root / "submissions" / sid
-        if rel in taken or not _plain(rel) or data is None:
+        why = (
+            messages.LMS_TOO_LARGE
+            if data is None
+            else messages.LMS_DUPLICATE
+            if rel in taken
+            else messages.LMS_ODD_NAME
+            if not _plain(rel)
+            else None
+        )
+        file = LmsFile(entry, rel, attachment)
+        if why is None and data is not None:
+            try:
+                _write(folder / rel, data)
+            except OSError:  # a file and a folder of one name (`a`, `a/b`): one cannot be placed
+                why = messages.LMS_ODD_NAME
+        if why is not None:
             kept = f"{len(self.files.get(sid, []))}_{rel.replace('/', '_')}"
-            dest, file = self.root / "set-aside" / sid / kept, LmsFile(entry, "", attachment, True)
-            why = (
-                messages.LMS_TOO_LARGE
-                if data is None
-                else messages.LMS_DUPLICATE
-                if rel in taken
-                else messages.LMS_ODD_NAME
-            )
+            file = LmsFile(entry, "", attachment, True)
+            if data is not None:
+                _write(self.root / "set-aside" / sid / kept, data)
             self.notes.setdefault(sid, []).append(why.format(entry=entry, name=rel))
-        else:
-            dest, file = folder / rel, LmsFile(entry, rel, attachment)
-        if data is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
         folder.mkdir(parents=True, exist_ok=True)  # a student whose files were all set aside
         self.files.setdefault(sid, []).append(file)
 
     def stray(self, entry: str, data: bytes | None) -> None:
         if data is None:
             return  # listed, and left in the download
-        dest = self.root / "unmatched" / entry
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+        # a file and a folder of one name (`a`, `a/b`): listed all the same, one copy left out
+        with contextlib.suppress(OSError):
+            _write(self.root / "unmatched" / entry, data)
+
+
+def _write(dest: Path, data: bytes) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
 
 
 def _plain(rel: str) -> bool:
@@ -308,13 +327,15 @@ def _read_canvas(source: Path, root: Path) -> Download:
     build = _Builder(root)
     people: dict[str, _Canvas] = {}
     found: list[tuple[str, _Canvas, str, bytes | None]] = []
-    for entry, data in _entries(source):
+    links: list[str] = []
+    for entry, data in _entries(source, links):
         parsed = None if "/" in entry or _junk(entry) else _canvas(entry)
         if parsed is None:
             got.unmatched.append(entry)
             build.stray(entry, data)
         else:
             found.append((_submission_id("canvas", parsed.name, parsed.key), parsed, entry, data))
+    got.unmatched += [messages.LMS_LINK.format(entry=link) for link in links]
     # An exact repeat of an entry name got "-<n>" before its extension (make_unique_filename):
     # the same attachment of the same student under its own name plus such a suffix is a copy.
     names = {(sid, p.attachment, p.filename) for sid, p, _, _ in found}
@@ -338,7 +359,6 @@ def _read_canvas(source: Path, root: Path) -> Download:
                 path=root / "submissions" / sid,
                 lms_id=f"canvas:{who.key}",
                 name=who.name,
-                prefix="_".join(p for p in (who.name, who.key) if p),
                 late=who.late,
                 files=tuple(build.files[sid]),
                 notes=tuple(build.notes.get(sid, ())),
@@ -352,7 +372,8 @@ def _read_moodle(source: Path, root: Path) -> Download:
     people: dict[str, _Moodle] = {}
     folders = False
     unmatched: list[str] = []
-    for entry, data in _entries(source):
+    links: list[str] = []
+    for entry, data in _entries(source, links):
         parsed = None if _junk(entry) else _moodle(entry)
         if parsed is None:
             unmatched.append(entry)
@@ -362,7 +383,9 @@ def _read_moodle(source: Path, root: Path) -> Download:
         sid = _submission_id("moodle", parsed.name, parsed.key)
         people.setdefault(sid, parsed)
         build.add(sid, entry, parsed.path, data)
+    unmatched += [messages.LMS_LINK.format(entry=link) for link in links]
     got = Download("moodle", "folders" if folders else "flat", unmatched=unmatched)
+    got.team = any(not who.key for who in people.values())
     for sid, who in sorted(people.items()):
         notes = build.notes.get(sid, [])
         if not who.key:
@@ -373,7 +396,6 @@ def _read_moodle(source: Path, root: Path) -> Download:
                 path=root / "submissions" / sid,
                 lms_id=f"moodle:{who.key}" if who.key else "",
                 name=who.name,
-                prefix=who.prefix,
                 files=tuple(build.files[sid]),
                 notes=tuple(notes),
             )
@@ -398,6 +420,7 @@ def _to_json(got: Download, workdir: Path) -> dict[str, object]:
         "lms": got.lms,
         "layout": got.layout,
         "unmatched": got.unmatched,
+        "team": got.team,
         "submissions": [
             {
                 **asdict(s),
@@ -418,7 +441,7 @@ def load_manifest(workdir: Path) -> Download | None:
     subs = [
         LmsSubmission(
             **{
-                **s,
+                **{k: v for k, v in s.items() if k != "prefix"},  # kept by an older lms.json
                 "path": workdir / s["path"],
                 "files": tuple(LmsFile(**f) for f in s["files"]),
                 "notes": tuple(s["notes"]),
@@ -426,7 +449,8 @@ def load_manifest(workdir: Path) -> Download | None:
         )
         for s in raw["submissions"]
     ]
-    return Download(raw["lms"], raw["layout"], subs, list(raw["unmatched"]))
+    team = bool(raw.get("team", False))  # absent from an lms.json written before it was kept
+    return Download(raw["lms"], raw["layout"], subs, list(raw["unmatched"]), team)
 
 
 def notice_lines(got: Download) -> list[str]:

@@ -1,6 +1,6 @@
 """Feedback files back to Canvas or Moodle in one upload (issue 27, item 3).
 
-    grader lms-feedback DIR --pages FOLDER --out feedback.zip [--text]
+    grader lms-feedback DIR --out feedback.zip [--lms canvas|moodle] [--text] [--show VISIBILITY]
 
 ``feedback_archive(dir, page, out)`` writes the zip the batch's LMS takes back in bulk, one
 feedback file per student (a page of ``grader feedback``), each named as that LMS's own code
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Final
 
 from grader import messages
-from grader.classroom.export import MoodleExport
-from grader.classroom.gradebook import Record, Student
+from grader.classroom.export import write_left_out
+from grader.classroom.gradebook import Record
 from grader.classroom.lms import Download, LmsSubmission, load_manifest
 from grader.safe_text import for_terminal
 
@@ -132,11 +132,13 @@ def feedback_archive(
             continue
         done.unmatched.append((sub_id, who, why))
     out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(out, "w") as zf:
         for entry, content in sorted(entries.items()):
-            zf.writestr(zipfile.ZipInfo(entry, _STAMP), content)
-    rows = ("\t".join(map(for_terminal, row)) + "\n" for row in done.unmatched)
-    done.listed.write_text("".join(rows), encoding="utf-8")
+            info = zipfile.ZipInfo(entry, _STAMP)
+            # writestr(ZipInfo) takes the compression from the ZipInfo, not from the ZipFile
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    write_left_out(done.listed, done.unmatched)
     return done
 
 
@@ -162,22 +164,4 @@ def archive_lines(done: Archive) -> list[str]:
             f"  {for_terminal(sub_id)} ({for_terminal(who or '?')}): {why}"
             for sub_id, who, why in done.unmatched
         ]
-    return lines
-
-
-def moodle_lines(done: MoodleExport, out: Path) -> list[str]:
-    """What ``grader export --format moodle`` prints: the file, then everyone left out."""
-
-    def who(sub_id: str, s: Student) -> str:
-        return f"  {for_terminal(sub_id)} ({for_terminal(s.name or '?')})"
-
-    lines = [messages.MOODLE_WROTE.format(out=out, rows=done.rows), messages.MOODLE_TEAMS]
-    if done.listed is not None and (done.unmatched or done.not_graded):
-        lines.append(messages.MOODLE_LISTED.format(listed=done.listed))
-    if done.unmatched:
-        lines.append(messages.MOODLE_UNMATCHED.format(count=len(done.unmatched)))
-        lines += [who(sub_id, s) for sub_id, s in done.unmatched]
-    if done.not_graded:
-        lines.append(messages.MOODLE_NOT_GRADED.format(count=len(done.not_graded)))
-        lines += [who(sub_id, s) for sub_id, s in done.not_graded]
     return lines

@@ -117,8 +117,8 @@ def test_without_a_roster_the_submitters_are_the_rows(tmp_path: Path) -> None:
         ("SIS User ID", "1"): {"Autograder": 7.5},
         ("SIS User ID", "2"): {"Autograder": 9.0},
         ("SIS User ID", "3"): {"Autograder": 9.0},
-        ("SIS User ID", "5"): {"Autograder": None},  # timed out: nothing changes in Canvas
-    }
+    }  # Eve timed out: no row, as a blank cell would clear a score Canvas has
+    assert "eve@x.org" not in out.read_text()
     assert done.rows == 3
     assert done.unmatched == [("s03-plain", Student())]
     assert done.not_graded == [("submission_4", EVE)]
@@ -153,9 +153,8 @@ def test_with_a_canvas_roster_students_are_matched_and_the_unmatched_listed(
     assert canvas.grades == {
         ("ID", "1001"): {"Homework 1": 7.5},
         ("ID", "1002"): {"Homework 1": 9.0},  # matched by email, whatever its case
-        ("ID", "1003"): {"Homework 1": None},
-        ("ID", "1005"): {"Homework 1": None},
-    }
+    }  # Don (no submission) and Eve (timed out) have no row: a blank would clear a score
+    assert "don@x.org" not in out.read_text() and "eve@x.org" not in out.read_text()
     assert canvas.sections[("ID", "1002")] == "Section B"
     assert [e.name for e in done.no_submission] == ["Knuth, Don"]
     assert sorted(sub_id for sub_id, _ in done.unmatched) == ["s03-plain", "submission_2"]
@@ -166,6 +165,7 @@ def test_with_a_canvas_roster_students_are_matched_and_the_unmatched_listed(
     assert "1 students of the roster have no submission" in text and "Knuth, Don" in text
     assert "2 submitters could not be matched" in text and "Alan Turing (2, alan@x.org)" in text
     assert "submission_4: Eve" in text
+    assert "empty score" not in text and text.count("Canvas keeps whatever score") == 2
 
 
 def test_grader_export_canvas_through_the_cli(

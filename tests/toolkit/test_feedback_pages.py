@@ -212,6 +212,29 @@ def test_one_page_per_student_and_an_index_linking_them(graded: Path, tmp_path: 
         assert "@media print" in page
 
 
+def test_another_packs_batch_is_refused_not_described_with_this_pack(
+    graded: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `grader feedback hw3/` run where another pack is active: its title, functions and hidden
+    # tests' sentences would be the other assignment's
+    monkeypatch.setenv(pack.ENV, str(ROOT / "packs" / "backprop"))
+    assert main(["feedback", str(graded), "--out", str(tmp_path / "pages")]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "the active pack (backprop" in err and "did not grade this batch" in err
+    assert not (tmp_path / "pages" / feedback_pages.INDEX).exists()
+
+
+def test_a_grading_with_no_test_lists_no_hidden_tests_examined(graded: Path) -> None:
+    with Gradebook(graded / "gradebook.sqlite") as book:
+        rec = book.records()[0]
+    timed_out = dataclasses.replace(rec, status="timed out", outcomes=())
+    view = feedback_pages.build_view(timed_out, {"tests": []}, frozenset({"visible"}))
+    assert view.examined == ()  # not every module of the pack
+
+
 def test_score_version_and_every_function_line(graded: Path, tmp_path: Path) -> None:
     pages = write(graded, tmp_path / "pages")
     with Gradebook(graded / "gradebook.sqlite") as book:
@@ -223,7 +246,8 @@ def test_score_version_and_every_function_line(graded: Path, tmp_path: Path) -> 
         )
         assert score in text and score in page
         assert messages.FEEDBACK_VERSION.format(version=rec.version.short()) in text
-        assert messages.FEEDBACK_ON_TIME in text
+        # nothing in this batch says when it was submitted: no "Late penalty: none"
+        assert messages.FEEDBACK_ON_TIME not in text and "Late" not in text
         visible = [t for t in results(graded, sub_id)["tests"] if t["visibility"] == "visible"]
         for name in {t["tags"][0] for t in visible}:
             mine = [t for t in visible if t["tags"][0] == name]
@@ -295,7 +319,9 @@ def test_a_hidden_test_never_appears_and_hides_the_total(graded: Path, tmp_path:
         page, text = write(out, tmp_path / f"pages{len(show)}", *show)["submission_3"]
         assert MARK["hidden test"] not in page and MARK["hidden test"] not in text
         assert messages.FEEDBACK_SCORE_HIDDEN in text
-        assert "Score: " + str(data["score"]) not in text
+        # the template's own formatting (``:g``: 3 not 3.0), so that a leak would be caught
+        shown = messages.FEEDBACK_SCORE.format(score=data["score"], max_score=0).split(" / ")[0]
+        assert shown not in text and shown not in page
         assert messages.FEEDBACK_UNSHOWN_EARNED.split("{")[0] not in text
 
 
@@ -407,6 +433,14 @@ def test_late_penalty_from_the_policy_and_the_lms_mark(graded: Path, tmp_path: P
         rec = next(r for r in book.records() if r.id == "submission_1")
         marked = tuple(dataclasses.replace(s, late=True) for s in rec.students)
         book.record(dataclasses.replace(rec, students=marked))
+        # submission_4's student as a Canvas download names them: not marked LATE, so on time
+        rec = next(r for r in book.records() if r.id == "submission_4")
+        canvas = tuple(dataclasses.replace(s, lms_id="canvas:104") for s in rec.students)
+        book.record(dataclasses.replace(rec, students=canvas))
+    # submission_2 as Gradescope's policy records one on time
+    on_time = results(out, "submission_2")
+    on_time["extra_data"] = {"submission": {"days_late": 0, "late_penalty": 0.0}}
+    (out / "results" / "submission_2.json").write_text(json.dumps(on_time))
     pages = write(out, tmp_path / "pages")
     page, text = pages["submission_3"]
     penalty = messages.FEEDBACK_LATE.format(taken=0.2, days=2)
@@ -415,6 +449,12 @@ def test_late_penalty_from_the_policy_and_the_lms_mark(graded: Path, tmp_path: P
     assert score in text and late.score == pytest.approx(0.8 * result.score)
     assert messages.FEEDBACK_LATE_MARKED in pages["submission_1"][1]
     assert messages.FEEDBACK_ON_TIME in pages["submission_2"][1]
+    assert messages.FEEDBACK_ON_TIME in pages["submission_4"][1]
+    with Gradebook(out / "gradebook.sqlite") as book:  # the same row from Moodle: unknown
+        rec = next(r for r in book.records() if r.id == "submission_4")
+        moodle = tuple(dataclasses.replace(s, lms_id="moodle:7") for s in rec.students)
+        book.record(dataclasses.replace(rec, students=moodle))
+    assert "Late" not in feedback_pages.page_for(out, "submission_4").text
 
 
 # -- in a browser ---------------------------------------------------------------------------------

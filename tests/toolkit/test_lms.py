@@ -19,7 +19,9 @@ Only one test grades (three downloads and the same files as plain folders, two s
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import re
 import shutil
 import zipfile
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import messages
 from grader.classroom import batch, discover, lms, lms_out
 from grader.classroom.batch import BatchOptions
 from grader.classroom.discover import BatchError
@@ -252,6 +255,56 @@ def test_a_newer_download_replaces_the_older_one(tmp_path: Path) -> None:
     assert not (out / "lms" / "set-aside").exists()
 
 
+def test_links_are_listed_and_a_file_beside_a_folder_of_its_name_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    ada = moodle_prefix("Ada Lovelace", 501)
+    link = zipfile.ZipInfo(moodle_entry(ada, "optim.py", True))
+    link.external_attr = (0o120777 << 16) | 0x20  # a symbolic link, as zip -y stores one
+    with zipfile.ZipFile(tmp_path / "m.zip", "w") as zf:
+        zf.writestr(moodle_entry(ada, "losses.py", True), b"a = 1\n")
+        zf.writestr(moodle_entry(ada, "losses.py/x.py", True), b"b = 2\n")  # `a` and `a/b`
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("notes", b"stray")
+        zf.writestr("notes/x", b"stray too")
+    got = lms.read_download(tmp_path / "m.zip", tmp_path / "out", io.StringIO())
+    assert got is not None
+    (sub,) = got.submissions
+    assert [(f.path, f.set_aside) for f in sub.files] == [("losses.py", False), ("", True)]
+    assert any("losses.py/x.py" in n and "set aside" in n for n in sub.notes)
+    assert messages.LMS_LINK.format(entry=link.filename) in got.unmatched
+    assert {"notes", "notes/x"} <= set(got.unmatched)
+    # a download unpacked into a folder: the link is listed the same way, never followed
+    folder = tmp_path / "unpacked"
+    (folder / "Ada Lovelace_501_assignsubmission_file").mkdir(parents=True)
+    (folder / "Ada Lovelace_501_assignsubmission_file" / "losses.py").write_text("a = 1\n")
+    (folder / "Ada Lovelace_501_assignsubmission_file" / "optim.py").symlink_to("/etc/passwd")
+    got = lms.read_download(folder, tmp_path / "out2", io.StringIO())
+    assert got is not None
+    linked = "Ada Lovelace_501_assignsubmission_file/optim.py"
+    assert got.unmatched == [messages.LMS_LINK.format(entry=linked)]
+
+
+def test_a_sub_folder_in_a_canvas_download_is_unmatched_not_a_reason_to_miss_it(
+    tmp_path: Path,
+) -> None:
+    source = zip_of(
+        tmp_path / "c.zip",
+        {
+            canvas_entry("Lovelace, Ada", 101, 9001, "losses.py"): b"a = 1\n",
+            canvas_entry("Byte, Bob", 102, 9002, "losses.py"): b"b = 2\n",
+            "extra/README.txt": b"someone's folder",
+        },
+    )
+    assert lms.detect(source) == "canvas"
+    got = lms.read_download(source, tmp_path / "out", io.StringIO())
+    assert got is not None and got.unmatched == ["extra/README.txt"]
+    assert [s.lms_id for s in got.submissions] == ["canvas:101", "canvas:102"]
+    # but a folder of plain submissions is still not taken for a Canvas download
+    plain = zip_of(tmp_path / "p.zip", {"ada/losses.py": b"", "bob/losses.py": b"", "x.py": b""})
+    assert lms.detect(plain) is None
+
+
 def test_canvas_repeat_names_and_old_lowercase_late(tmp_path: Path) -> None:
     """An exact repeat of an entry gets ``-1`` (``make_unique_filename``): the same attachment
     twice is one file, the copy set aside; older Canvas wrote ``late`` in lower case."""
@@ -368,7 +421,7 @@ def test_the_moodle_archive_names_every_file_as_moodle_reads_it(tmp_path: Path) 
     team = next(s.id for s in got.submissions if not s.lms_id)
     assert [(s, w) for s, _, w in done.unmatched] == [(team, "no Moodle id")]
     # a name that could break Moodle's split is still read as its student
-    odd = lms.LmsSubmission("x", out, "moodle:7", "._Odd_Name/x", "", files=())
+    odd = lms.LmsSubmission("x", out, "moodle:7", "._Odd_Name/x", files=())
     name = lms_out.moodle_name(odd, "html")
     assert name is not None and moodle_reads(name, {"7"}, plugins) == "7"
 
@@ -392,9 +445,68 @@ def test_the_commands_say_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFi
     out = str(tmp_path / "g.csv")
     assert main(["export", str(tmp_path), "--format", "canvas", "--out", out, "--out-of", "9"]) == 3
     assert "--out-of goes with --format moodle" in capsys.readouterr().err
-    assert main(["export", str(tmp_path), "--format", "moodle", "--out", out]) == 0
+    for bad in (
+        [],
+        ["--out-of", "nan"],
+        ["--out-of", "inf"],
+        ["--out-of", "-5"],
+        ["--out-of", "0"],
+    ):
+        assert main(["export", str(tmp_path), "--format", "moodle", "--out", out, *bad]) == 3
+        assert "needs --out-of POINTS" in capsys.readouterr().err
+    assert (
+        main(["export", str(tmp_path), "--format", "moodle", "--out", out, "--out-of", "100"]) == 0
+    )
     printed = capsys.readouterr().out
-    assert "0 students with a grade" in printed and "team assignment" in printed
+    assert "0 students with a grade" in printed and "team assignment" not in printed
+
+
+def test_a_moodle_team_download_gets_no_worksheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a team in Default group: the download's ids are group ids, which may be anyone's
+    got = lms.read_download(moodle_download(tmp_path / "m.zip", True), tmp_path, io.StringIO())
+    assert got is not None and got.team
+    loaded = lms.load_manifest(tmp_path)
+    assert loaded is not None and loaded.team
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for rec in records_of(got):
+            book.record(rec)
+    out = tmp_path / "g.csv"
+    args = ["export", str(tmp_path), "--format", "moodle", "--out", str(out), "--out-of", "100"]
+    assert main(args) == 3
+    assert "team assignment" in capsys.readouterr().err and not out.exists()
+    # without the team, the same participants are written
+    solo = zip_of(
+        tmp_path / "solo.zip",
+        {moodle_entry(moodle_prefix("Ada Lovelace", 501), "losses.py", True): b"x = 1\n"},
+    )
+    got = lms.read_download(solo, tmp_path, io.StringIO())
+    assert got is not None and not got.team
+    assert main(args) == 0 and out.exists()
+
+
+def test_lms_feedback_says_which_visibilities_it_showed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got = lms.read_download(canvas_download(tmp_path / "c.zip"), tmp_path, io.StringIO())
+    assert got is not None
+    with Gradebook(tmp_path / "gradebook.sqlite") as book:
+        for rec in records_of(got):
+            book.record(rec)
+    args = ["lms-feedback", str(tmp_path), "--out", str(tmp_path / "fb.zip")]
+    for show, shown in (([], "visible"), (["--show", "after_due_date"], "after_due_date, visible")):
+        assert main([*args, *show]) == 0
+        printed = capsys.readouterr().out
+        assert printed.splitlines()[-1] == messages.FEEDBACK_INDEX_SHOWN.format(shown=shown)
+    with zipfile.ZipFile(tmp_path / "fb.zip") as zf:  # compressed, as the ZipInfo says
+        assert zf.infolist() and all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+    # an lms.json written while submissions still kept a (never read) prefix loads the same
+    manifest = json.loads((tmp_path / lms.MANIFEST).read_text())
+    for sub in manifest["submissions"]:
+        sub["prefix"] = "old"
+    (tmp_path / lms.MANIFEST).write_text(json.dumps(manifest))
+    assert lms.load_manifest(tmp_path) == got
 
 
 def test_moodle_grades_csv_is_the_worksheet_its_import_reads(tmp_path: Path) -> None:
@@ -428,6 +540,30 @@ def test_canvas_grades_use_the_canvas_user_id_of_the_download(tmp_path: Path) ->
     assert ids == {"101", "102", "103"}  # Canvas matches a row by ID first
     # the anonymous student has nothing Canvas's import could match: listed, not written
     assert done.rows == 3 and [s.lms_id for _, s in done.unmatched] == ["canvas:anon_Xk3Pq"]
+
+
+def test_a_newer_download_of_the_same_files_updates_who_sent_them(tmp_path: Path) -> None:
+    """An extension lifts Canvas's LATE: the files are the same, so the batch grades nothing
+    again, but the gradebook's row must stop saying "marked late" (issue 27)."""
+    entry = {"late": canvas_entry("Byte, Bob", 102, 9010, "losses.py", late=True)}
+    entry["on time"] = canvas_entry("Byte, Bob", 102, 9010, "losses.py")
+    first = zip_of(tmp_path / "late.zip", {entry["late"]: py("assignment", "losses.py")})
+    again = zip_of(tmp_path / "on-time.zip", {entry["on time"]: py("assignment", "losses.py")})
+    out = tmp_path / "out"
+    (job,) = discover.discover(first, out)
+    graded = record(job.id, job.students[0])  # as if graded: this content, these suites
+    graded = dataclasses.replace(
+        graded, content_digest=batch.content_digest(job.path), suite_digest=batch.suite_digest(FAST)
+    )
+    with Gradebook(out / "gradebook.sqlite") as book:
+        book.record(graded)
+    summary = batch.run_batch(again, out, FAST, stream=io.StringIO())
+    assert summary.skipped == 1  # nothing graded again
+    with Gradebook(out / "gradebook.sqlite") as book:
+        (rec,) = book.records()
+        assert book.history(rec.id) == []
+    assert rec.students == (dataclasses.replace(job.students[0], late=False),)
+    assert (rec.score, rec.content_digest) == (graded.score, graded.content_digest)
 
 
 # -- graded end to end --------------------------------------------------------------------------
@@ -525,8 +661,10 @@ def assert_moodle_round_trip(out: Path, recs: list[Record], tmp_path: Path) -> N
         names = zf.namelist()
     plugins = {("assignfeedback", "file")}
     assert sorted(moodle_reads(n, {"501", "502"}, plugins) or "" for n in names) == ["501", "502"]
-    assert main(["export", str(out), "--format", "moodle", "--out", str(grades)]) == 0
+    out_of = ["--out-of", f"{recs[0].max_score:g}"]  # the grader's own points: no scaling
+    assert main(["export", str(out), "--format", "moodle", "--out", str(grades), *out_of]) == 0
     rows = {r[0]: r for r in csv.reader(io.StringIO(grades.read_text()))}
     for rec in recs:
         key = rec.students[0].lms_id.removeprefix("moodle:")
+        assert rec.max_score == recs[0].max_score
         assert float(rows[f"Participant {key}"][2]) == pytest.approx(rec.score, abs=0.01)

@@ -446,6 +446,11 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
         {"value": "hidden", "known": "after_due_date, after_published"},
         ("unknown visibility to show: hidden", "after_published"),
     ),
+    "FEEDBACK_OTHER_PACK": (
+        "clause",
+        {"dir": "hw3", "pack": "hw2", "root": "/course/hw2"},
+        ("hw3: the active pack (hw2, /course/hw2) did not grade this batch", "GRADER_PACK"),
+    ),
     "FEEDBACK_NO_GRADEBOOK": (
         "clause",
         {"path": "out/gradebook.sqlite"},
@@ -492,6 +497,7 @@ SAMPLES |= {
         ("`doejane_1_2_data.npy` is larger", "not graded"),
     ),
     "LMS_UNMATCHED_FILES": ("sentence", {"count": 2}, ("2 files", "lms/unmatched/")),
+    "LMS_LINK": ("clause", {"entry": "notes.py"}, ("notes.py (a symbolic link", "not graded")),
     "LMS_NOT_FROM_LMS": ("clause", {"lms": "Moodle"}, ("not in this batch's Moodle download",)),
     "LMS_NO_PAGE": ("clause", {}, ("no feedback page",)),
     "LMS_NOT_GRADED": ("clause", {}, ("timed out or hit a grader error",)),
@@ -516,7 +522,12 @@ SAMPLES |= {
     "MOODLE_WROTE": ("fragment", {"out": "g.csv", "rows": 3}, ("wrote g.csv (3 students",)),
     "MOODLE_UNMATCHED": ("sentence", {"count": 2}, ("2 submissions have no Moodle participant",)),
     "MOODLE_NOT_GRADED": ("sentence", {"count": 1}, ("1 submissions timed out",)),
-    "MOODLE_TEAMS": ("sentence", {}, ("team assignment", "group ids", "do not import")),
+    "MOODLE_TEAMS": (
+        "clause",
+        {"dir": "hw3"},
+        ("hw3: this batch read a team assignment", "group ids", "no worksheet is written"),
+    ),
+    "MOODLE_OUT_OF": ("clause", {"got": "none"}, ("needs --out-of POINTS", "above 0", "skips")),
     "MOODLE_LISTED": (
         "sentence",
         {"listed": "g.csv.unmatched.txt"},

@@ -157,7 +157,8 @@ def test_student_text_reaches_no_spreadsheet_formula_and_no_terminal_control(
         assert "<b>click" not in page  # student text is HTML-escaped in the page
         # The students' feedback pages and the LMS round trip print and write student text too.
         run(capfd, log, "feedback", out, "--out", out / "feedback")
-        run(capfd, log, "export", out, "--format", "moodle", "--out", out / "format-moodle.csv")
+        moodle = ("--format", "moodle", "--out", out / "format-moodle.csv", "--out-of", "100")
+        run(capfd, log, "export", out, *moodle)
 
     # A regrade with other suites (one function's tests): the submissions with code change
     # score, and `regrade` prints and writes what changed, by student.
