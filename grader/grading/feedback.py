@@ -252,7 +252,7 @@ def diagnose(
 
     A bug explains it when its variant's answer agrees with ``got`` (only member ``part`` of a
     tuple result, if given) and, where the function has probes and ``ask`` can put them to the
-    student's function, with the student's answer on every probe; and when finite numbers are
+    student's function, with the student's whole answer on every probe; and when finite numbers are
     among what agreed, in every member compared (``telling``): agreeing on inf or nan alone
     says only that both fail, not why.
 
@@ -281,14 +281,18 @@ def _explains(
     bug: Bug, name: str, theirs: Any, tried: tuple[Probe, ...], own: _Lazy, part: int | None
 ) -> bool:
     """Whether the bug, which agrees with the student on the test's input (``theirs``), agrees
-    on every probe the student could answer too, with finite numbers among what agreed."""
+    on every probe the student could answer too, with finite numbers among what agreed.
+
+    ``part`` narrows only the test's own input: on the probes the whole answers must agree,
+    since a bug's hint may speak of every member (a loss and dW convention named together must
+    not be named to a student whose dW is right, issue 26)."""
     evidence = [theirs]
     for i, probe in enumerate(tried):
         mine = own[i]
         if own.gone:
             break  # the student's worker is gone: judge on what was asked before
         answer = _run(bug, name, probe.args, probe.kwargs)
-        if not agree(answer, mine, part):
+        if not agree(answer, mine):
             return False
         evidence.append(answer)
     return telling(evidence, part, RAISED)

@@ -97,7 +97,8 @@ NAMES: dict[str, tuple[frozenset[str], ...]] = {
         # the 0.5 * reg convention, alone and combined
         "smgrad-half-reg": "half-reg",
         "svmgrad-half-reg": "half-reg",
-        "smgrad-loss-half-reg": "half-reg",
+        # the 0.5 in the loss alone (dW right) is a penalty written wrong
+        "smgrad-loss-half-reg": "half-reg | reg-wrong",
         "svmgrad-loss-half-reg": "half-reg",
         "smgrad-reg-grad-1x": "half-reg",
         "smgrad-log-of-probability-half-reg": "log-of-p half-reg",
