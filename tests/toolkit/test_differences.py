@@ -34,6 +34,21 @@ def test_a_constant_factor_is_named(factor: float, words: str) -> None:
     assert text is not None and words in text
 
 
+def test_n_is_the_number_of_examples_not_the_first_arguments_rows() -> None:
+    """A loss not averaged over the N = 3 examples of X, the weights W (2, 3) passed first."""
+    expected = 0.75
+    inputs = {"W": W, "X": np.ones((3, 2)), "y": np.array([0, 1, 2]), "reg": 0.1}
+    text = differences.describe("loss", 3 * expected, expected, inputs)
+    assert text == "your loss is exactly N = 3 times the expected one"
+    assert differences.describe("loss", 2 * 3 * expected, expected, inputs) is None
+
+
+def test_without_the_examples_only_the_bare_factor_is_named() -> None:
+    expected = np.array([1.5, -2.0, 0.25])
+    text = differences.describe("x", 3 * expected, expected, {"W": W})
+    assert text == "your x is exactly 3 times the expected one"
+
+
 def test_an_offset_by_a_multiple_of_an_argument_is_named() -> None:
     expected = np.array([[0.1, 0.2, -0.3], [0.0, 0.4, 0.5]])
     text = differences.describe("dW", expected - 0.1 * W, expected, {"X": X, "W": W, "reg": 0.1})
