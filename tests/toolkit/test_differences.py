@@ -74,3 +74,25 @@ def test_a_failed_check_carries_the_sentence_on_its_own_line() -> None:
     assert "what differs: your loss is inf while the expected loss is 0.75" in info.value.message
     # hidden tests show the category, which never carries the numbers
     assert "0.75" not in info.value.category
+
+
+def test_a_hint_replaces_the_difference() -> None:
+    """docs/SUITES.md: "what differs" only where no known bug explains the answer."""
+
+    def diagnose(*_: object, **__: object) -> str:
+        return "a known bug"
+
+    with pytest.raises(StudentFailure) as info:
+        checks.expect_close(
+            "loss_fn", 1.5, 0.75, inputs={"X": X}, diagnose=diagnose, call=((X,), {})
+        )
+    assert "hint: a known bug" in info.value.message
+    assert "what differs" not in info.value.message
+    # a hint added after the check (compare's tuple members, with_hint) takes the line out
+    with pytest.raises(StudentFailure) as info:
+        checks.expect_close("loss_fn", 1.5, 0.75, inputs={"X": X})
+    fail = info.value
+    assert "what differs" in fail.message
+    checks._attach_hint(fail, "loss_fn", ((X,), {}), 1.5, diagnose)
+    assert "hint: a known bug" in fail.message and "what differs" not in fail.message
+    assert "what differs" not in str(fail)
