@@ -3,8 +3,8 @@
 No hint is better than a wrong one (issue 26), so where the bug library names nothing the
 student reads what is *true* of the numbers, found the same way for every function:
 
-* a non-finite answer where the expected one is finite (``your loss is inf while the expected
-  loss is 11500.0``);
+* a non-finite answer where the expected one is finite (``loss: yours is inf where the expected
+  value is 11500.0``);
 * an answer that is the expected one times a constant: 2, 1/2, -1, N or 1/N (N: the rows of the
   argument ``X`` or ``scores``), C or 1/C (the columns of ``scores``); without such an argument,
   the bare factor k or 1/k of a size k > 2 of an array argument;
