@@ -252,9 +252,9 @@ def diagnose(
 
     A bug explains it when its variant's answer agrees with ``got`` (only member ``part`` of a
     tuple result, if given) and, where the function has probes and ``ask`` can put them to the
-    student's function, with the student's whole answer on every probe; and when finite numbers are
-    among what agreed, in every member compared (``telling``): agreeing on inf or nan alone
-    says only that both fail, not why.
+    student's function, with the student's answer on every probe (the whole answer where both
+    are finite throughout); and when finite numbers are among what agreed, in every member
+    compared (``telling``): agreeing on inf or nan alone says only that both fail, not why.
 
     Without the bug library or the reference it patches (a student bundle), the variants'
     answers recorded for the public tests' inputs stand in for them (``grader.grading.answers``),
@@ -283,19 +283,33 @@ def _explains(
     """Whether the bug, which agrees with the student on the test's input (``theirs``), agrees
     on every probe the student could answer too, with finite numbers among what agreed.
 
-    ``part`` narrows only the test's own input: on the probes the whole answers must agree,
-    since a bug's hint may speak of every member (a loss and dW convention named together must
-    not be named to a student whose dW is right, issue 26)."""
+    ``part`` narrows the test's own input, and a probe where either answer is not finite
+    throughout; on a probe where both are, the whole answers must agree, since a bug's hint may
+    speak of every member (a loss and dW convention named together must not be named to a
+    student whose dW is right, issue 26)."""
     evidence = [theirs]
     for i, probe in enumerate(tried):
         mine = own[i]
         if own.gone:
             break  # the student's worker is gone: judge on what was asked before
         answer = _run(bug, name, probe.args, probe.kwargs)
-        if not agree(answer, mine):
+        whole = _finite_throughout(answer) and _finite_throughout(mine)
+        if not agree(answer, mine, None if whole else part):
             return False
         evidence.append(answer)
     return telling(evidence, part, RAISED)
+
+
+def _finite_throughout(x: Any) -> bool:
+    """Whether an answer (a tuple: each member) holds only finite numbers (a raise: no)."""
+    if x is RAISED:
+        return False
+    if isinstance(x, (tuple, list)):
+        return all(_finite_throughout(v) for v in x)
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return True
 
 
 class _Lazy:
