@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader import messages
+from grader.grading import differences
 
 RTOL, ATOL = 1e-6, 1e-8
 RTOL32 = {"value": 1e-4, "grad": 1e-3}
@@ -221,8 +222,6 @@ def _note_difference(
 ) -> None:
     """Say how ``got`` differs from ``expected``, only where no known bug's hint explains it
     (docs/SUITES.md; a hint attached later takes the line out again)."""
-    from grader.grading import differences
-
     if fail.hint is not None:
         return
     text = differences.describe(what or "result", got, expected, inputs)

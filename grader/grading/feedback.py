@@ -30,7 +30,7 @@ import numpy as np
 
 from grader import messages
 from grader.authoring import pack
-from grader.grading.checks import same_values, telling
+from grader.grading.checks import Ask, same_values, telling
 
 
 @dataclass(frozen=True)
@@ -175,10 +175,6 @@ def _clean_notes(notes: str) -> str:
 
 
 # -- fingerprints -------------------------------------------------------------------------
-
-
-#: ``ask(args, kwargs)``: the student's answer to another input of the failing function.
-Ask = Callable[[tuple[Any, ...], Mapping[str, Any]], Any]
 
 
 class _Raised:
