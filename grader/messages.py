@@ -127,14 +127,16 @@ HINT = "  hint: {hint}\n"
 #: No known bug explains a wrong answer: how it differs from the expected one (only what is true
 #: of the numbers: grader.grading.differences), under the public message.
 DIFFERS = "  what differs: {text}\n"
-DIFFERS_NOT_FINITE = "your {what} is {got} while the expected {what} is {expected}"
+#: ``what`` is whatever the check compared: a noun ("loss") or a phrase ("the learning rate at
+#: t = 0, 1, ..., 10 (index = t)"), so it leads, and "yours" follows.
+DIFFERS_NOT_FINITE = "{what}: yours is {got} where the expected value is {expected}"
 DIFFERS_SOME_NOT_FINITE = (
-    "your {what} has {got} entries where every expected entry is finite "
+    "{what}: yours has {got} entries where every expected entry is finite "
     "(the expected values there range over {expected})"
 )
-DIFFERS_FACTOR = "your {what} is exactly {factor} the expected one"
+DIFFERS_FACTOR = "{what}: yours is exactly {factor} the expected one"
 DIFFERS_BY_MULTIPLE = (
-    "your {what} differs from the expected one by exactly {c} times the argument `{arg}`"
+    "{what}: yours differs from the expected one by exactly {c} times the argument `{arg}`"
 )
 MUTATED = "`{name}` modified its argument `{arg}` in place; it must leave its inputs unchanged"
 PROPERTY = "`{name}` breaks a property the lecture states: {prop}.\n  falsifying input: {inputs}\n"

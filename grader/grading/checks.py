@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader import messages
+from grader.grading import differences
 
 RTOL, ATOL = 1e-6, 1e-8
 RTOL32 = {"value": 1e-4, "grad": 1e-3}
@@ -63,6 +64,7 @@ class StudentFailure(AssertionError):
         self.staff = staff
         self.detail = detail  # shown with --verbose and to staff
         self.hint = hint
+        self.difference = ""  # the "what differs" line in ``message``, while no hint explains it
 
 
 # -- normalizing what came back -----------------------------------------------------------------
@@ -158,8 +160,8 @@ def expect_close(
             messages.NOT_FINITE.format(name=name, what=shown) + _inputs_line(inputs),
             category=messages.NOT_FINITE_CATEGORY.format(what=not_finite(g64, brief=True)),
         )
-        _note_difference(fail, what, g64, exp, inputs)
         _attach_hint(fail, name, call, got, diagnose, ask)
+        _note_difference(fail, what, g64, exp, inputs)
         raise fail
     close = np.isclose(g64, exp, rtol=r, atol=a, equal_nan=True)
     if bool(np.all(close)):
@@ -184,8 +186,8 @@ def expect_close(
             detail=detail,
         ).rstrip()
     )
-    _note_difference(fail, what, g64, exp, inputs)
     _attach_hint(fail, name, call, got, diagnose, ask)
+    _note_difference(fail, what, g64, exp, inputs)
     raise fail
 
 
@@ -218,11 +220,14 @@ def _note_difference(
     expected: np.ndarray,
     inputs: Mapping[str, Any],
 ) -> None:
-    from grader.grading import differences
-
+    """Say how ``got`` differs from ``expected``, only where no known bug's hint explains it
+    (docs/SUITES.md; a hint attached later takes the line out again)."""
+    if fail.hint is not None:
+        return
     text = differences.describe(what or "result", got, expected, inputs)
     if text:
-        fail.message += "\n" + messages.DIFFERS.format(text=text).rstrip()
+        fail.difference = "\n" + messages.DIFFERS.format(text=text).rstrip()
+        fail.message += fail.difference
         fail.args = (fail.message,)
 
 
@@ -245,6 +250,9 @@ def _attach_hint(
     hint = diagnose(name, call[0], call[1], got, **more)
     if hint:
         fail.hint = hint
+        if fail.difference:  # the hint says why: "what differs" is for answers it cannot explain
+            fail.message = fail.message.replace(fail.difference, "", 1)
+            fail.difference = ""
         fail.message += "\n" + messages.HINT.format(hint=hint).rstrip()
         fail.args = (fail.message,)
 
@@ -343,7 +351,12 @@ def compare(
     call = (args, kwargs)
 
     def ask(a: tuple[Any, ...], k: Mapping[str, Any]) -> Any:
-        return student.call(name, *a, **k)
+        # a probe is not the test's own call: no timeout strike, no cut of the test (issue 26)
+        aside = getattr(student, "aside", None)
+        if aside is None:
+            return student.call(name, *a, **k)
+        with aside():
+            return student.call(name, *a, **k)
 
     if parts:
         if not isinstance(got, (tuple, list)) or len(got) != len(parts):

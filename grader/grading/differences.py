@@ -3,10 +3,11 @@
 No hint is better than a wrong one (issue 26), so where the bug library names nothing the
 student reads what is *true* of the numbers, found the same way for every function:
 
-* a non-finite answer where the expected one is finite (``your loss is inf while the expected
-  loss is 11500.0``);
+* a non-finite answer where the expected one is finite (``loss: yours is inf where the expected
+  value is 11500.0``);
 * an answer that is the expected one times a constant: 2, 1/2, -1, N or 1/N (N: the rows of the
-  first array argument), C or 1/C (its columns);
+  argument ``X`` or ``scores``), C or 1/C (the columns of ``scores``); without such an argument,
+  the bare factor k or 1/k of a size k > 2 of an array argument;
 * an answer that differs from the expected one by exactly a multiple of one of the array
   arguments (a penalty's gradient off by ``reg * W``).
 
@@ -24,6 +25,9 @@ from grader import messages
 
 #: Relative tolerance of "exactly": far below any real mistake, above float64 noise.
 EXACT = 1e-7
+#: The argument names that hold the examples, one per row (N of them; scores' columns are the
+#: C classes). The first array argument is no guide: it may be the weights W, (D, C).
+EXAMPLES = ("X", "scores")
 
 
 def describe(what: str, got: Any, expected: Any, inputs: Mapping[str, Any]) -> str | None:
@@ -67,13 +71,18 @@ def _factor(g: np.ndarray, e: np.ndarray, inputs: Mapping[str, Any]) -> str | No
     if not np.any(e) or _close(g, e):
         return None
     named = [(2.0, "twice"), (0.5, "half"), (-1.0, "minus")]
-    first = next((np.asarray(v) for v in inputs.values() if _array(v) and np.ndim(v) >= 1), None)
-    if first is not None and first.shape[0] > 1:
-        n = first.shape[0]
-        named += [(float(n), f"N = {n} times"), (1 / n, f"1/N = 1/{n} times")]
-        if first.ndim == 2 and first.shape[1] > 1 and first.shape[1] != n:
-            c = first.shape[1]
+    examples = next((k for k in EXAMPLES if _array(inputs.get(k)) and np.ndim(inputs[k]) >= 1), "")
+    if examples:
+        held = np.asarray(inputs[examples])
+        n = held.shape[0]
+        if n > 1:
+            named += [(float(n), f"N = {n} times"), (1 / n, f"1/N = 1/{n} times")]
+        if examples == "scores" and held.ndim == 2 and held.shape[1] not in (1, n):
+            c = held.shape[1]
             named += [(float(c), f"C = {c} times"), (1 / c, f"1/C = 1/{c} times")]
+    else:  # which size is N is not known here: the bare factor, from the arrays' sizes
+        sizes = {d for v in inputs.values() if _array(v) for d in np.shape(v) if d > 2}
+        named += [(k, f"{w} times") for d in sorted(sizes) for k, w in ((d, d), (1 / d, f"1/{d}"))]
     for k, words in named:
         if _close(g, k * e):
             return words

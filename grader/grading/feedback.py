@@ -30,7 +30,7 @@ import numpy as np
 
 from grader import messages
 from grader.authoring import pack
-from grader.grading.checks import same_values, telling
+from grader.grading.checks import Ask, same_values, telling
 
 
 @dataclass(frozen=True)
@@ -180,10 +180,6 @@ def _clean_notes(notes: str) -> str:
 # -- fingerprints -------------------------------------------------------------------------
 
 
-#: ``ask(args, kwargs)``: the student's answer to another input of the failing function.
-Ask = Callable[[tuple[Any, ...], Mapping[str, Any]], Any]
-
-
 class _Raised:
     """What a call that raised answered (a probe the student's code or a variant fails on)."""
 
@@ -255,9 +251,9 @@ def diagnose(
 
     A bug explains it when its variant's answer agrees with ``got`` (only member ``part`` of a
     tuple result, if given) and, where the function has probes and ``ask`` can put them to the
-    student's function, with the student's answer on every probe; and when finite numbers are
-    among what agreed, in every member compared (``telling``): agreeing on inf or nan alone
-    says only that both fail, not why.
+    student's function, with the student's answer on every probe (the whole answer where both
+    are finite throughout); and when finite numbers are among what agreed, in every member
+    compared (``telling``): agreeing on inf or nan alone says only that both fail, not why.
 
     Without the bug library or the reference it patches (a student bundle), the variants'
     answers recorded for the public tests' inputs stand in for them (``grader.grading.answers``),
@@ -284,17 +280,35 @@ def _explains(
     bug: Bug, name: str, theirs: Any, tried: tuple[Probe, ...], own: _Lazy, part: int | None
 ) -> bool:
     """Whether the bug, which agrees with the student on the test's input (``theirs``), agrees
-    on every probe the student could answer too, with finite numbers among what agreed."""
+    on every probe the student could answer too, with finite numbers among what agreed.
+
+    ``part`` narrows the test's own input, and a probe where either answer is not finite
+    throughout; on a probe where both are, the whole answers must agree, since a bug's hint may
+    speak of every member (a loss and dW convention named together must not be named to a
+    student whose dW is right, issue 26)."""
     evidence = [theirs]
     for i, probe in enumerate(tried):
         mine = own[i]
         if own.gone:
             break  # the student's worker is gone: judge on what was asked before
         answer = _run(bug, name, probe.args, probe.kwargs)
-        if not agree(answer, mine, part):
+        whole = _finite_throughout(answer) and _finite_throughout(mine)
+        if not agree(answer, mine, None if whole else part):
             return False
         evidence.append(answer)
     return telling(evidence, part, RAISED)
+
+
+def _finite_throughout(x: Any) -> bool:
+    """Whether an answer (a tuple: each member) holds only finite numbers (a raise: no)."""
+    if x is RAISED:
+        return False
+    if isinstance(x, (tuple, list)):
+        return all(_finite_throughout(v) for v in x)
+    try:
+        return bool(np.all(np.isfinite(np.asarray(x, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return True
 
 
 class _Lazy:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,6 +91,19 @@ class Student:
             if peak:
                 self.usage.peak_memory = max(self.usage.peak_memory, peak - self._footprint[lean])
             w.close()
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        """Calls that are not the test's own: the known-bug probes of a failed check
+        (grader.grading.feedback). A timeout among them is no strike against the limits of
+        later calls (``Sandbox.budget``), and neither it nor their time marks this test."""
+        spent = self._sandbox.budget()
+        slowest, cut_by = self.usage.slowest_call, self.usage.cut_by
+        try:
+            yield
+        finally:
+            self._sandbox.restore_budget(spent)
+            self.usage.slowest_call, self.usage.cut_by = slowest, cut_by
 
     def measured(self, call: Callable[[], T]) -> T:
         """Run one call of student code, noting its time and which limit stopped it, if one did."""

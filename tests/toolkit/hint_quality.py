@@ -14,7 +14,8 @@ which mistakes of the corpus that bug's hint names. Per corpus entry:
 * caught: a test of its function fails;
 * named: every mistake of the entry is named by a hint shown on a failed test (a crash: the
   exception it raised is shown);
-* misleading: a hint shown names a mistake the entry does not have;
+* misleading: a hint shown names a mistake the entry does not have, or is not in the library
+  (then nothing says it is true of the entry);
 * public: a public test fails (the student sees it with ``grader check`` before submitting).
 
 Run as a script (``.venv/bin/python tests/toolkit/hint_quality.py``), it grades the corpus and
@@ -65,6 +66,8 @@ MISTAKES: dict[str, str] = {
     "crash": "raises (TypeError, NameError, a hard-coded CUDA device)",
 }
 CORRECT = "correct"
+#: How ``Judged.misleading`` lists a hint that is not in the bug library (nothing says it is true).
+UNLISTED = "not in the library: "
 
 #: Bug id of tests/grading/bugs.py -> the corpus mistakes its hint names: one or more
 #: alternatives (``|``), each a set of mistakes named together. A hint is true of an entry when
@@ -97,7 +100,8 @@ NAMES: dict[str, tuple[frozenset[str], ...]] = {
         # the 0.5 * reg convention, alone and combined
         "smgrad-half-reg": "half-reg",
         "svmgrad-half-reg": "half-reg",
-        "smgrad-loss-half-reg": "half-reg",
+        # the 0.5 in the loss alone (dW right) is a penalty written wrong
+        "smgrad-loss-half-reg": "half-reg | reg-wrong",
         "svmgrad-loss-half-reg": "half-reg",
         "smgrad-reg-grad-1x": "half-reg",
         "smgrad-log-of-probability-half-reg": "log-of-p half-reg",
@@ -254,7 +258,8 @@ class Judged:
     unlisted: list[str] = field(default_factory=list)  # hints not in the library
     unjudged: list[str] = field(default_factory=list)  # bug ids missing from NAMES (misleading)
     named: frozenset[str] = frozenset()  # the entry's mistakes that a hint names
-    misleading: list[str] = field(default_factory=list)  # bug ids naming a mistake it lacks
+    # bug ids naming a mistake it lacks, and UNLISTED + the start of each hint not in the library
+    misleading: list[str] = field(default_factory=list)
     lost_points: bool = False  # a correct variant: some test of its function failed
 
     @property
@@ -280,6 +285,8 @@ def judge(entry: Entry, outcomes: list[TestOutcome], library: dict[str, dict[str
             named.update(*true_of_it)
         else:
             misleading.append(bug)
+    # a hint not found in the library cannot be judged true of the entry: it counts as misleading
+    misleading += [f"{UNLISTED}{hint[:60]}" for hint in unlisted]
     if entry.shows and any(entry.shows.lower() in t.output.lower() for t in failed):
         named.add("crash")
     return Judged(

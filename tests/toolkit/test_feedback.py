@@ -252,6 +252,32 @@ def test_a_row_shifted_log_of_probability_is_never_told_to_shift() -> None:
         assert all(hint != BUGS[s].hint for s in shift_ids)
 
 
+def test_a_member_alone_never_names_a_bug_whose_other_member_differs() -> None:
+    """Rows shifted then log(p), 0.5 * reg in the loss only, dW right: the loss is inf on public
+    test_softmax_loss_and_grad_large_scores' input, where the log-of-p-and-half-reg bug agrees
+    on the loss alone; its hint says dW's penalty is reg * W, which is false of this dW."""
+    student = variant(
+        Bug(
+            "",
+            "softmax_loss_and_grad",
+            BUGS["smgrad-log-of-probability"].file,
+            BUGS["smgrad-log-of-probability"].old,
+            BUGS["smgrad-log-of-probability"].new,
+            "",
+            also=BUGS["smgrad-loss-half-reg"].edits,
+        )
+    )
+    W = np.array([[2500.0, -1000.0, 0.0], [0.0, 1500.0, -2500.0]])
+    X = np.array([[4.0, 0.0], [-1.0, 3.0], [0.5, -4.0]])
+    args = (W, X, np.array([2, 0, 1]), 0.0)
+    with np.errstate(all="ignore"):
+        got = student(*_copies(args, {})[0])
+    assert np.isinf(got[0])
+    hint = feedback.diagnose("softmax_loss_and_grad", args, {}, got, ask=_asking(student), part=0)
+    assert hint != BUGS["smgrad-log-of-probability-half-reg"].hint
+    assert hint is None or "reg * W" not in hint
+
+
 def test_telling_needs_a_finite_number_in_every_member() -> None:
     assert not checks.telling([float("inf")])
     assert not checks.telling([(float("inf"), np.full((2, 2), np.nan))])

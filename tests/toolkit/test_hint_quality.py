@@ -148,6 +148,10 @@ def test_judging_a_grading() -> None:
     other = hq.judge(entry, [outcome("hidden", "failed", by_id["ce-sign"])], library)
     assert other.misleading == ["ce-sign"] and other.unjudged == ["ce-sign"]
     assert told_to_shift(wrong) and not told_to_shift(right)
+    made_up = hq.judge(entry, [outcome("public", "failed", "a hint nobody wrote")], library)
+    assert made_up.unlisted == ["a hint nobody wrote"] and not made_up.named
+    assert made_up.misleading == [hq.UNLISTED + "a hint nobody wrote"]
+    assert hq.figures([made_up]).misleading == 1
     shift = hq.judge(entry, [outcome("hidden", "failed", by_id["smgrad-no-shift"])], library)
     assert told_to_shift(shift) and shift.misleading == ["smgrad-no-shift"]
     passed = hq.judge(entry, [outcome("public", "passed", by_id["ce-no-shift"])], library)

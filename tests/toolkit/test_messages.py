@@ -194,28 +194,28 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     "HINT": ("fragment", {"hint": "the sum must skip j = y_i."}, ("hint: the sum must skip",)),
     "DIFFERS": (
         "fragment",
-        {"text": "your loss is exactly twice the expected one"},
-        ("what differs: your loss is exactly twice",),
+        {"text": "loss: yours is exactly twice the expected one"},
+        ("what differs: loss: yours is exactly twice",),
     ),
     "DIFFERS_NOT_FINITE": (
         "clause",
         {"what": "loss", "got": "inf", "expected": "11500"},
-        ("your loss is inf while the expected loss is 11500",),
+        ("loss: yours is inf where the expected value is 11500",),
     ),
     "DIFFERS_SOME_NOT_FINITE": (
         "clause",
         {"what": "dW", "got": "nan and inf", "expected": "-0.5 .. 2"},
-        ("your dW has nan and inf entries where every expected entry is finite", "-0.5 .. 2"),
+        ("dW: yours has nan and inf entries where every expected entry is finite", "-0.5 .. 2"),
     ),
     "DIFFERS_FACTOR": (
         "clause",
         {"what": "loss", "factor": "N = 3 times"},
-        ("your loss is exactly N = 3 times the expected one",),
+        ("loss: yours is exactly N = 3 times the expected one",),
     ),
     "DIFFERS_BY_MULTIPLE": (
         "clause",
         {"what": "dW", "c": "-0.1", "arg": "W"},
-        ("your dW differs from the expected one by exactly -0.1 times the argument `W`",),
+        ("dW: yours differs from the expected one by exactly -0.1 times the argument `W`",),
     ),
     "MUTATED": (
         "clause",
