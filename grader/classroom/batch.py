@@ -393,7 +393,7 @@ def _grade_dask(
         recycle=options.recycle,
         wait=options.dask_wait,
     )
-    tasks = [(f"grade-{job.id}-{digest[:12]}", job.path.resolve()) for job, digest in todo]
+    tasks = [(job.id, job.path.resolve()) for job, _ in todo]
     try:
         for i, graded in cluster.grade(tasks, address, settings, progress.status):
             job, digest = todo[i]

@@ -30,6 +30,7 @@ import importlib.metadata
 import platform
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,7 @@ def grade(
     settings: Settings,
     say: Callable[[str], None],
 ) -> Iterator[tuple[int, Graded]]:
-    """Grade ``tasks`` (a Dask key and a submission's path each) on the scheduler at ``address``;
+    """Grade ``tasks`` (a submission's id and its path each) on the scheduler at ``address``;
     yields ``(index in tasks, Graded)`` as each finishes. ``say`` gets the cluster's state
     (workers connected, what runs) whenever it changes. Raises ``ClusterError`` to stop."""
     if not tasks:
@@ -235,7 +236,10 @@ def _run(
     deadline = settings.timeout + GRACE  # the worker's own limit, and a margin
     pending: dict[Any, int] = {}  # Future -> index in tasks
     news = threading.Event()  # set when a future is done
-    keys = {task[0]: i for i, task in enumerate(tasks)}
+    # Keys of this run only: another batch on the same scheduler (another course, --only, other
+    # options) grading a submission of the same id and content must not share its task.
+    keys = _keys(tasks)
+    key_of = {i: key for key, i in keys.items()}
     queued = collections.deque(range(len(tasks)))  # not yet submitted (or to submit again)
     left = len(tasks)
     alone_since: float | None = None
@@ -246,14 +250,14 @@ def _run(
             alone_since = None if workers else alone_since or time.monotonic()
             while queued and len(pending) < max(1, workers) * AHEAD:
                 i = queued.popleft()
-                key, path = tasks[i]
+                path = tasks[i][1]
                 fut = client.submit(
                     grade_task,
                     shipping.submission_wire(path),
                     archive.digest,
                     plain,
                     ours,
-                    key=key,
+                    key=key_of[i],
                     pure=False,
                     retries=1,
                 )
@@ -277,7 +281,8 @@ def _run(
                     running.pop(fut.key, None)
                     left -= 1
                     yield i, _overdue(deadline, now)
-            state = _state(workers, [k for k in running if k in keys], settings, alone_since)
+            ids = [tasks[keys[k]][0] for k in running if k in keys]
+            state = _state(workers, ids, settings, alone_since)
             if state != last:
                 say(state)
                 last = state
@@ -287,6 +292,12 @@ def _run(
         if pending:
             with contextlib.suppress(Exception):
                 client.cancel(list(pending))
+
+
+def _keys(tasks: Sequence[tuple[str, Path]]) -> dict[str, int]:
+    """A Dask key for each task, unique to this run (key -> index in tasks)."""
+    run = uuid.uuid4().hex[:16]
+    return {f"grade-{sid}-{run}-{i}": i for i, (sid, _) in enumerate(tasks)}
 
 
 def _refuse_others(client: Any, ours: dict[str, str]) -> None:
@@ -329,9 +340,10 @@ def _workers(client: Any, settings: Settings, alone_since: float | None) -> int:
 
 
 def _state(workers: int, running: list[str], settings: Settings, alone: float | None) -> str:
+    """The progress line; ``running``: the ids of the submissions being graded."""
     if workers <= 0:
         return f"dask: no worker connected; waiting up to {settings.wait:g} s for one"
-    names = ", ".join(k.removeprefix("grade-").rsplit("-", 1)[0] for k in sorted(running)[:4])
+    names = ", ".join(sorted(running)[:4])
     more = f" and {len(running) - 4} more" if len(running) > 4 else ""
     return f"dask: {workers} worker{'s' * (workers != 1)} connected; grading {names or '-'}{more}"
 

@@ -1,0 +1,130 @@
+"""The coordinator's loop of ``grader batch --dask`` (grader.classroom.cluster) against a fake
+Dask client: what it submits, how it reads the workers' start events, when it cancels. No
+scheduler, no worker (tests/toolkit/test_cluster.py runs a real cluster)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from grader.classroom import cluster, shipping
+from grader.classroom.process import Graded
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+ANSWER = {"kind": "ok", "result": {}, "started": 0.0, "finished": 0.0}
+
+
+class Future:
+    """Done after ``polls`` looks at it (``done()``), with ``ANSWER``."""
+
+    def __init__(self, key: str, polls: int) -> None:
+        self.key = key
+        self.polls = polls
+        self.status = "pending"
+        self.callbacks: list[Callable[[Any], None]] = []
+
+    def done(self) -> bool:
+        if self.status == "pending":
+            self.polls -= 1
+            if self.polls <= 0:
+                self.status = "finished"
+        return self.status != "pending"
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        self.callbacks.append(fn)
+
+    def cancel(self) -> None:
+        self.status = "cancelled"
+
+    def result(self) -> dict[str, Any]:
+        return ANSWER
+
+
+class FakeClient:
+    """Two single-threaded workers; each submitted task announces its start on ``worker``
+    (at the worker's clock, ``skew`` ahead of ours) and answers after ``polls`` looks."""
+
+    def __init__(self, polls: int = 3, worker: str = "tcp://w1", skew: float = 0.0) -> None:
+        self.status = "running"
+        self.polls = polls
+        self.worker = worker
+        self.skew = skew  # the worker's clock, ahead of ours
+        self.workers = {"tcp://w1": 1, "tcp://w2": 1}
+        self.handler: Callable[[tuple[float, dict[str, Any]]], None] | None = None
+        self.futures: list[Future] = []
+
+    def run(self, fn: Callable[[], Any], **_: Any) -> dict[str, Any]:
+        return {w: fn() for w in self.workers}
+
+    def register_plugin(self, plugin: Any, name: str) -> None:
+        pass
+
+    def subscribe_topic(self, topic: str, handler: Any) -> None:
+        self.handler = handler
+
+    def unsubscribe_topic(self, topic: str) -> None:
+        pass
+
+    def nthreads(self) -> dict[str, int]:
+        return dict(self.workers)
+
+    def submit(self, fn: Any, *args: Any, key: str, **_: Any) -> Future:
+        fut = Future(key, self.polls)
+        self.futures.append(fut)
+        assert self.handler is not None
+        # the event arrives on the client's own thread, as Dask's do
+        at = time.time() + self.skew
+        msg = {"key": key, "worker": self.worker, "at": at}
+        t = threading.Thread(target=self.handler, args=((at, msg),))
+        t.start()
+        t.join()
+        return fut
+
+    def cancel(self, futures: list[Future]) -> None:
+        for f in futures:
+            f.cancel()
+
+    def close(self, timeout: float = 0) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "POLL", 0.001)
+    archive = shipping.PackArchive("0" * 64, b"", ())
+    monkeypatch.setattr(shipping.PackArchive, "build", staticmethod(lambda: archive))
+
+
+def _grade(
+    client: FakeClient, monkeypatch: pytest.MonkeyPatch, tasks: list[tuple[str, Path]], **kw: Any
+) -> list[tuple[int, Graded]]:
+    monkeypatch.setattr(cluster, "Client", lambda *a, **k: client)
+    settings = cluster.Settings(options={}, timeout=kw.pop("timeout", 30.0), recycle=1, **kw)
+    monkeypatch.setattr(shipping, "submission_wire", lambda path: {"path": str(path)})
+    lines: list[str] = []
+    return list(cluster.grade(tasks, "tcp://127.0.0.1:8786", settings, lines.append))
+
+
+TASKS = [("stub", Path("/class/stub")), ("s01", Path("/class/s01"))]
+
+
+def test_two_batches_of_the_same_submissions_never_share_a_dask_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two courses (or a full batch and an --only one) on one scheduler, each with a "stub" of
+    the same content: each batch's tasks have keys of their own, so neither records the other's
+    result nor cancels the other's task."""
+    first, second = FakeClient(), FakeClient()
+    assert [g.kind for _, g in _grade(first, monkeypatch, TASKS)] == ["ok", "ok"]
+    assert [g.kind for _, g in _grade(second, monkeypatch, TASKS)] == ["ok", "ok"]
+    keys = [{f.key for f in c.futures} for c in (first, second)]
+    assert len(keys[0]) == len(keys[1]) == 2
+    assert not keys[0] & keys[1]
