@@ -28,6 +28,7 @@ import collections
 import contextlib
 import importlib.metadata
 import platform
+import queue
 import threading
 import time
 import uuid
@@ -225,21 +226,26 @@ def _run(
     _refuse_others(client, ours)
     name = f"grader-pack-{archive.digest[:16]}"
     client.register_plugin(PackPlugin(archive.digest, archive.data), name=name)
+    # Keys of this run only: another batch on the same scheduler (another course, --only, other
+    # options) grading a submission of the same id and content must not share its task.
+    keys = _keys(tasks)
+    key_of = {i: key for key, i in keys.items()}
     running: dict[str, tuple[str, float]] = {}  # key -> (worker, when it started)
+    # Start events arrive on the client's own thread: they reach this loop through a queue, and
+    # only this loop reads or changes ``running`` (the handler changing it while the loop
+    # iterated it stopped the batch: "dictionary changed size during iteration").
+    events: queue.SimpleQueue[tuple[str, str, float]] = queue.SimpleQueue()
 
     def started(event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
-        running[str(msg["key"])] = (str(msg.get("worker", "")), float(msg["at"]))
+        if str(msg.get("key")) in keys:  # not another batch's task
+            events.put((str(msg["key"]), str(msg.get("worker", "")), float(msg["at"])))
 
     client.subscribe_topic(TOPIC, started)
     plain = {"options": settings.options, "timeout": settings.timeout, "recycle": settings.recycle}
     deadline = settings.timeout + GRACE  # the worker's own limit, and a margin
     pending: dict[Any, int] = {}  # Future -> index in tasks
     news = threading.Event()  # set when a future is done
-    # Keys of this run only: another batch on the same scheduler (another course, --only, other
-    # options) grading a submission of the same id and content must not share its task.
-    keys = _keys(tasks)
-    key_of = {i: key for key, i in keys.items()}
     queued = collections.deque(range(len(tasks)))  # not yet submitted (or to submit again)
     left = len(tasks)
     alone_since: float | None = None
@@ -265,6 +271,7 @@ def _run(
                 pending[fut] = i
             news.wait(POLL)
             news.clear()
+            _drain(events, {f.key for f in pending}, running)
             for fut in [f for f in pending if f.done()]:
                 i = pending.pop(fut)
                 running.pop(fut.key, None)
@@ -292,6 +299,22 @@ def _run(
         if pending:
             with contextlib.suppress(Exception):
                 client.cancel(list(pending))
+
+
+def _drain(
+    events: queue.SimpleQueue[tuple[str, str, float]],
+    pending: set[str],
+    running: dict[str, tuple[str, float]],
+) -> None:
+    """Move the start events received so far into ``running`` (those of pending tasks only: a
+    late event of a task already done is not a task running)."""
+    while True:
+        try:
+            key, worker, at = events.get_nowait()
+        except queue.Empty:
+            return
+        if key in pending:
+            running[key] = (worker, at)
 
 
 def _keys(tasks: Sequence[tuple[str, Path]]) -> dict[str, int]:

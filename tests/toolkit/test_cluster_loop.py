@@ -4,6 +4,7 @@ scheduler, no worker (tests/toolkit/test_cluster.py runs a real cluster)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -128,3 +129,40 @@ def test_two_batches_of_the_same_submissions_never_share_a_dask_task(
     keys = [{f.key for f in c.futures} for c in (first, second)]
     assert len(keys[0]) == len(keys[1]) == 2
     assert not keys[0] & keys[1]
+
+
+class Chatty(FakeClient):
+    """Start events of another batch's tasks keep arriving on the client's thread, as on a shared
+    scheduler, while the loop runs."""
+
+    def subscribe_topic(self, topic: str, handler: Any) -> None:
+        super().subscribe_topic(topic, handler)
+        self.stop = threading.Event()
+
+        def chatter() -> None:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                handler((0.0, {"key": f"grade-other-{n}", "worker": "tcp://w2", "at": time.time()}))
+
+        self.thread = threading.Thread(target=chatter, daemon=True)
+        self.thread.start()
+
+    def unsubscribe_topic(self, topic: str) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def test_start_events_arriving_while_the_loop_reads_them_do_not_crash_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event handler runs on the client's thread: the loop must never iterate a dict the
+    handler changes ("dictionary changed size during iteration")."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        tasks = [(f"s{i:02}", Path(f"/class/s{i:02}")) for i in range(40)]
+        graded = _grade(Chatty(polls=20), monkeypatch, tasks)
+    finally:
+        sys.setswitchinterval(old)
+    assert sorted(i for i, _ in graded) == list(range(40))
