@@ -230,7 +230,7 @@ def _run(
     # options) grading a submission of the same id and content must not share its task.
     keys = _keys(tasks)
     key_of = {i: key for key, i in keys.items()}
-    running: dict[str, tuple[str, float]] = {}  # key -> (worker, when it started)
+    running: dict[str, tuple[str, float]] = {}  # key -> (worker, our monotonic clock at start)
     # Start events arrive on the client's own thread: they reach this loop through a queue, and
     # only this loop reads or changes ``running`` (the handler changing it while the loop
     # iterated it stopped the batch: "dictionary changed size during iteration").
@@ -239,7 +239,8 @@ def _run(
     def started(event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
         if str(msg.get("key")) in keys:  # not another batch's task
-            events.put((str(msg["key"]), str(msg.get("worker", "")), float(msg["at"])))
+            # stamped with our clock as it arrives: the worker's clock may be off by minutes
+            events.put((str(msg["key"]), str(msg.get("worker", "")), time.monotonic()))
 
     client.subscribe_topic(TOPIC, started)
     plain = {"options": settings.options, "timeout": settings.timeout, "recycle": settings.recycle}
@@ -280,14 +281,14 @@ def _run(
                     continue
                 left -= 1
                 yield i, _outcome(fut)
-            now = time.time()
+            now = time.monotonic()
             for fut in [f for f in pending if f.key in running]:
                 if now - running[fut.key][1] > deadline:
                     i = pending.pop(fut)
                     fut.cancel()
                     running.pop(fut.key, None)
                     left -= 1
-                    yield i, _overdue(deadline, now)
+                    yield i, _overdue(deadline, time.time())
             ids = [tasks[keys[k]][0] for k in running if k in keys]
             state = _state(workers, ids, settings, alone_since)
             if state != last:

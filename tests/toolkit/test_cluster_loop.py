@@ -166,3 +166,17 @@ def test_start_events_arriving_while_the_loop_reads_them_do_not_crash_it(
     finally:
         sys.setswitchinterval(old)
     assert sorted(i for i, _ in graded) == list(range(40))
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0])
+def test_a_workers_clock_off_by_an_hour_neither_cancels_nor_stretches_deadlines(
+    monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    """Deadlines run on the coordinator's clock from when the start event arrives, whatever time
+    the worker's clock says."""
+    graded = _grade(FakeClient(polls=3, skew=skew), monkeypatch, TASKS)
+    assert [g.kind for _, g in graded] == ["ok", "ok"]
+    monkeypatch.setattr(cluster, "GRACE", 0.0)
+    # answers long after a deadline of 0 s: cancelled, not stretched by the worker's clock
+    graded = _grade(FakeClient(polls=500, skew=skew), monkeypatch, TASKS, timeout=0.0)
+    assert [g.kind for _, g in graded] == ["timeout", "timeout"]
