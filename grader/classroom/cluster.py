@@ -141,9 +141,6 @@ def grade_task(
     ``digest`` on this worker's warm grading process. Returns ``Graded``'s fields as plain data,
     or ``{"refused": sentence}`` when this worker runs another installation."""
     worker = get_worker()
-    with contextlib.suppress(Exception):  # the progress line only
-        key = str(worker.get_current_task())
-        worker.log_event(TOPIC, {"key": key, "worker": worker.address, "at": time.time()})
     refused = mismatch(worker.address, versions(), expected)
     if refused is not None:
         return {"refused": refused}
@@ -155,6 +152,11 @@ def grade_task(
         return _failed(why, started)
     global _PROC
     with _LOCK:  # one grading at a time per worker process (pytest in-process)
+        # the start the deadline runs from: now, not while this task waited for the lock behind
+        # another thread's grading (a worker of several threads)
+        with contextlib.suppress(Exception):
+            key = str(worker.get_current_task())
+            worker.log_event(TOPIC, {"key": key, "worker": worker.address, "at": time.time()})
         if _PROC is not None and _PROC.assignment != str(folder):
             _PROC.close()
             _PROC = None
@@ -253,7 +255,8 @@ def _run(
     last = ""
     try:
         while left:
-            workers = _workers(client, settings, alone_since)
+            connected = _workers(client, settings, alone_since)
+            workers = len(connected)
             alone_since = None if workers else alone_since or time.monotonic()
             while queued and len(pending) < max(1, workers) * AHEAD:
                 i = queued.popleft()
@@ -273,6 +276,9 @@ def _run(
             news.wait(POLL)
             news.clear()
             _drain(events, {f.key for f in pending}, running)
+            # a task whose worker left is retried elsewhere: its deadline runs from that start
+            for key in [k for k, (w, _) in running.items() if w not in connected]:
+                del running[key]
             for fut in [f for f in pending if f.done()]:
                 i = pending.pop(fut)
                 running.pop(fut.key, None)
@@ -338,15 +344,17 @@ def _refuse_others(client: Any, ours: dict[str, str]) -> None:
         raise ClusterError("\n".join(refused))
 
 
-def _workers(client: Any, settings: Settings, alone_since: float | None) -> int:
-    """The workers connected now; ``ClusterError`` once there were none (or no scheduler) for
-    ``settings.wait`` seconds."""
+def _workers(client: Any, settings: Settings, alone_since: float | None) -> dict[str, int]:
+    """The workers connected now (address -> threads); ``ClusterError`` once there were none
+    (or no scheduler) for ``settings.wait`` seconds."""
     count = -1
+    connected: dict[str, int] = {}
     if client.status == "running":
         with contextlib.suppress(Exception):
-            count = len(client.nthreads())
+            connected = dict(client.nthreads())
+            count = len(connected)
     if count > 0:
-        return count
+        return connected
     if client.status == "closed" or (
         alone_since is not None and time.monotonic() - alone_since > settings.wait
     ):
@@ -360,7 +368,7 @@ def _workers(client: Any, settings: Settings, alone_since: float | None) -> int:
             "far is saved in the gradebook; start workers (or the scheduler) and run the same "
             "command again: it grades only what is missing"
         )
-    return 0
+    return {}
 
 
 def _state(workers: int, running: list[str], settings: Settings, alone: float | None) -> str:

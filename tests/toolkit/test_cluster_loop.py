@@ -180,3 +180,14 @@ def test_a_workers_clock_off_by_an_hour_neither_cancels_nor_stretches_deadlines(
     # answers long after a deadline of 0 s: cancelled, not stretched by the worker's clock
     graded = _grade(FakeClient(polls=500, skew=skew), monkeypatch, TASKS, timeout=0.0)
     assert [g.kind for _, g in graded] == ["timeout", "timeout"]
+
+
+def test_a_start_on_a_worker_that_left_does_not_count_toward_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task whose worker died is retried on another: the first attempt's start must not
+    cancel the retry (here its start was announced by a worker no longer connected)."""
+    monkeypatch.setattr(cluster, "GRACE", 0.0)
+    client = FakeClient(polls=5, worker="tcp://gone")
+    graded = _grade(client, monkeypatch, TASKS, timeout=0.0)
+    assert [g.kind for _, g in graded] == ["ok", "ok"]
