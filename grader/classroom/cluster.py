@@ -17,9 +17,11 @@ hands it one ``Graded`` per submission, as ``_grade_local`` does.
   the batch connects (and by each task, for a worker that joins later); a mismatch stops the
   batch before that worker grades anything, naming the worker and the versions.
 * **Never hangs**: with no worker for ``wait`` seconds, or the scheduler unreachable as long,
-  the batch stops with what finished saved and says how to resume; a task past its deadline
-  (the submission's time limit plus the grading process's start) is cancelled and recorded as
-  timed out. The progress line says how many workers are connected and what runs.
+  or a worker or the scheduler silent as long when the batch starts (Dask's calls have no
+  timeout of their own: ``_bounded``), the batch stops with what finished saved and says how
+  to resume; a task past its deadline (the submission's time limit plus the grading process's
+  start) is cancelled and recorded as timed out. The progress line says how many workers are
+  connected and what runs.
 """
 
 from __future__ import annotations
@@ -225,9 +227,14 @@ def _run(
     settings: Settings,
     say: Callable[[str], None],
 ) -> Iterator[tuple[int, Graded]]:
-    _refuse_others(client, ours)
+    _refuse_others(client, ours, settings.wait)
     name = f"grader-pack-{archive.digest[:16]}"
-    client.register_plugin(PackPlugin(archive.digest, archive.data), name=name)
+    plugin = PackPlugin(archive.digest, archive.data)
+    _bounded(
+        lambda: client.register_plugin(plugin, name=name),
+        settings.wait,
+        "the Dask scheduler (given the pack for its workers)",
+    )
     # Keys of this run only: another batch on the same scheduler (another course, --only, other
     # options) grading a submission of the same id and content must not share its task.
     keys = _keys(tasks)
@@ -330,18 +337,68 @@ def _keys(tasks: Sequence[tuple[str, Path]]) -> dict[str, int]:
     return {f"grade-{sid}-{run}-{i}": i for i, (sid, _) in enumerate(tasks)}
 
 
-def _refuse_others(client: Any, ours: dict[str, str]) -> None:
-    """Stop before any grading if a connected worker runs another installation."""
-    try:
-        theirs = client.run(versions)
-    except Exception as exc:  # a worker that cannot even run this
+def _refuse_others(client: Any, ours: dict[str, str], wait: float) -> None:
+    """Stop before any grading if a connected worker runs another installation (or does not
+    answer within ``wait`` seconds: a frozen worker must not hold the batch)."""
+    workers = sorted(_bounded(lambda: dict(client.nthreads()), wait, "the Dask scheduler"))
+    answers: dict[str, Any] = {}
+
+    def ask(worker: str) -> None:
+        try:
+            got = client.run(versions, workers=[worker], on_error="return")
+            answers[worker] = got.get(worker, RuntimeError("no answer"))
+        except Exception as exc:
+            answers[worker] = exc
+
+    threads = [threading.Thread(target=ask, args=(w,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + wait
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    silent = [w for w in workers if w not in answers]
+    if silent:
         raise ClusterError(
-            f"could not ask the Dask workers for their versions ({type(exc).__name__}: {exc}); "
-            "is the grader installed on every worker?"
-        ) from None
-    refused = [m for w, v in sorted(theirs.items()) if (m := mismatch(w, v, ours)) is not None]
+            f"the Dask worker{'s' * (len(silent) != 1)} {', '.join(silent)} did not answer "
+            f"within {wait:g} s when asked for their versions (frozen or overloaded): restart "
+            "or stop them, then run the same command again"
+        )
+    refused = []
+    for w, v in sorted(answers.items()):
+        if isinstance(v, BaseException):  # a worker that cannot even run this
+            refused.append(
+                f"the Dask worker {w} could not run the grader's version check "
+                f"({type(v).__name__}: {v}); is the grader installed there?"
+            )
+        elif (m := mismatch(w, v, ours)) is not None:
+            refused.append(m)
     if refused:
         raise ClusterError("\n".join(refused))
+
+
+def _bounded(call: Callable[[], Any], wait: float, who: str) -> Any:
+    """``call()`` (a blocking Dask call with no timeout of its own), or ``ClusterError`` naming
+    ``who`` when it has not answered within ``wait`` seconds."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)  # left behind if hung; the client closes
+    t.start()
+    t.join(wait)
+    if t.is_alive():
+        raise ClusterError(
+            f"{who} did not answer within {wait:g} s, so the batch stopped. Every submission "
+            "graded so far is saved in the gradebook; check the scheduler and its workers and "
+            "run the same command again"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _workers(client: Any, settings: Settings, alone_since: float | None) -> dict[str, int]:
@@ -350,8 +407,8 @@ def _workers(client: Any, settings: Settings, alone_since: float | None) -> dict
     count = -1
     connected: dict[str, int] = {}
     if client.status == "running":
-        with contextlib.suppress(Exception):
-            connected = dict(client.nthreads())
+        with contextlib.suppress(Exception):  # ClusterError included: a hung scheduler
+            connected = dict(_bounded(client.nthreads, settings.wait, "the Dask scheduler"))
             count = len(connected)
     if count > 0:
         return connected

@@ -61,9 +61,14 @@ class FakeClient:
         self.workers = {"tcp://w1": 1, "tcp://w2": 1}
         self.handler: Callable[[tuple[float, dict[str, Any]]], None] | None = None
         self.futures: list[Future] = []
+        self.frozen: set[str] = set()  # workers (or "scheduler") that answer only once thawed
+        self.thaw = threading.Event()
 
-    def run(self, fn: Callable[[], Any], **_: Any) -> dict[str, Any]:
-        return {w: fn() for w in self.workers}
+    def run(self, fn: Callable[[], Any], workers: list[str] | None = None, **_: Any) -> Any:
+        asked = self.workers if workers is None else workers
+        if self.frozen & set(asked):
+            self.thaw.wait(30)
+        return {w: fn() for w in asked}
 
     def register_plugin(self, plugin: Any, name: str) -> None:
         pass
@@ -75,6 +80,8 @@ class FakeClient:
         pass
 
     def nthreads(self) -> dict[str, int]:
+        if "scheduler" in self.frozen:
+            self.thaw.wait(30)
         return dict(self.workers)
 
     def submit(self, fn: Any, *args: Any, key: str, **_: Any) -> Future:
@@ -191,3 +198,27 @@ def test_a_start_on_a_worker_that_left_does_not_count_toward_the_deadline(
     client = FakeClient(polls=5, worker="tcp://gone")
     graded = _grade(client, monkeypatch, TASKS, timeout=0.0)
     assert [g.kind for _, g in graded] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("frozen", ["tcp://w2", "scheduler"])
+def test_a_frozen_worker_or_scheduler_at_the_start_stops_the_batch_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch, frozen: str
+) -> None:
+    """The version check and the scheduler's calls before the loop are bounded by --dask-wait
+    (Dask's own calls have no timeout); the message names the worker that did not answer, and
+    does not ask whether the grader is installed."""
+    client = FakeClient()
+    client.frozen = {frozen}
+    try:
+        with pytest.raises(cluster.ClusterError) as err:
+            _grade(client, monkeypatch, TASKS, wait=0.2)
+    finally:
+        client.thaw.set()
+    message = str(err.value)
+    assert "did not answer within 0.2 s" in message
+    assert "installed" not in message
+    if frozen == "scheduler":
+        assert "the Dask scheduler" in message
+    else:
+        assert "tcp://w2" in message and "tcp://w1" not in message
+    assert not client.futures
