@@ -90,6 +90,8 @@ class BatchOptions:
     )
     #: with --dask: seconds with no worker connected (or no scheduler) before the batch stops
     dask_wait: float = DEFAULT_DASK_WAIT
+    #: with --dask: accept a plain tcp:// scheduler beyond this machine (no TLS, no auth)
+    dask_insecure: bool = False
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
@@ -392,6 +394,7 @@ def _grade_dask(
         timeout=options.timeout,
         recycle=options.recycle,
         wait=options.dask_wait,
+        insecure=options.dask_insecure,
     )
     tasks = [(job.id, job.path.resolve()) for job, _ in todo]
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import importlib.metadata
+import ipaddress
 import platform
 import queue
 import threading
@@ -46,7 +47,15 @@ from grader.classroom import shipping
 from grader.classroom.process import START_TIMEOUT, Graded, GraderProcess, _to_wire
 from grader.grading.results import GradingResult
 
-__all__ = ["ClusterError", "PackPlugin", "Settings", "grade", "grade_task", "versions"]
+__all__ = [
+    "ClusterError",
+    "PackPlugin",
+    "Settings",
+    "check_address",
+    "grade",
+    "grade_task",
+    "versions",
+]
 
 #: How long a batch waits with no worker connected (or the scheduler unreachable) before it
 #: stops; ``grader batch --dask-wait`` sets it.
@@ -77,6 +86,7 @@ class Settings:
     timeout: float  # wall seconds per submission
     recycle: int  # submissions per grading process
     wait: float = DEFAULT_WAIT  # seconds without a worker or a scheduler before stopping
+    insecure: bool = False  # a plain tcp:// scheduler beyond this machine is accepted
 
 
 def versions() -> dict[str, str]:
@@ -201,6 +211,7 @@ def grade(
     (workers connected, what runs) whenever it changes. Raises ``ClusterError`` to stop."""
     if not tasks:
         return
+    check_address(address, settings.insecure)
     try:
         archive = shipping.PackArchive.build()
     except shipping.PackError as exc:
@@ -217,6 +228,36 @@ def grade(
     finally:
         with contextlib.suppress(Exception):
             client.close(timeout=10)
+
+
+def check_address(address: str, insecure: bool) -> None:
+    """Refuse a scheduler reached in clear text from beyond this machine: anyone who reaches a
+    plain ``tcp://`` scheduler runs code on its workers and can send back forged results, which
+    this coordinator unpickles. ``tls://`` (with ``distributed.Security`` from Dask's config)
+    and a loopback address (an SSH tunnel) pass; ``insecure`` (``--dask-insecure``) lets any
+    through."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, where = parse_address(address)
+        host = str(parse_host_port(where, 8786)[0])
+    except Exception as exc:
+        raise ClusterError(f"--dask {address}: not a Dask scheduler address ({exc})") from None
+    if insecure or scheme not in ("tcp", "ws"):
+        return
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return
+    if host == "localhost":
+        return
+    raise ClusterError(
+        f"--dask {address}: a {scheme}:// scheduler beyond this machine has no encryption and "
+        "no authentication: anyone who reaches it runs code on its workers and can send this "
+        "coordinator forged results. Use tls:// with certificates in Dask's configuration, or "
+        "reach the scheduler through an SSH tunnel on a loopback address "
+        "(tcp://127.0.0.1:PORT), or pass --dask-insecure on a network only you can reach "
+        '(docs/BATCH.md, "Dask")'
+    )
 
 
 def _run(

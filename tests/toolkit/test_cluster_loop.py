@@ -222,3 +222,34 @@ def test_a_frozen_worker_or_scheduler_at_the_start_stops_the_batch_within_the_bo
     else:
         assert "tcp://w2" in message and "tcp://w1" not in message
     assert not client.futures
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://10.0.0.7:8786", "10.0.0.7:8786", "tcp://login.cluster:8786", "ws://h:80"]
+)
+def test_a_plain_scheduler_beyond_this_machine_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    """No TLS, no auth: whoever reaches it runs code on the workers and forges results."""
+    monkeypatch.setattr(cluster, "Client", lambda *a, **k: pytest.fail("connected"))
+    settings = cluster.Settings(options={}, timeout=30.0, recycle=1)
+    with pytest.raises(cluster.ClusterError) as err:
+        list(cluster.grade(TASKS, address, settings, print))
+    message = str(err.value)
+    assert "no encryption and no authentication" in message
+    assert "tls://" in message and "SSH tunnel" in message and "--dask-insecure" in message
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://127.0.0.1:8786", "localhost:8786", "tcp://[::1]:8786", "tls://h:8786"]
+)
+def test_loopback_and_tls_schedulers_are_accepted(address: str) -> None:
+    cluster.check_address(address, insecure=False)
+
+
+def test_dask_insecure_accepts_a_plain_scheduler_beyond_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.check_address("tcp://10.0.0.7:8786", insecure=True)
+    graded = _grade(FakeClient(), monkeypatch, TASKS, insecure=True)
+    assert [g.kind for _, g in graded] == ["ok", "ok"]
