@@ -4,6 +4,7 @@ scheduler, no worker (tests/toolkit/test_cluster.py runs a real cluster)."""
 
 from __future__ import annotations
 
+import io
 import sys
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from grader.classroom import cluster, shipping
+from grader.classroom import batch, cluster, shipping
 from grader.classroom.process import Graded
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -253,3 +254,19 @@ def test_dask_insecure_accepts_a_plain_scheduler_beyond_this_machine(
     cluster.check_address("tcp://10.0.0.7:8786", insecure=True)
     graded = _grade(FakeClient(), monkeypatch, TASKS, insecure=True)
     assert [g.kind for _, g in graded] == ["ok", "ok"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream", [Terminal(), io.StringIO()])
+def test_the_cluster_line_never_sends_a_submissions_control_characters(
+    stream: io.StringIO,
+) -> None:
+    """The line names the submissions being graded: folder names are student text."""
+    progress = batch.Progress(batch.Summary(), 2, stream)
+    progress.status("dask: 1 worker connected; grading \x1b]0;owned\x07s01")
+    shown = stream.getvalue()
+    assert "\x1b" not in shown and "\x07" not in shown and "s01" in shown
