@@ -35,7 +35,7 @@ from grader.authoring import pack
 from grader.classroom import gradebook, regrade, similarity
 from grader.classroom.discover import BatchError, Job, content_digest, discover
 from grader.classroom.gradebook import Gradebook, Outcome, Record, SubmissionStatus
-from grader.classroom.process import DEFAULT_RECYCLE, Graded, GraderProcess, _from_wire
+from grader.classroom.process import DEFAULT_RECYCLE, Graded, GraderProcess, from_wire
 from grader.classroom.regrade import Regrade
 from grader.grading import cores, version
 from grader.grading.cores import Spare
@@ -178,7 +178,7 @@ def run_batch(
             )
             for job, digest, graded in results:
                 rec = _record(job, digest, current, graded, run)
-                result = _from_wire(graded.result)
+                result = from_wire(graded.result)
                 # The hidden part of results.json says what graded it, as the row does.
                 stamped = {**result.extra_data, "version": rec.version.as_json()}
                 result = dataclasses.replace(result, extra_data=stamped)
@@ -249,7 +249,7 @@ def gradescope_write(result: GradingResult, path: Path) -> None:
 
 
 def _record(job: Job, digest: str, current: Version, g: Graded, run: int) -> Record:
-    result = _from_wire(g.result)
+    result = from_wire(g.result)
     status: SubmissionStatus = "graded"
     if g.kind == "timeout":
         status = "timed out"

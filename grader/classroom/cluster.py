@@ -44,7 +44,7 @@ from distributed import Client, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from grader.classroom import shipping
-from grader.classroom.process import START_TIMEOUT, Graded, GraderProcess, _to_wire
+from grader.classroom.process import START_TIMEOUT, Graded, GraderProcess, to_wire
 from grader.grading.results import GradingResult
 
 __all__ = [
@@ -194,7 +194,7 @@ def _pack_folder(digest: str) -> Path:
 def _failed(why: str, started: float) -> dict[str, Any]:
     now = time.time()
     result = GradingResult(tests=(), grader_error=why, execution_time=now - started)
-    return {"kind": "crash", "result": _to_wire(result), "started": started, "finished": now}
+    return {"kind": "crash", "result": to_wire(result), "started": started, "finished": now}
 
 
 # -- on the coordinator ---------------------------------------------------------------------------
@@ -484,7 +484,7 @@ def _outcome(fut: Any) -> Graded:
     except Exception as exc:  # e.g. KilledWorker after repeated worker deaths
         now = time.time()
         why = f"the Dask task failed: {type(exc).__name__}: {exc}"
-        return Graded("crash", _to_wire(GradingResult(tests=(), grader_error=why)), now, now)
+        return Graded("crash", to_wire(GradingResult(tests=(), grader_error=why)), now, now)
     if "refused" in data:
         raise ClusterError(str(data["refused"]))
     return Graded(**data)
@@ -496,4 +496,4 @@ def _overdue(deadline: float, now: float) -> Graded:
         "grading process's start) without an answer from its worker, and was cancelled"
     )
     result = GradingResult(tests=(), grader_error=why, execution_time=deadline)
-    return Graded("timeout", _to_wire(result), now - deadline, now)
+    return Graded("timeout", to_wire(result), now - deadline, now)
