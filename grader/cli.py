@@ -175,6 +175,7 @@ def _batch(args: argparse.Namespace) -> ExitCode:
         upgrade=args.command == "regrade",
         check_similarity=not args.no_similarity,
         dask_wait=args.dask_wait,
+        dask_insecure=args.dask_insecure,
     )
     try:
         summary = batch.run_batch(Path(args.input), Path(args.out), options, dask=args.dask)
@@ -593,6 +594,12 @@ def _grading_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="with --dask: stop after this many seconds with no worker or no scheduler "
         "(default 300); rerunning the command resumes",
+    )
+    p.add_argument(
+        "--dask-insecure",
+        action="store_true",
+        help="with --dask: accept a plain tcp:// scheduler beyond this machine (no encryption, "
+        "no authentication: only on a network no one else reaches)",
     )
     p.add_argument("--timeout", type=float, default=600.0, help="wall seconds per submission")
     p.add_argument("--suite", action="append", choices=["public", "hidden"], help="default: both")

@@ -35,7 +35,7 @@ from grader.authoring import pack
 from grader.classroom import gradebook, regrade, similarity
 from grader.classroom.discover import BatchError, Job, content_digest, discover
 from grader.classroom.gradebook import Gradebook, Outcome, Record, SubmissionStatus
-from grader.classroom.process import DEFAULT_RECYCLE, Graded, GraderProcess, _from_wire
+from grader.classroom.process import DEFAULT_RECYCLE, Graded, GraderProcess, from_wire
 from grader.classroom.regrade import Regrade
 from grader.grading import cores, version
 from grader.grading.cores import Spare
@@ -90,6 +90,8 @@ class BatchOptions:
     )
     #: with --dask: seconds with no worker connected (or no scheduler) before the batch stops
     dask_wait: float = DEFAULT_DASK_WAIT
+    #: with --dask: accept a plain tcp:// scheduler beyond this machine (no TLS, no auth)
+    dask_insecure: bool = False
 
     def __post_init__(self) -> None:
         # Checked here, not in each grading process: a typo must not cost a class of gradings.
@@ -181,7 +183,7 @@ def run_batch(
             )
             for job, digest, graded in results:
                 rec = _record(job, digest, current, graded, run)
-                result = _from_wire(graded.result)
+                result = from_wire(graded.result)
                 # The hidden part of results.json says what graded it, as the row does.
                 stamped = {**result.extra_data, "version": rec.version.as_json()}
                 result = dataclasses.replace(result, extra_data=stamped)
@@ -252,7 +254,7 @@ def gradescope_write(result: GradingResult, path: Path) -> None:
 
 
 def _record(job: Job, digest: str, current: Version, g: Graded, run: int) -> Record:
-    result = _from_wire(g.result)
+    result = from_wire(g.result)
     status: SubmissionStatus = "graded"
     if g.kind == "timeout":
         status = "timed out"
@@ -397,8 +399,9 @@ def _grade_dask(
         timeout=options.timeout,
         recycle=options.recycle,
         wait=options.dask_wait,
+        insecure=options.dask_insecure,
     )
-    tasks = [(f"grade-{job.id}-{digest[:12]}", job.path.resolve()) for job, digest in todo]
+    tasks = [(job.id, job.path.resolve()) for job, _ in todo]
     try:
         for i, graded in cluster.grade(tasks, address, settings, progress.status):
             job, digest = todo[i]

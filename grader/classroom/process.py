@@ -5,7 +5,7 @@ Each holds one warm ``sandbox.Mother`` and the imports of torch, pytest, Hypothe
 reference, reads one job per line of JSON on its stdin and answers with one line on its stdout.
 A job names a submission by its path (a local batch) or carries its content, as the safe intake
 read it (a Dask task: ``grader.classroom.cluster``). Results cross processes as plain JSON data
-(``_to_wire``), never pickled objects of ours.
+(``to_wire``), never pickled objects of ours.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from grader.grading.cores import Spare
 from grader.grading.results import GradingResult, TestOutcome
 from grader.sandbox import ONE_THREAD
 
-__all__ = ["DEFAULT_RECYCLE", "Graded", "GraderProcess"]
+__all__ = ["DEFAULT_RECYCLE", "Graded", "GraderProcess", "from_wire", "to_wire"]
 
 #: A grading process is replaced after this many submissions, so that whatever pytest or
 #: Hypothesis keep per run cannot grow without bound (peak memory stays flat in long batches).
@@ -41,7 +41,7 @@ Kind = Literal["result", "timeout", "crash"]
 
 @dataclass(frozen=True)
 class Graded:
-    """What came back for one job: the result as wire data (see ``_to_wire``), and when."""
+    """What came back for one job: the result as wire data (see ``to_wire``), and when."""
 
     kind: Kind
     result: dict[str, Any]
@@ -140,7 +140,7 @@ class GraderProcess:
 
     def _failed(self, kind: Kind, started: float, why: str) -> Graded:
         result = GradingResult(tests=(), grader_error=why, execution_time=time.time() - started)
-        return Graded(kind, _to_wire(result), started, time.time())
+        return Graded(kind, to_wire(result), started, time.time())
 
     def _readline(self, deadline: float) -> bytes | None:
         """One line from the child, or None at the deadline or when it exits (``_eof``)."""
@@ -243,7 +243,7 @@ def _serve() -> int:
                     grader_error=traceback.format_exc(),
                     execution_time=time.monotonic() - started,
                 )
-            channel.write(json.dumps({"op": "graded", "result": _to_wire(result)}) + "\n")
+            channel.write(json.dumps({"op": "graded", "result": to_wire(result)}) + "\n")
             channel.flush()
     finally:
         mother.close()
@@ -253,8 +253,8 @@ def _serve() -> int:
 # -- results on the wire (between processes) -------------------------------------------------
 
 
-def _to_wire(result: GradingResult) -> dict[str, Any]:
-    """The typed record as plain JSON data; ``_from_wire`` rebuilds the identical record."""
+def to_wire(result: GradingResult) -> dict[str, Any]:
+    """The typed record as plain JSON data; ``from_wire`` rebuilds the identical record."""
     return {
         "tests": [t.to_wire() for t in result.tests],
         "output": result.output,
@@ -264,7 +264,7 @@ def _to_wire(result: GradingResult) -> dict[str, Any]:
     }
 
 
-def _from_wire(data: dict[str, Any]) -> GradingResult:
+def from_wire(data: dict[str, Any]) -> GradingResult:
     return GradingResult(
         tests=tuple(TestOutcome.from_wire(t) for t in data["tests"]),
         output=data["output"],

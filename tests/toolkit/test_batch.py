@@ -133,7 +133,7 @@ def test_rerun_skips_what_is_recorded(graded_class: tuple[Path, Path]) -> None:
 def test_results_json_is_the_gradescope_serializer_output(graded_class: tuple[Path, Path]) -> None:
     _, out = graded_class
     data = json.loads((out / "results" / "s02-buggy.json").read_text())
-    result = process._from_wire(process._to_wire(process._from_wire(_wire_of(data))))
+    result = process.from_wire(process.to_wire(process.from_wire(_wire_of(data))))
     assert gradescope.to_json(result)["tests"] == data["tests"]
 
 
@@ -360,9 +360,9 @@ def test_kill_9_mid_batch_then_rerun_equals_an_uninterrupted_run(
 
 def test_wire_round_trip_of_a_failed_grading() -> None:
     g = batch.GraderProcess()._failed("timeout", 0.0, "stopped")
-    result = process._from_wire(g.result)
+    result = process.from_wire(g.result)
     assert result.grader_error == "stopped" and result.score == 0
-    assert process._to_wire(result) == g.result
+    assert process.to_wire(result) == g.result
 
 
 def test_jobs_are_plain_data() -> None:
