@@ -454,8 +454,7 @@ class Progress:
     def status(self, line: str) -> None:
         """The cluster's state (workers connected, what runs): on the bar's line on a terminal,
         a line of its own otherwise."""
-        if self.tty:
-            # The ids of what runs are student text, on the bar's line too (issue 29).
+        if self.tty:  # the line names submissions (student text): shown, never sent
             self.stream.write(f"\r{for_terminal(line)[:100]:<100}")
             self.stream.flush()
         else:
