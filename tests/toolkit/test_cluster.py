@@ -153,6 +153,21 @@ class Cluster:
         info = self.client.scheduler_info()["workers"]
         return next(pid for addr, pid in pids.items() if info[addr]["name"] == name)
 
+    def stop_while_busy(self, name: str, pid: int) -> None:
+        """SIGSTOP worker ``name`` (process ``pid``) once it holds a task: at the first result it
+        may be between two tasks, and a task it never started is moved, not overdue. A worker
+        runs one task at a time and starts the one it is handed at once; 0.1 s lets its start
+        reach the coordinator (a grading takes longer than that)."""
+        addr = next(
+            a for a, w in self.client.scheduler_info()["workers"].items() if w["name"] == name
+        )
+        for _ in range(500):
+            if self.client.processing(workers=[addr]).get(addr):
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)
+        os.kill(pid, signal.SIGSTOP)
+
     def log_tail(self) -> str:
         return "\n".join(f"{p.name}: {p.read_text()[-3000:]}" for p in self.logs.iterdir())
 
@@ -372,7 +387,7 @@ def test_a_task_on_a_hung_worker_is_cancelled_at_its_deadline_and_recorded(
     monkeypatch.setattr(cluster, "GRACE", 5.0)
     opts = BatchOptions(**{**OPTIONS.__dict__, "timeout": 30.0, "check_similarity": False})
     pid = dask_cluster.pid_of("w1")
-    stream = OnFirstResult(lambda: os.kill(pid, signal.SIGSTOP))
+    stream = OnFirstResult(lambda: dask_cluster.stop_while_busy("w1", pid))
     try:
         summary = batch.run_batch(
             src, tmp_path / "out", opts, dask=dask_cluster.address, stream=stream
